@@ -1,0 +1,390 @@
+// Package auth issues and verifies short-lived JWT access tokens following
+// the RFC 9068 profile (typ "at+jwt").
+//
+// Every key is pinned to one algorithm, and a token is verified only with the
+// key its kid names and only if its alg is that key's algorithm. This rejects
+// alg "none" and algorithm confusion (an HS256 token "signed" with an RSA
+// public key as the HMAC secret) before any signature check. Revocation is
+// not handled here: a token that Verify accepts is authentic and current,
+// not necessarily still wanted.
+package auth
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// MaxTokenBytes is the longest token Verify accepts. Longer input is
+// rejected as ErrMalformed before any decoding, which bounds the work an
+// unauthenticated caller can cause.
+const MaxTokenBytes = 8 << 10
+
+// tokenType is the typ header of access tokens (RFC 9068 section 2.1).
+const tokenType = "at+jwt"
+
+// Config configures a Service.
+type Config struct {
+	// Issuer is the iss claim of issued tokens and the only issuer Verify
+	// accepts. Required.
+	Issuer string
+
+	// Audience is the aud claim of issued tokens and the audience Verify
+	// requires. Required.
+	Audience string
+
+	// AccessTTL is the lifetime of issued tokens. Required, positive.
+	AccessTTL time.Duration
+
+	// Leeway is the clock skew tolerated when checking exp, nbf and iat.
+	// Must not be negative.
+	Leeway time.Duration
+
+	// Keys are the configured keys. Exactly one must be able to sign
+	// (Key.CanSign); it signs every token. The others only verify, which
+	// lets tokens signed by a retired key live out their TTL. Key IDs must
+	// be unique.
+	Keys []*Key
+
+	// Clock returns the current time. Nil means time.Now; tests inject a
+	// fixed clock.
+	Clock func() time.Time
+}
+
+// Service issues and verifies access tokens. It is immutable after New and
+// safe for concurrent use.
+type Service struct {
+	issuer   string
+	audience string
+	ttl      time.Duration
+	leeway   time.Duration
+	clock    func() time.Time
+	signer   *Key
+	keys     map[string]*Key
+	algs     []string
+	parser   *jwt.Parser
+	keyfunc  jwt.Keyfunc
+	jwks     []JWK
+}
+
+// New validates cfg and returns a Service. Key problems (no signing key,
+// more than one, a duplicate kid) wrap ErrKeyConfig; other problems wrap
+// ErrConfig.
+func New(cfg Config) (*Service, error) {
+	switch {
+	case cfg.Issuer == "":
+		return nil, fmt.Errorf("%w: issuer is required", ErrConfig)
+	case cfg.Audience == "":
+		return nil, fmt.Errorf("%w: audience is required", ErrConfig)
+	case cfg.AccessTTL <= 0:
+		return nil, fmt.Errorf("%w: access TTL must be positive, got %s", ErrConfig, cfg.AccessTTL)
+	case cfg.Leeway < 0:
+		return nil, fmt.Errorf("%w: leeway must not be negative, got %s", ErrConfig, cfg.Leeway)
+	}
+
+	s := &Service{
+		issuer:   cfg.Issuer,
+		audience: cfg.Audience,
+		ttl:      cfg.AccessTTL,
+		leeway:   cfg.Leeway,
+		clock:    cfg.Clock,
+		keys:     make(map[string]*Key, len(cfg.Keys)),
+		jwks:     make([]JWK, 0, len(cfg.Keys)),
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+
+	for i, k := range cfg.Keys {
+		if k == nil || k.id == "" || k.method == nil || k.verify == nil {
+			return nil, fmt.Errorf("%w: keys[%d] is not a loaded key (use LoadKey)", ErrKeyConfig, i)
+		}
+		if _, dup := s.keys[k.id]; dup {
+			return nil, fmt.Errorf("%w: duplicate kid %q", ErrKeyConfig, k.id)
+		}
+		s.keys[k.id] = k
+		if k.CanSign() {
+			if s.signer != nil {
+				return nil, fmt.Errorf("%w: kids %q and %q can both sign; mark all but one verify-only", ErrKeyConfig, s.signer.id, k.id)
+			}
+			s.signer = k
+		}
+		if !slices.Contains(s.algs, k.alg) {
+			s.algs = append(s.algs, k.alg)
+		}
+		j, ok, err := k.jwk()
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			s.jwks = append(s.jwks, j)
+		}
+	}
+	if s.signer == nil {
+		return nil, fmt.Errorf("%w: no signing key configured", ErrKeyConfig)
+	}
+
+	s.keyfunc = s.lookupKey
+	s.parser = jwt.NewParser(
+		jwt.WithValidMethods(s.algs),
+		jwt.WithIssuer(s.issuer),
+		jwt.WithAudience(s.audience),
+		jwt.WithLeeway(s.leeway),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(s.clock),
+		// Reject non-canonical base64 so a signature has one encoding only.
+		jwt.WithStrictDecoding(),
+	)
+	return s, nil
+}
+
+// AccessTTL returns the lifetime of issued tokens.
+func (s *Service) AccessTTL() time.Duration { return s.ttl }
+
+// Leeway returns the clock skew tolerated by Verify.
+func (s *Service) Leeway() time.Duration { return s.leeway }
+
+// JWKS returns the public keys of all asymmetric keys, signing and
+// verify-only, for publication at a jwks_uri. HMAC keys never appear. The
+// result is a copy the caller may modify.
+func (s *Service) JWKS() JWKS {
+	return JWKS{Keys: slices.Clone(s.jwks)}
+}
+
+// IssueRequest describes the access token to issue.
+type IssueRequest struct {
+	// Subject is the sub claim, the user. Required.
+	Subject string
+
+	// SessionID is the sid claim; omitted when empty.
+	SessionID string
+
+	// ClientID is the client_id claim; omitted when empty.
+	ClientID string
+
+	// Scope is the scope claim, space-separated; omitted when empty.
+	Scope string
+
+	// Extra holds additional claims merged into the payload. Its values must
+	// marshal to JSON. A reserved name (any claim the service sets, or typ,
+	// cnf, auth_time, act, may_act; compared case-insensitively) is rejected
+	// with ErrReservedClaim.
+	Extra map[string]any
+}
+
+// Issue signs a new access token for req with the signing key and returns
+// it with the claims that were signed (Extra excepted). The token expires
+// AccessTTL from now and carries a fresh random jti.
+func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err error) {
+	if req.Subject == "" {
+		return "", nil, fmt.Errorf("%w: subject is required", ErrClaims)
+	}
+	if err := checkExtra(req.Extra); err != nil {
+		return "", nil, err
+	}
+	jti, err := newJTI()
+	if err != nil {
+		return "", nil, err
+	}
+
+	now := s.clock()
+	claims = &Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:   s.issuer,
+			Subject:  req.Subject,
+			Audience: jwt.ClaimStrings{s.audience},
+			// Whole seconds, set explicitly rather than through
+			// jwt.NewNumericDate, which truncates to the package-level
+			// jwt.TimePrecision.
+			ExpiresAt: &jwt.NumericDate{Time: now.Add(s.ttl).Truncate(time.Second)},
+			IssuedAt:  &jwt.NumericDate{Time: now.Truncate(time.Second)},
+			ID:        jti,
+		},
+		SessionID:  req.SessionID,
+		ClientID:   req.ClientID,
+		Scope:      req.Scope,
+		IssuedAtUS: now.UnixMicro(),
+	}
+
+	var payload jwt.Claims = claims
+	if len(req.Extra) > 0 {
+		payload = claimsWithExtra{Claims: claims, extra: req.Extra}
+	}
+	t := jwt.NewWithClaims(s.signer.method, payload)
+	t.Header["kid"] = s.signer.id
+	t.Header["typ"] = tokenType
+	token, err = t.SignedString(s.signer.sign)
+	if err != nil {
+		return "", nil, fmt.Errorf("sign access token: %w", err)
+	}
+	return token, claims, nil
+}
+
+// checkExtra rejects reserved claim names in extra, naming all of them.
+func checkExtra(extra map[string]any) error {
+	var bad []string
+	for name := range extra {
+		if isReserved(name) {
+			bad = append(bad, name)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return fmt.Errorf("%w: %q", ErrReservedClaim, bad)
+}
+
+// isReserved reports whether name may not appear in IssueRequest.Extra: the
+// claims the service sets itself, plus claims with security meaning in
+// RFC 9068, RFC 7800 (cnf) and RFC 8693 (act, may_act) that a caller must
+// not smuggle in. Matching folds case because encoding/json matches struct
+// fields case-insensitively: an extra "SID" would otherwise be read back by
+// Verify as the sid claim.
+func isReserved(name string) bool {
+	for _, r := range [...]string{
+		"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
+		"sid", "client_id", "scope", "iat_us",
+		"typ", "cnf", "auth_time", "act", "may_act",
+	} {
+		if strings.EqualFold(name, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// newJTI returns 128 random bits, base64url without padding.
+func newJTI() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate jti: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// claimsWithExtra marshals Claims followed by caller-supplied claims.
+// checkExtra has made sure the names cannot collide.
+type claimsWithExtra struct {
+	*Claims
+	extra map[string]any
+}
+
+// MarshalJSON splices the two JSON objects together.
+func (c claimsWithExtra) MarshalJSON() ([]byte, error) {
+	base, err := json.Marshal(c.Claims)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := json.Marshal(c.extra)
+	if err != nil {
+		return nil, fmt.Errorf("marshal extra claims: %w", err)
+	}
+	// base is a non-empty object ("iss" is always set) and extra a
+	// non-empty one, so "{...}" + "{...}" becomes "{...,...}".
+	out := make([]byte, 0, len(base)+len(extra))
+	out = append(out, base[:len(base)-1]...)
+	out = append(out, ',')
+	return append(out, extra[1:]...), nil
+}
+
+// Verify checks token and returns its claims. It accepts only a token that
+// is at most MaxTokenBytes long, has typ at+jwt, names a configured kid, uses
+// the algorithm pinned to that key, carries a valid signature, has the
+// configured iss and aud, has exp, iat, jti and sub, and is within its
+// validity window (allowing Leeway). Every error wraps ErrInvalidToken and
+// one of the more specific sentinels.
+func (s *Service) Verify(token string) (*Claims, error) {
+	if len(token) > MaxTokenBytes {
+		return nil, errTooLarge
+	}
+	claims := new(Claims)
+	t, err := s.parser.ParseWithClaims(token, claims, s.keyfunc)
+	if err != nil {
+		return nil, s.rejection(t, err)
+	}
+	switch {
+	case claims.ID == "":
+		return nil, errNoJTI
+	case claims.Subject == "":
+		return nil, errNoSubject
+	case claims.IssuedAt == nil:
+		// RFC 9068 requires iat, and the revocation layer compares it with
+		// user cut-offs.
+		return nil, errNoIssuedAt
+	}
+	return claims, nil
+}
+
+// lookupKey is the jwt.Keyfunc. It runs before the signature check, on the
+// unverified header, and returns only the key the kid names, and only if
+// the token's alg is the one pinned to that key.
+func (s *Service) lookupKey(t *jwt.Token) (any, error) {
+	kid, _ := t.Header["kid"].(string)
+	if kid == "" {
+		return nil, errNoKID
+	}
+	k, ok := s.keys[kid]
+	if !ok {
+		return nil, errKIDNotFound
+	}
+	if t.Method.Alg() != k.alg {
+		return nil, errAlgMismatch
+	}
+	typ, _ := t.Header["typ"].(string)
+	if !strings.EqualFold(typ, tokenType) && !strings.EqualFold(typ, "application/"+tokenType) {
+		return nil, errType
+	}
+	// We understand no JWS extensions, so RFC 7515 section 4.1.11 requires
+	// rejecting any crit header (b64=false in particular would change what
+	// the signature covers).
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCrit
+	}
+	return k.verify, nil
+}
+
+// rejection maps a golang-jwt error to our sentinels, so that no library
+// error (whose text may quote decoded input) leaves the package.
+func (s *Service) rejection(t *jwt.Token, err error) error {
+	if e := keyfuncError(err); e != nil {
+		return e
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return ErrMalformed
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		// WithValidMethods reports an alg outside the configured set (such
+		// as "none") as an invalid signature; report it as what it is.
+		if t != nil && t.Method != nil && !slices.Contains(s.algs, t.Method.Alg()) {
+			return errAlgNotAllowed
+		}
+		return ErrSignature
+	case errors.Is(err, jwt.ErrTokenUnverifiable):
+		return errAlgMissing
+	// Claim errors arrive joined; iss and aud come first because telling a
+	// client "expired" about a token meant for someone else would mislead.
+	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
+		return errIssuer
+	case errors.Is(err, jwt.ErrTokenInvalidAudience):
+		return errAudience
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return errMissingClaim
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ErrExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ErrNotYetValid
+	case errors.Is(err, jwt.ErrTokenInvalidClaims):
+		return ErrClaims
+	default:
+		return ErrInvalidToken
+	}
+}

@@ -1,0 +1,215 @@
+// Package blacklist holds tokenguard's revocation state in Redis: revoked
+// token ids, ended sessions and per-user cut-offs. Every entry is a key whose
+// TTL ends when no token it concerns could still be valid, so the state never
+// outgrows the live tokens. The package knows nothing about HTTP or JWT
+// parsing: callers hand it the few facts of a verified token it needs.
+package blacklist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	// ErrRevoked reports that a token is no longer good: the token itself,
+	// its session or every token of its user issued before a cut-off was
+	// revoked. The wrapping error says which.
+	ErrRevoked = errors.New("token revoked")
+	// ErrUnavailable reports that the revocation state could not be read or
+	// written. A check that returns it has not let the token through, and a
+	// revocation that returns it has not been recorded.
+	ErrUnavailable = errors.New("revocation store unavailable")
+)
+
+// Config holds the settings of a Store.
+type Config struct {
+	// Prefix starts every key the store writes, e.g. "tg:".
+	Prefix string
+	// Leeway is the clock skew verification tolerates past a token's exp;
+	// a revocation must outlive the token by as much.
+	Leeway time.Duration
+	// MaxTokenLifetime is the longest an access token lives. Session and
+	// user cut-off entries are kept this long (plus Leeway), after which
+	// every token they concern has expired on its own.
+	MaxTokenLifetime time.Duration
+	// Clock returns the current time; nil means time.Now. Tests inject it.
+	Clock func() time.Time
+	// Logger receives what the store wants operators to know.
+	Logger *slog.Logger
+}
+
+// Store reads and writes the revocation state in Redis.
+type Store struct {
+	rdb    redis.UniversalClient
+	keys   keyspace
+	leeway time.Duration
+	hold   time.Duration // how long session and cut-off entries live
+	now    func() time.Time
+	log    *slog.Logger
+}
+
+// New returns a Store that keeps its state in rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
+	now := cfg.Clock
+	if now == nil {
+		now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{
+		rdb:    rdb,
+		keys:   keyspace{prefix: cfg.Prefix},
+		leeway: cfg.Leeway,
+		hold:   cfg.MaxTokenLifetime + cfg.Leeway,
+		now:    now,
+		log:    log,
+	}
+}
+
+// Token holds what a revocation check needs to know of a verified token.
+type Token struct {
+	// ID is the token's jti.
+	ID string
+	// SessionID is the token's sid; empty when it belongs to no session.
+	SessionID string
+	// Subject is the token's sub.
+	Subject string
+	// IssuedAt is when the token was issued, as precisely as it says; the
+	// zero time when it does not say.
+	IssuedAt time.Time
+}
+
+// Check reports whether a verified token is still good: nil when it is, an
+// error wrapping ErrRevoked when it, its session or its user was revoked, and
+// one wrapping ErrUnavailable when the state cannot be known, in which case
+// the token must be refused. It is the one decision every path that accepts
+// a token goes through.
+func (s *Store) Check(ctx context.Context, t Token) error {
+	st, err := s.lookup(ctx, t)
+	if err != nil {
+		return err
+	}
+	return st.decide(t)
+}
+
+// state is what the revocation state says about one token's id, session and
+// subject. It is gathered from wherever the state lives and judged by decide.
+type state struct {
+	tokenRevoked   bool
+	sessionRevoked bool
+	cutOff         time.Time // zero when the user has no cut-off
+}
+
+// decide is the rule itself. A user cut-off kills every token issued at or
+// before it: a token that says its issue time only to the second is counted
+// as issued at the start of that second, so one issued just before a cut-off
+// in the same second is never let through. Our own tokens carry the issue
+// time to the microsecond, which is what lets a session opened right after a
+// cut-off, even within the same second, work.
+func (st state) decide(t Token) error {
+	switch {
+	case st.tokenRevoked:
+		return fmt.Errorf("%w: the token was revoked", ErrRevoked)
+	case st.sessionRevoked:
+		return fmt.Errorf("%w: the session has ended", ErrRevoked)
+	case !st.cutOff.IsZero() && !t.IssuedAt.After(st.cutOff):
+		return fmt.Errorf("%w: the user was logged out everywhere", ErrRevoked)
+	}
+	return nil
+}
+
+// lookup reads the state of one token from Redis in a single round trip.
+func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
+	var tok, sess *redis.IntCmd
+	var cut *redis.StringCmd
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		tok = p.Exists(ctx, s.keys.token(t.ID))
+		if t.SessionID != "" {
+			sess = p.Exists(ctx, s.keys.session(t.SessionID))
+		}
+		if t.Subject != "" {
+			cut = p.Get(ctx, s.keys.cutOff(t.Subject))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return state{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	var st state
+	st.tokenRevoked = tok.Val() > 0
+	st.sessionRevoked = sess != nil && sess.Val() > 0
+	if cut != nil && cut.Err() == nil {
+		us, err := cut.Int64()
+		if err != nil {
+			// A value we did not write: refuse rather than guess.
+			return state{}, fmt.Errorf("%w: malformed cut-off for a user: %v", ErrUnavailable, err)
+		}
+		st.cutOff = time.UnixMicro(us)
+	}
+	return st, nil
+}
+
+// RevokeToken revokes one token until it expires. A token already past its
+// exp (and the leeway) is not written: it can no longer be used anyway, and a
+// non-positive TTL would store the key with no expiry.
+func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error {
+	ttl := exp.Add(s.leeway).Sub(s.now())
+	if ttl < time.Millisecond {
+		return nil
+	}
+	return s.write(ctx, s.keys.token(id), "1", ttl, false)
+}
+
+// RevokeSession ends a session: every token carrying its id is refused from
+// now on. The entry lives as long as a token of that session can.
+func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
+	return s.write(ctx, s.keys.session(sessionID), "1", s.hold, false)
+}
+
+// CutOff refuses every token of subject issued at or before at. A later
+// cut-off replaces an earlier one, never the other way round.
+func (s *Store) CutOff(ctx context.Context, subject string, at time.Time) error {
+	return s.write(ctx, s.keys.cutOff(subject), fmt.Sprint(at.UnixMicro()), s.hold, true)
+}
+
+// Ready reports whether the store can answer checks.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// writeScript sets one revocation key with its TTL in one atomic step. With
+// ARGV[3] == "max" it keeps the larger of the stored and the new value (a
+// cut-off never moves back in time) while still extending the TTL.
+var writeScript = redis.NewScript(`
+local ttl = tonumber(ARGV[2])
+if ARGV[3] == 'max' then
+  local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+  if cur and cur >= tonumber(ARGV[1]) then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+    return 0
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
+return 1
+`)
+
+func (s *Store) write(ctx context.Context, key, value string, ttl time.Duration, keepMax bool) error {
+	mode := "set"
+	if keepMax {
+		mode = "max"
+	}
+	if err := writeScript.Run(ctx, s.rdb, []string{key}, value, ttl.Milliseconds(), mode).Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}

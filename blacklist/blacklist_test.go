@@ -1,0 +1,307 @@
+package blacklist
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/redistest"
+)
+
+const (
+	testLifetime = 15 * time.Minute
+	testLeeway   = 30 * time.Second
+)
+
+// backend is a Redis the same tests run against: miniredis, whose clock the
+// test can move, and a real redis-server.
+type backend struct {
+	name string
+	open func(t *testing.T) (rdb *redis.Client, expire func(d time.Duration))
+}
+
+func backends() []backend {
+	return []backend{
+		{"miniredis", func(t *testing.T) (*redis.Client, func(time.Duration)) {
+			m := miniredis.RunT(t)
+			c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+			t.Cleanup(func() { _ = c.Close() })
+			return c, m.FastForward
+		}},
+		{"redis-server", func(t *testing.T) (*redis.Client, func(time.Duration)) {
+			srv := redistest.Start(t)
+			return srv.Client(), nil
+		}},
+	}
+}
+
+// forEachBackend runs test once per backend.
+func forEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client, expire func(time.Duration))) {
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			rdb, expire := b.open(t)
+			test(t, rdb, expire)
+		})
+	}
+}
+
+func newStore(rdb redis.UniversalClient, now func() time.Time) *Store {
+	return New(rdb, Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Clock: now})
+}
+
+func wantRevoked(t *testing.T, err error, why string) {
+	t.Helper()
+	if !errors.Is(err, ErrRevoked) {
+		t.Errorf("Check = %v, want ErrRevoked (%s)", err, why)
+	}
+}
+
+func wantGood(t *testing.T, err error, why string) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("Check = %v, want nil (%s)", err, why)
+	}
+}
+
+func TestRevokedTokenIsRefusedUntilItExpires(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		exp := now.Add(10 * time.Minute)
+
+		if err := s.RevokeToken(ctx, "jti-1", exp); err != nil {
+			t.Fatalf("RevokeToken: %v", err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{ID: "jti-1", Subject: "alice", IssuedAt: now}), "revoked jti")
+		wantGood(t, s.Check(ctx, Token{ID: "jti-2", Subject: "alice", IssuedAt: now}), "another jti of the same user")
+
+		ttl, err := rdb.PTTL(ctx, s.keys.token("jti-1")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 10*time.Minute + testLeeway
+		if d := want - ttl; d < 0 || d > time.Second {
+			t.Errorf("TTL of the revocation key = %v, want within a second below %v (exp - now + leeway)", ttl, want)
+		}
+		if expire != nil {
+			expire(want + time.Millisecond)
+			wantGood(t, s.Check(ctx, Token{ID: "jti-1", Subject: "alice", IssuedAt: now}), "entry expired with the token")
+		}
+	})
+}
+
+func TestAlreadyExpiredTokenIsNotWritten(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		for name, exp := range map[string]time.Time{
+			"expired beyond the leeway": now.Add(-testLeeway - time.Second),
+			"expiring right now":        now.Add(-testLeeway),
+		} {
+			if err := s.RevokeToken(ctx, "old-"+name, exp); err != nil {
+				t.Fatalf("RevokeToken(%s): %v", name, err)
+			}
+			n, err := rdb.Exists(ctx, s.keys.token("old-"+name)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("%s: key written (exists=%d), want nothing written", name, n)
+			}
+		}
+		// Inside the leeway the token still verifies, so it must be written.
+		if err := s.RevokeToken(ctx, "in-leeway", now.Add(-testLeeway/2)); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{ID: "in-leeway"}), "token expired but still inside the leeway")
+	})
+}
+
+func TestRevokedSessionRefusesEveryTokenOfThatSessionOnly(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		if err := s.RevokeSession(ctx, "sid-a"); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{ID: "t1", SessionID: "sid-a", Subject: "alice", IssuedAt: now}), "token of the ended session")
+		wantRevoked(t, s.Check(ctx, Token{ID: "t2", SessionID: "sid-a", Subject: "alice", IssuedAt: now}), "another token of the ended session")
+		wantGood(t, s.Check(ctx, Token{ID: "t3", SessionID: "sid-b", Subject: "alice", IssuedAt: now}), "another session of the same user")
+
+		ttl, err := rdb.PTTL(ctx, s.keys.session("sid-a")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := testLifetime + testLeeway; want-ttl < 0 || want-ttl > time.Second {
+			t.Errorf("session key TTL = %v, want about %v (longest token lifetime + leeway)", ttl, want)
+		}
+		if expire != nil {
+			expire(testLifetime + testLeeway + time.Millisecond)
+			wantGood(t, s.Check(ctx, Token{ID: "t1", SessionID: "sid-a", Subject: "alice", IssuedAt: now}), "session entry expired")
+		}
+	})
+}
+
+func TestCutOffSplitsTokensAtTheMicrosecond(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+		ctx := context.Background()
+		cut := time.Date(2026, 11, 22, 10, 0, 0, 500_000_000, time.UTC)
+		s := newStore(rdb, func() time.Time { return cut })
+		if err := s.CutOff(ctx, "alice", cut); err != nil {
+			t.Fatal(err)
+		}
+		cases := []struct {
+			name     string
+			issued   time.Time
+			subject  string
+			wantGood bool
+		}{
+			{"a token issued a second before the cut-off is dead", cut.Add(-time.Second), "alice", false},
+			{"a token issued a microsecond before the cut-off is dead", cut.Add(-time.Microsecond), "alice", false},
+			{"a token issued at the cut-off is dead", cut, "alice", false},
+			{"a token issued a microsecond after, in the same second, works", cut.Add(time.Microsecond), "alice", true},
+			{"a token that only knows its second, the cut-off's second, is dead", cut.Truncate(time.Second), "alice", false},
+			{"a token that does not say when it was issued is dead", time.Time{}, "alice", false},
+			{"a token issued the next second works", cut.Truncate(time.Second).Add(time.Second), "alice", true},
+			{"another user's old token works", cut.Add(-time.Hour), "bob", true},
+		}
+		for _, c := range cases {
+			err := s.Check(ctx, Token{ID: "x", Subject: c.subject, IssuedAt: c.issued})
+			if c.wantGood {
+				wantGood(t, err, c.name)
+			} else {
+				wantRevoked(t, err, c.name)
+			}
+		}
+	})
+}
+
+func TestCutOffNeverMovesBack(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		later, earlier := now, now.Add(-time.Minute)
+		if err := s.CutOff(ctx, "alice", later); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CutOff(ctx, "alice", earlier); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{ID: "x", Subject: "alice", IssuedAt: now.Add(-time.Second)}),
+			"token issued between the two cut-offs: the later one must stand")
+		ttl, err := rdb.PTTL(ctx, s.keys.cutOff("alice")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ttl <= 0 {
+			t.Errorf("cut-off TTL = %v, want a positive TTL", ttl)
+		}
+	})
+}
+
+func TestEveryKeyHasATTL(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		if err := s.RevokeToken(ctx, "j", now.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RevokeSession(ctx, "s"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CutOff(ctx, "u", now); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := rdb.Keys(ctx, "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(keys) != 3 {
+			t.Fatalf("keys = %v, want 3", keys)
+		}
+		for _, k := range keys {
+			if !strings.HasPrefix(k, "tg:{") {
+				t.Errorf("key %q does not start with the prefix and a hash tag", k)
+			}
+			ttl, err := rdb.PTTL(ctx, k).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ttl <= 0 {
+				t.Errorf("key %q has TTL %v, want a positive TTL", k, ttl)
+			}
+		}
+	})
+}
+
+func TestUnreachableStoreRefusesAndDoesNotAcknowledge(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := newStore(rdb, time.Now)
+	ctx := context.Background()
+	srv.Stop()
+
+	if err := s.Check(ctx, Token{ID: "x", Subject: "alice", SessionID: "s", IssuedAt: time.Now()}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Check with Redis down = %v, want ErrUnavailable", err)
+	}
+	if err := s.RevokeToken(ctx, "x", time.Now().Add(time.Minute)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("RevokeToken with Redis down = %v, want ErrUnavailable", err)
+	}
+	if err := s.CutOff(ctx, "alice", time.Now()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("CutOff with Redis down = %v, want ErrUnavailable", err)
+	}
+	if err := s.Ready(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ready with Redis down = %v, want ErrUnavailable", err)
+	}
+
+	srv.Restart()
+	if err := s.Ready(ctx); err != nil {
+		t.Errorf("Ready after restart = %v, want nil", err)
+	}
+	if err := s.RevokeToken(ctx, "x", time.Now().Add(time.Minute)); err != nil {
+		t.Errorf("RevokeToken after restart = %v, want nil", err)
+	}
+}
+
+func TestMalformedCutOffValueIsNotTrusted(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	s := newStore(rdb, time.Now)
+	if err := m.Set(s.keys.cutOff("alice"), "not-a-number"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Check(context.Background(), Token{ID: "x", Subject: "alice", IssuedAt: time.Now()})
+	if !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Check with a foreign cut-off value = %v, want ErrUnavailable (refuse, never guess)", err)
+	}
+}
+
+func TestKeysOfOneIDShareAShardAndIDsSpreadOverAll(t *testing.T) {
+	k := keyspace{prefix: "tg:"}
+	if got, want := k.cutOff("alice"), "tg:{"; !strings.HasPrefix(got, want) {
+		t.Fatalf("cutOff key = %q, want prefix %q", got, want)
+	}
+	seen := map[int]bool{}
+	for i := 0; i < 1000; i++ {
+		sh := Shard(strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('0'+i%10)) + string(rune(i)))
+		if sh < 0 || sh >= shards {
+			t.Fatalf("Shard = %d, want 0..%d", sh, shards-1)
+		}
+		seen[sh] = true
+	}
+	if len(seen) != shards {
+		t.Errorf("1000 ids landed in %d shards, want all %d", len(seen), shards)
+	}
+}

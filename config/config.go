@@ -1,0 +1,248 @@
+// Package config holds tokenguard's settings: their defaults, the strict YAML
+// file, the TOKENGUARD_* environment variables over it, and the validation
+// that stops start-up with a message naming the bad setting.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Every scalar can also be set through
+// the environment; see Fields.
+type Config struct {
+	// Listen is the HTTP listen address.
+	Listen string `yaml:"listen"`
+	// Issuer is the iss of the tokens we issue and require.
+	Issuer string `yaml:"issuer"`
+	// Audience is the aud of the tokens we issue and require.
+	Audience string `yaml:"audience"`
+	// Dev relaxes the production checks: embedded store, ephemeral key and
+	// clear-text client secrets are allowed.
+	Dev bool `yaml:"dev"`
+	// LogFormat is "text" or "json".
+	LogFormat string `yaml:"log_format"`
+
+	Redis  Redis  `yaml:"redis"`
+	Tokens Tokens `yaml:"tokens"`
+	HTTP   HTTP   `yaml:"http"`
+
+	Keys    []Key    `yaml:"keys"`
+	Clients []Client `yaml:"clients"`
+}
+
+// Redis says where the revocation state lives.
+type Redis struct {
+	Addrs       []string      `yaml:"addrs"`
+	MasterName  string        `yaml:"master_name"`
+	Username    string        `yaml:"username"`
+	Password    string        `yaml:"password" secret:"true"`
+	DB          int           `yaml:"db"`
+	KeyPrefix   string        `yaml:"key_prefix"`
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// Tokens holds the token lifetimes.
+type Tokens struct {
+	AccessTTL time.Duration `yaml:"access_ttl"`
+	Leeway    time.Duration `yaml:"leeway"`
+}
+
+// HTTP holds the server's limits and timeouts.
+type HTTP struct {
+	ReadHeaderTimeout time.Duration `yaml:"read_header_timeout"`
+	ReadTimeout       time.Duration `yaml:"read_timeout"`
+	WriteTimeout      time.Duration `yaml:"write_timeout"`
+	IdleTimeout       time.Duration `yaml:"idle_timeout"`
+	ShutdownGrace     time.Duration `yaml:"shutdown_grace"`
+	BodyLimit         int64         `yaml:"body_limit"`
+}
+
+// Key is one signing or verification key.
+type Key struct {
+	KID            string `yaml:"kid"`
+	Alg            string `yaml:"alg"`
+	PrivateKeyFile string `yaml:"private_key_file"`
+	PublicKeyFile  string `yaml:"public_key_file"`
+	// SecretEnv names the environment variable holding an HS256 secret.
+	SecretEnv  string `yaml:"secret_env"`
+	VerifyOnly bool   `yaml:"verify_only"`
+}
+
+// Client is a machine caller (an app backend, a gateway, an admin tool).
+// Exactly one of Secret (dev only), SecretEnv and SecretSHA256 is set.
+type Client struct {
+	ID string `yaml:"id"`
+	// Secret is the secret in clear text; refused unless dev is true.
+	Secret string `yaml:"secret"`
+	// SecretEnv names the environment variable holding the secret.
+	SecretEnv string `yaml:"secret_env"`
+	// SecretSHA256 is the hex SHA-256 of the secret, so that the file never
+	// holds it.
+	SecretSHA256 string   `yaml:"secret_sha256"`
+	Permissions  []string `yaml:"permissions"`
+}
+
+// Permissions a client can hold.
+const (
+	PermSessions   = "sessions"
+	PermAdmin      = "admin"
+	PermIntrospect = "introspect"
+	PermRevoke     = "revoke"
+)
+
+// Default returns the configuration in code, before file and environment.
+func Default() Config {
+	return Config{
+		Listen:    ":8080",
+		Issuer:    "http://localhost:8080",
+		Audience:  "tokenguard",
+		LogFormat: "text",
+		Redis: Redis{
+			KeyPrefix:   "tg:",
+			DialTimeout: 5 * time.Second,
+		},
+		Tokens: Tokens{
+			AccessTTL: 15 * time.Minute,
+			Leeway:    30 * time.Second,
+		},
+		HTTP: HTTP{
+			ReadHeaderTimeout: 5 * time.Second,
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			ShutdownGrace:     15 * time.Second,
+			BodyLimit:         64 << 10,
+		},
+	}
+}
+
+// Load builds the configuration: defaults, then the YAML file at path, then
+// the environment (read through getenv), then validation. A missing file is
+// an error only when required is true (the path was given explicitly).
+func Load(path string, required bool, getenv func(string) string) (Config, error) {
+	cfg := Default()
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := decode(data, &cfg); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist) && !required:
+	default:
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	if err := applyEnv(&cfg, getenv); err != nil {
+		return Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+// Redacted returns a copy with every secret masked, fit for the start-up log.
+func (c Config) Redacted() Config {
+	mask := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return "***"
+	}
+	c.Redis.Password = mask(c.Redis.Password)
+	clients := make([]Client, len(c.Clients))
+	for i, cl := range c.Clients {
+		cl.Secret = mask(cl.Secret)
+		clients[i] = cl
+	}
+	c.Clients = clients
+	return c
+}
+
+// decode reads YAML strictly: an unknown key or a value of the wrong type is
+// an error that names the setting by its dotted path.
+func decode(data []byte, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	err := dec.Decode(cfg)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	paths := keyLines(data)
+	msgs := make([]string, 0, len(te.Errors))
+	for _, e := range te.Errors {
+		msgs = append(msgs, namePath(e, paths))
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
+var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type`)
+
+// namePath rewrites a yaml error "line N: ..." to name the setting on line N.
+func namePath(msg string, paths map[int]string) string {
+	m := lineRE.FindStringSubmatch(msg)
+	if m == nil {
+		return msg
+	}
+	n, _ := strconv.Atoi(m[1])
+	rest := m[2]
+	if f := unknownFieldRE.FindStringSubmatch(rest); f != nil {
+		return fmt.Sprintf("line %d: unknown setting %q", n, paths[n])
+	}
+	if p, ok := paths[n]; ok {
+		return fmt.Sprintf("line %d: setting %q: %s", n, p, rest)
+	}
+	return msg
+}
+
+// keyLines maps each line of a YAML document that holds a key, or a list
+// item, to that setting's dotted path (list items as path[i]).
+func keyLines(data []byte) map[int]string {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
+		return nil
+	}
+	paths := map[int]string{}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := k.Value
+				if path != "" {
+					p = path + "." + k.Value
+				}
+				paths[k.Line] = p
+				if v.Line != k.Line || v.Kind != yaml.ScalarNode {
+					walk(v, p)
+				}
+			}
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				p := fmt.Sprintf("%s[%d]", path, i)
+				if _, ok := paths[item.Line]; !ok || item.Kind == yaml.ScalarNode {
+					paths[item.Line] = p
+				}
+				walk(item, p)
+			}
+		}
+	}
+	walk(root.Content[0], "")
+	return paths
+}

@@ -1,0 +1,194 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeFile(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "config.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+const devYAML = `
+dev: true
+listen: 127.0.0.1:9000
+redis:
+  key_prefix: "app:"
+tokens:
+  access_ttl: 5m
+clients:
+  - id: app
+    secret: dev-app-secret
+    permissions: [sessions]
+`
+
+func TestPrecedenceIsDefaultsThenFileThenEnvironment(t *testing.T) {
+	cfg, err := Load(writeFile(t, devYAML), true, env(map[string]string{
+		"TOKENGUARD_LISTEN":         "127.0.0.1:9100",
+		"TOKENGUARD_REDIS_ADDRS":    "10.0.0.1:6379, 10.0.0.2:6379",
+		"TOKENGUARD_REDIS_PASSWORD": "pw",
+	}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := cfg.Listen, "127.0.0.1:9100"; got != want {
+		t.Errorf("listen = %q, want %q (env over file)", got, want)
+	}
+	if diff := cmp.Diff([]string{"10.0.0.1:6379", "10.0.0.2:6379"}, cfg.Redis.Addrs); diff != "" {
+		t.Errorf("redis.addrs from a comma-separated env var (-want +got):\n%s", diff)
+	}
+	if got, want := cfg.Redis.Password, "pw"; got != want {
+		t.Errorf("redis.password = %q, want %q", got, want)
+	}
+	if got, want := cfg.Redis.KeyPrefix, "app:"; got != want {
+		t.Errorf("redis.key_prefix = %q, want %q (file over default)", got, want)
+	}
+	if got, want := cfg.Tokens.AccessTTL, 5*time.Minute; got != want {
+		t.Errorf("tokens.access_ttl = %v, want %v", got, want)
+	}
+	if got, want := cfg.Tokens.Leeway, 30*time.Second; got != want {
+		t.Errorf("tokens.leeway = %v, want the default %v", got, want)
+	}
+}
+
+func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"an unknown key", "dev: true\nredis:\n  adress: x\n", nil, `unknown setting "redis.adress"`},
+		{"an unknown top-level key", "dev: true\nlisten_addr: x\n", nil, `unknown setting "listen_addr"`},
+		{"a bad duration", "dev: true\ntokens:\n  access_ttl: fast\n", nil, `"tokens.access_ttl"`},
+		{"a bad integer", "dev: true\nredis:\n  db: zero\n", nil, `"redis.db"`},
+		{"a bad duration in the environment", "dev: true\n", map[string]string{"TOKENGUARD_TOKENS_LEEWAY": "soon"}, "TOKENGUARD_TOKENS_LEEWAY"},
+		{"a bad boolean in the environment", "", map[string]string{"TOKENGUARD_DEV": "maybe"}, "TOKENGUARD_DEV"},
+		{"a negative TTL", "dev: true\ntokens:\n  access_ttl: -1m\n", nil, "tokens.access_ttl: must be positive"},
+		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
+		{"an unknown algorithm", "dev: true\nkeys:\n  - {kid: a, alg: HS512, secret_env: X}\n", nil, "keys[0].alg"},
+		{"two signing keys", "dev: true\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\n  - {kid: b, alg: HS256, secret_env: Y}\n", nil, "exactly one key must sign"},
+		{"a duplicate kid", "dev: true\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\n  - {kid: a, alg: HS256, secret_env: Y, verify_only: true}\n", nil, "duplicate kid"},
+		{"a client with two secrets", "dev: true\nclients:\n  - {id: a, secret: x, secret_env: Y}\n", nil, "clients[0]: set exactly one"},
+		{"an unknown permission", "dev: true\nclients:\n  - {id: a, secret: x, permissions: [root]}\n", nil, `unknown permission "root"`},
+		{"a bad secret hash", "dev: true\nclients:\n  - {id: a, secret_sha256: abc}\n", nil, "clients[0].secret_sha256"},
+		{"production with the embedded store", "keys:\n  - {kid: a, alg: HS256, secret_env: X}\n", nil, "redis.addrs: production mode"},
+		{"production with an ephemeral key", "redis:\n  addrs: [127.0.0.1:6379]\n", nil, "keys: production mode"},
+		{"production with a clear-text client secret", "redis:\n  addrs: [127.0.0.1:6379]\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\nclients:\n  - {id: a, secret: s3cr3t}\n", nil, "clients[0].secret: a clear-text secret"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, c.yaml), true, env(c.env))
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error naming %s", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load error = %q, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestMissingFileIsAnErrorOnlyWhenAskedFor(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "nope.yaml")
+	if _, err := Load(missing, true, env(map[string]string{"TOKENGUARD_DEV": "true"})); err == nil {
+		t.Errorf("Load of a missing, explicitly given file succeeded, want an error")
+	}
+	cfg, err := Load(missing, false, env(map[string]string{"TOKENGUARD_DEV": "true"}))
+	if err != nil {
+		t.Fatalf("Load of a missing default file: %v, want the defaults", err)
+	}
+	if got, want := cfg.Listen, Default().Listen; got != want {
+		t.Errorf("listen = %q, want the default %q", got, want)
+	}
+}
+
+func TestProductionRefusesDevAndShortSecrets(t *testing.T) {
+	prod := Config{Dev: false}
+	dev := Config{Dev: true}
+	cases := []struct {
+		name    string
+		cfg     Config
+		secret  string
+		hmac    bool
+		wantErr bool
+	}{
+		{"production refuses the dev client secret", prod, "dev-app-secret", false, true},
+		{"production refuses a 31-byte HMAC secret", prod, strings.Repeat("k", 31), true, true},
+		{"production accepts a 32-byte HMAC secret", prod, strings.Repeat("k", 32), true, false},
+		{"production accepts a strong client secret", prod, "a-long-random-client-secret-value", false, false},
+		{"dev accepts the dev client secret", dev, "dev-app-secret", false, false},
+		{"dev refuses a short HMAC secret too", dev, "short", true, true},
+		{"an empty secret is refused everywhere", dev, "", true, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.cfg.CheckSecret("clients[0]", []byte(c.secret), c.hmac)
+			if (err != nil) != c.wantErr {
+				t.Errorf("CheckSecret = %v, want error: %v", err, c.wantErr)
+			}
+			if err != nil && strings.Contains(err.Error(), c.secret) && c.secret != "" {
+				t.Errorf("error %q contains the secret", err)
+			}
+		})
+	}
+}
+
+func TestEveryScalarSettingHasAnEnvironmentVariable(t *testing.T) {
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	for key, wantEnv := range map[string]string{
+		"listen":            "TOKENGUARD_LISTEN",
+		"redis.addrs":       "TOKENGUARD_REDIS_ADDRS",
+		"redis.password":    "TOKENGUARD_REDIS_PASSWORD",
+		"redis.master_name": "TOKENGUARD_REDIS_MASTER_NAME",
+		"redis.key_prefix":  "TOKENGUARD_REDIS_KEY_PREFIX",
+		"tokens.access_ttl": "TOKENGUARD_TOKENS_ACCESS_TTL",
+		"tokens.leeway":     "TOKENGUARD_TOKENS_LEEWAY",
+		"dev":               "TOKENGUARD_DEV",
+		"issuer":            "TOKENGUARD_ISSUER",
+		"audience":          "TOKENGUARD_AUDIENCE",
+		"redis.db":          "TOKENGUARD_REDIS_DB",
+		"redis.username":    "TOKENGUARD_REDIS_USERNAME",
+	} {
+		f, ok := byKey[key]
+		if !ok {
+			t.Errorf("Fields has no %q", key)
+			continue
+		}
+		if f.Env != wantEnv {
+			t.Errorf("%s: env = %q, want %q", key, f.Env, wantEnv)
+		}
+	}
+	if !byKey["redis.password"].Secret {
+		t.Errorf("redis.password is not marked secret")
+	}
+}
+
+func TestRedactedMasksSecrets(t *testing.T) {
+	c := Default()
+	c.Redis.Password = "hunter2"
+	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}}
+	r := c.Redacted()
+	if r.Redis.Password == "hunter2" || r.Clients[0].Secret == "s3cr3t" {
+		t.Errorf("Redacted left a secret: %+v", r)
+	}
+	if c.Clients[0].Secret != "s3cr3t" {
+		t.Errorf("Redacted changed the original")
+	}
+}

@@ -1,0 +1,171 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/blacklist"
+)
+
+// apiError is an error the client is meant to see, with its status and the
+// OAuth-style code and description of the JSON body.
+type apiError struct {
+	status      int
+	code        string
+	description string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.description }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
+}
+
+// errNoToken is a request to a protected endpoint that carries no token at
+// all: RFC 6750 §3.1 says to answer without an error attribute.
+var errNoToken = &apiError{http.StatusUnauthorized, "invalid_token", "no bearer token in the request"}
+
+// errorBody is the JSON of every error response.
+type errorBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// handleError is the one place that turns errors into responses. Client
+// mistakes get a 4xx with a clear description; a 5xx is logged with its cause
+// and the client sees a generic message.
+func (h *handler) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	resp := h.classify(err, c)
+	hdr := c.Response().Header()
+	hdr.Set("Cache-Control", "no-store")
+	if resp.status == http.StatusUnauthorized && resp.code == "invalid_token" {
+		hdr.Set("WWW-Authenticate", bearerChallenge(err, resp.description))
+	}
+	if resp.status == http.StatusServiceUnavailable {
+		hdr.Set("Retry-After", "1")
+	}
+	body := errorBody{Error: resp.code, Description: resp.description}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(resp.status)
+	} else {
+		werr = c.JSON(resp.status, body)
+	}
+	if werr != nil {
+		h.log.Warn("write error response", "err", werr)
+	}
+}
+
+func (h *handler) classify(err error, c echo.Context) *apiError {
+	var api *apiError
+	var he *echo.HTTPError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &api):
+		return api
+	case errors.Is(err, auth.ErrInvalidToken):
+		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
+	case errors.Is(err, blacklist.ErrRevoked):
+		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
+	case errors.Is(err, blacklist.ErrUnavailable):
+		h.log.Error("revocation store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation state cannot be reached; retry shortly"}
+	case errors.As(err, &tooLarge):
+		return &apiError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)}
+	case errors.As(err, &he):
+		return fromEchoError(he)
+	}
+	h.log.Error("internal error", "method", c.Request().Method, "path", c.Path(), "err", err)
+	return &apiError{http.StatusInternalServerError, "server_error", "internal error"}
+}
+
+// fromEchoError maps Echo's own errors (unknown route, wrong method) to our
+// body shape.
+func fromEchoError(he *echo.HTTPError) *apiError {
+	code := map[int]string{
+		http.StatusNotFound:              "not_found",
+		http.StatusMethodNotAllowed:      "method_not_allowed",
+		http.StatusRequestEntityTooLarge: "invalid_request",
+		http.StatusUnsupportedMediaType:  "invalid_request",
+	}[he.Code]
+	if code == "" {
+		if he.Code >= 500 {
+			code = "server_error"
+		} else {
+			code = "invalid_request"
+		}
+	}
+	return &apiError{he.Code, code, strings.ToLower(http.StatusText(he.Code))}
+}
+
+// bearerChallenge builds the RFC 6750 WWW-Authenticate value: no error
+// attribute when no token was sent, error="invalid_token" otherwise.
+func bearerChallenge(err error, description string) string {
+	if errors.Is(err, errNoToken) {
+		return `Bearer realm="tokenguard"`
+	}
+	return fmt.Sprintf(`Bearer realm="tokenguard", error="invalid_token", error_description=%q`, quotable(description))
+}
+
+// quotable keeps only characters allowed in an RFC 6750 quoted attribute.
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// recoverPanics turns a panic into a logged 500 instead of a dropped
+// connection; it is a bug, never a client mistake.
+func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) (err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				if r == http.ErrAbortHandler {
+					panic(r)
+				}
+				err = fmt.Errorf("panic: %v", r)
+			}
+		}()
+		return next(c)
+	}
+}
+
+// logRequests logs one line per request: method, route, status, duration.
+// The query string is left out, since a careless client may put a token in
+// it. Verification and probes log at debug level: they are the hot path.
+func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		level := slog.LevelInfo
+		if p := c.Path(); p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/v1/verify") {
+			level = slog.LevelDebug
+		}
+		ctx := c.Request().Context()
+		if !h.log.Enabled(ctx, level) {
+			return next(c)
+		}
+		start := h.now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		h.log.Log(ctx, level, "request",
+			"method", c.Request().Method,
+			"route", c.Path(),
+			"status", c.Response().Status,
+			"duration_ms", float64(h.now().Sub(start).Microseconds())/1000,
+			"remote_ip", c.RealIP())
+		return nil
+	}
+}
