@@ -86,6 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Password:    cfg.Redis.Password,
 		DB:          cfg.Redis.DB,
 		DialTimeout: cfg.Redis.DialTimeout,
+		Timeout:     cfg.Redis.Timeout,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)

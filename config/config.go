@@ -50,6 +50,7 @@ type Redis struct {
 	DB          int           `yaml:"db"`
 	KeyPrefix   string        `yaml:"key_prefix"`
 	DialTimeout time.Duration `yaml:"dial_timeout"`
+	Timeout     time.Duration `yaml:"timeout"`
 }
 
 // Tokens holds the token lifetimes.
@@ -111,6 +112,7 @@ func Default() Config {
 		Redis: Redis{
 			KeyPrefix:   "tg:",
 			DialTimeout: 5 * time.Second,
+			Timeout:     time.Second,
 		},
 		Tokens: Tokens{
 			AccessTTL: 15 * time.Minute,

@@ -62,6 +62,7 @@ func (c Config) Validate() error {
 	}
 	positive := map[string]time.Duration{
 		"redis.dial_timeout":       c.Redis.DialTimeout,
+		"redis.timeout":            c.Redis.Timeout,
 		"tokens.access_ttl":        c.Tokens.AccessTTL,
 		"http.read_header_timeout": c.HTTP.ReadHeaderTimeout,
 		"http.read_timeout":        c.HTTP.ReadTimeout,

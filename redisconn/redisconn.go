@@ -26,6 +26,8 @@ type Config struct {
 	DB         int
 	// DialTimeout bounds connecting and the start-up ping.
 	DialTimeout time.Duration
+	// Timeout bounds each read and write on a connection.
+	Timeout time.Duration
 }
 
 // Conn is an open connection to the store.
@@ -48,6 +50,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = time.Second
+	}
 	c := &Conn{}
 	addrs := cfg.Addrs
 	if len(addrs) == 0 {
@@ -67,6 +72,14 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 		Password:    cfg.Password,
 		DB:          cfg.DB,
 		DialTimeout: cfg.DialTimeout,
+		// A request waits on Redis only briefly: with the store down, a
+		// check fails within about a timeout instead of after seconds of
+		// retried dials, so gateways see a prompt 503.
+		ReadTimeout:           cfg.Timeout,
+		WriteTimeout:          cfg.Timeout,
+		MaxRetries:            1,
+		DialerRetries:         1,
+		ContextTimeoutEnabled: true,
 	})
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
