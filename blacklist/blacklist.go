@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,6 +21,9 @@ var (
 	// its session or every token of its user issued before a cut-off was
 	// revoked. The wrapping error says which.
 	ErrRevoked = errors.New("token revoked")
+	// ErrBanned reports that the token's user is banned. It is told apart
+	// from ErrRevoked so that gateways can answer 403 rather than 401.
+	ErrBanned = errors.New("user banned")
 	// ErrUnavailable reports that the revocation state could not be read or
 	// written. A check that returns it has not let the token through, and a
 	// revocation that returns it has not been recorded.
@@ -87,16 +91,17 @@ type Token struct {
 }
 
 // Check reports whether a verified token is still good: nil when it is, an
-// error wrapping ErrRevoked when it, its session or its user was revoked, and
-// one wrapping ErrUnavailable when the state cannot be known, in which case
-// the token must be refused. It is the one decision every path that accepts
-// a token goes through.
+// error wrapping ErrBanned when its user is banned, one wrapping ErrRevoked
+// when it, its session or its user was revoked, and one wrapping
+// ErrUnavailable when the state cannot be known, in which case the token must
+// be refused. It is the one decision every path that accepts a token goes
+// through.
 func (s *Store) Check(ctx context.Context, t Token) error {
 	st, err := s.lookup(ctx, t)
 	if err != nil {
 		return err
 	}
-	return st.decide(t)
+	return st.decide(t, s.now())
 }
 
 // state is what the revocation state says about one token's id, session and
@@ -105,16 +110,21 @@ type state struct {
 	tokenRevoked   bool
 	sessionRevoked bool
 	cutOff         time.Time // zero when the user has no cut-off
+	ban            *Ban      // nil when the user is not banned
 }
 
-// decide is the rule itself. A user cut-off kills every token issued at or
-// before it: a token that says its issue time only to the second is counted
-// as issued at the start of that second, so one issued just before a cut-off
-// in the same second is never let through. Our own tokens carry the issue
-// time to the microsecond, which is what lets a session opened right after a
-// cut-off, even within the same second, work.
-func (st state) decide(t Token) error {
+// decide is the rule itself. A ban comes first, so that a banned user's
+// tokens are answered as banned (403) rather than merely revoked. A user
+// cut-off kills every token issued at or before it: a token that says its
+// issue time only to the second is counted as issued at the start of that
+// second, so one issued just before a cut-off in the same second is never
+// let through. Our own tokens carry the issue time to the microsecond, which
+// is what lets a session opened right after a cut-off, even within the same
+// second, work.
+func (st state) decide(t Token, now time.Time) error {
 	switch {
+	case st.ban != nil && st.ban.ActiveAt(now):
+		return fmt.Errorf("%w: the user is banned", ErrBanned)
 	case st.tokenRevoked:
 		return fmt.Errorf("%w: the token was revoked", ErrRevoked)
 	case st.sessionRevoked:
@@ -128,7 +138,7 @@ func (st state) decide(t Token) error {
 // lookup reads the state of one token from Redis in a single round trip.
 func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
 	var tok, sess *redis.IntCmd
-	var cut *redis.StringCmd
+	var cut, ban *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		tok = p.Exists(ctx, s.keys.token(t.ID))
 		if t.SessionID != "" {
@@ -136,22 +146,28 @@ func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
 		}
 		if t.Subject != "" {
 			cut = p.Get(ctx, s.keys.cutOff(t.Subject))
+			ban = p.Get(ctx, s.keys.ban(t.Subject))
 		}
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return state{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	var st state
-	st.tokenRevoked = tok.Val() > 0
-	st.sessionRevoked = sess != nil && sess.Val() > 0
+	st := state{
+		tokenRevoked:   tok.Val() > 0,
+		sessionRevoked: sess != nil && sess.Val() > 0,
+	}
 	if cut != nil && cut.Err() == nil {
-		us, err := cut.Int64()
-		if err != nil {
-			// A value we did not write: refuse rather than guess.
-			return state{}, fmt.Errorf("%w: malformed cut-off for a user: %v", ErrUnavailable, err)
+		if st.cutOff, err = parseCutOff(cut.Val()); err != nil {
+			return state{}, err
 		}
-		st.cutOff = time.UnixMicro(us)
+	}
+	if ban != nil && ban.Err() == nil {
+		b, err := parseBan(ban.Val())
+		if err != nil {
+			return state{}, err
+		}
+		st.ban = &b
 	}
 	return st, nil
 }
@@ -160,23 +176,41 @@ func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
 // exp (and the leeway) is not written: it can no longer be used anyway, and a
 // non-positive TTL would store the key with no expiry.
 func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error {
-	ttl := exp.Add(s.leeway).Sub(s.now())
+	until := exp.Add(s.leeway)
+	ttl := until.Sub(s.now())
 	if ttl < time.Millisecond {
 		return nil
 	}
-	return s.write(ctx, s.keys.token(id), "1", ttl, false)
+	return s.apply(ctx, change{kind: kindToken, id: id, value: unixSeconds(until), ttl: ttl})
 }
 
 // RevokeSession ends a session: every token carrying its id is refused from
 // now on. The entry lives as long as a token of that session can.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
-	return s.write(ctx, s.keys.session(sessionID), "1", s.hold, false)
+	return s.apply(ctx, change{kind: kindSession, id: sessionID, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
 }
 
 // CutOff refuses every token of subject issued at or before at. A later
 // cut-off replaces an earlier one, never the other way round.
 func (s *Store) CutOff(ctx context.Context, subject string, at time.Time) error {
-	return s.write(ctx, s.keys.cutOff(subject), fmt.Sprint(at.UnixMicro()), s.hold, true)
+	return s.apply(ctx, s.cutOffChange(subject, at))
+}
+
+func (s *Store) cutOffChange(subject string, at time.Time) change {
+	return change{kind: kindCutOff, id: subject, value: strconv.FormatInt(at.UnixMicro(), 10), ttl: s.hold, keepMax: true}
+}
+
+// CutOffOf returns the user's cut-off, if one is in force.
+func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, error) {
+	v, err := s.rdb.Get(ctx, s.keys.cutOff(subject)).Result()
+	if errors.Is(err, redis.Nil) {
+		return time.Time{}, false, nil
+	}
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	at, err := parseCutOff(v)
+	return at, err == nil, err
 }
 
 // Ready reports whether the store can answer checks.
@@ -187,29 +221,16 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-// writeScript sets one revocation key with its TTL in one atomic step. With
-// ARGV[3] == "max" it keeps the larger of the stored and the new value (a
-// cut-off never moves back in time) while still extending the TTL.
-var writeScript = redis.NewScript(`
-local ttl = tonumber(ARGV[2])
-if ARGV[3] == 'max' then
-  local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if cur and cur >= tonumber(ARGV[1]) then
-    redis.call('PEXPIRE', KEYS[1], ttl)
-    return 0
-  end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ttl)
-return 1
-`)
+func unixSeconds(t time.Time) string {
+	// Rounded up, so that the entry never ends before the token does.
+	return strconv.FormatInt((t.UnixMilli()+999)/1000, 10)
+}
 
-func (s *Store) write(ctx context.Context, key, value string, ttl time.Duration, keepMax bool) error {
-	mode := "set"
-	if keepMax {
-		mode = "max"
+func parseCutOff(v string) (time.Time, error) {
+	us, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		// A value we did not write: refuse rather than guess.
+		return time.Time{}, fmt.Errorf("%w: malformed cut-off for a user", ErrUnavailable)
 	}
-	if err := writeScript.Run(ctx, s.rdb, []string{key}, value, ttl.Milliseconds(), mode).Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return nil
+	return time.UnixMicro(us), nil
 }

@@ -226,8 +226,14 @@ func TestEveryKeyHasATTL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(keys) != 3 {
-			t.Fatalf("keys = %v, want 3", keys)
+		entries := 0
+		for _, k := range keys {
+			if !strings.HasSuffix(k, ":log") {
+				entries++
+			}
+		}
+		if entries != 3 {
+			t.Fatalf("keys = %v, want 3 entries (and their shards' logs)", keys)
 		}
 		for _, k := range keys {
 			if !strings.HasPrefix(k, "tg:{") {
@@ -304,4 +310,103 @@ func TestKeysOfOneIDShareAShardAndIDsSpreadOverAll(t *testing.T) {
 	if len(seen) != shards {
 		t.Errorf("1000 ids landed in %d shards, want all %d", len(seen), shards)
 	}
+}
+
+func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		clock := now
+		s := newStore(rdb, func() time.Time { return clock })
+		old := Token{ID: "old", SessionID: "s1", Subject: "mallory", IssuedAt: now.Add(-time.Minute)}
+
+		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour), Reason: "spam", By: "admin"}); err != nil {
+			t.Fatalf("Ban: %v", err)
+		}
+		if err := s.Check(ctx, old); !errors.Is(err, ErrBanned) {
+			t.Errorf("Check of a banned user's token = %v, want ErrBanned", err)
+		}
+		if err := s.Check(ctx, Token{ID: "x", Subject: "alice", IssuedAt: now}); err != nil {
+			t.Errorf("Check of another user = %v, want nil", err)
+		}
+		b, ok, err := s.BanOf(ctx, "mallory")
+		if err != nil || !ok {
+			t.Fatalf("BanOf = %v, %v, %v; want the ban", b, ok, err)
+		}
+		if b.Reason != "spam" || b.By != "admin" || b.Until.Sub(now.Add(time.Hour)).Abs() > time.Millisecond {
+			t.Errorf("BanOf = %+v, want reason spam, by admin, until in an hour", b)
+		}
+		ttl := rdb.PTTL(ctx, s.keys.ban("mallory")).Val()
+		if ttl <= 0 || ttl > time.Hour {
+			t.Errorf("ban key TTL = %v, want (0, 1h]: a ban with a duration lapses by itself", ttl)
+		}
+
+		if err := s.Unban(ctx, "mallory"); err != nil {
+			t.Fatalf("Unban: %v", err)
+		}
+		wantRevoked(t, s.Check(ctx, old), "a token cut off by the ban stays dead after the unban")
+		clock = now.Add(time.Millisecond)
+		wantGood(t, s.Check(ctx, Token{ID: "new", Subject: "mallory", IssuedAt: clock.Add(time.Microsecond)}), "a token issued after the unban")
+		if _, ok, _ := s.BanOf(ctx, "mallory"); ok {
+			t.Errorf("BanOf after Unban still finds a ban")
+		}
+	})
+}
+
+func TestABanWithADurationLapsesByItself(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		clock := now
+		s := newStore(rdb, func() time.Time { return clock })
+		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		fresh := Token{ID: "x", Subject: "mallory", IssuedAt: now.Add(2 * time.Hour)}
+		if err := s.Check(ctx, fresh); !errors.Is(err, ErrBanned) {
+			t.Fatalf("Check during the ban = %v, want ErrBanned", err)
+		}
+		// Past the ban's end the decision no longer counts it, even where
+		// the key has not expired yet (a mirror, a slow expiry).
+		clock = now.Add(time.Hour + time.Second)
+		wantGood(t, s.Check(ctx, fresh), "a ban past its end")
+		if expire != nil {
+			expire(time.Hour + time.Second)
+			if n := rdb.Exists(ctx, s.keys.ban("mallory")).Val(); n != 0 {
+				t.Errorf("the ban key outlived its duration")
+			}
+		}
+		if err := s.Ban(ctx, "mallory", Ban{Until: clock.Add(-time.Second)}); err == nil {
+			t.Errorf("Ban with an end in the past succeeded, want an error")
+		}
+	})
+}
+
+func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+		ctx := context.Background()
+		now := time.Now()
+		s := newStore(rdb, func() time.Time { return now })
+		if err := s.Ban(ctx, "mallory", Ban{}); err != nil {
+			t.Fatal(err)
+		}
+		msgs, err := rdb.XRange(ctx, s.keys.log(Shard("mallory")), "-", "+").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 2 {
+			t.Fatalf("log entries = %v, want 2 (the ban and its cut-off)", msgs)
+		}
+		if msgs[0].Values["t"] != "b" || msgs[1].Values["t"] != "u" || msgs[0].Values["id"] != "mallory" {
+			t.Errorf("log entries = %v, want the ban then the cut-off of mallory", msgs)
+		}
+		if ttl := rdb.PTTL(ctx, s.keys.log(Shard("mallory"))).Val(); ttl <= 0 {
+			t.Errorf("log TTL = %v, want positive", ttl)
+		}
+		// An indefinite ban is the one entry without a TTL (go-redis
+		// reports "no expiry" as -1).
+		if ttl := rdb.PTTL(ctx, s.keys.ban("mallory")).Val(); ttl != -1 {
+			t.Errorf("indefinite ban TTL = %v, want none (-1)", ttl)
+		}
+	})
 }

@@ -74,6 +74,8 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 		return api
 	case errors.Is(err, auth.ErrInvalidToken):
 		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
+	case errors.Is(err, blacklist.ErrBanned):
+		return &apiError{http.StatusForbidden, "user_banned", "the user is banned"}
 	case errors.Is(err, blacklist.ErrRevoked):
 		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
 	case errors.Is(err, blacklist.ErrUnavailable):

@@ -89,6 +89,7 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 	}{
 		{"a revoked token", blacklist.ErrRevoked, http.StatusUnauthorized},
 		{"an unreachable store", blacklist.ErrUnavailable, http.StatusServiceUnavailable},
+		{"a banned user", blacklist.ErrBanned, http.StatusForbidden},
 		{"a good token", nil, http.StatusOK},
 	}
 	for _, c := range cases {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -86,8 +87,13 @@ func (s *Server) start() {
 		"--protected-mode", "no",
 		"--loglevel", "warning",
 	)
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	logFile, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.t.Fatalf("redis-server log: %v", err)
+	}
+	defer logFile.Close()
+	cmd.Stdout = logFile
+	cmd.Stderr = logFile
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start redis-server: %v", err)
 	}
@@ -116,7 +122,8 @@ func (s *Server) awaitReady(exited <-chan struct{}) {
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("redis-server on port %d exited before it was ready", s.port)
+			out, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+			s.t.Fatalf("redis-server on port %d exited before it was ready:\n%s", s.port, out)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -1,0 +1,78 @@
+package blacklist
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Ban is a ban on a user.
+type Ban struct {
+	// At is when the ban was put in place.
+	At time.Time `json:"at"`
+	// Until is when it lapses by itself; zero means never.
+	Until time.Time `json:"until,omitzero"`
+	// Reason is what the admin said.
+	Reason string `json:"reason,omitempty"`
+	// By is who banned the user (a client id).
+	By string `json:"by,omitempty"`
+}
+
+// ActiveAt reports whether the ban is in force at t.
+func (b Ban) ActiveAt(t time.Time) bool {
+	return b.Until.IsZero() || t.Before(b.Until)
+}
+
+// Ban bans subject and, in the same atomic step, cuts off every token of the
+// user issued up to now. Check answers ErrBanned for the user's tokens until
+// the ban lapses or is lifted; the cut-off stays either way.
+func (s *Store) Ban(ctx context.Context, subject string, b Ban) error {
+	now := s.now()
+	if b.At.IsZero() {
+		b.At = now
+	}
+	var ttl time.Duration
+	if !b.Until.IsZero() {
+		if ttl = b.Until.Sub(now); ttl < time.Millisecond {
+			return fmt.Errorf("blacklist: a ban until %v has already lapsed", b.Until)
+		}
+	}
+	v, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx,
+		change{kind: kindBan, id: subject, value: string(v), ttl: ttl},
+		s.cutOffChange(subject, now))
+}
+
+// Unban lifts a ban. Tokens cut off by the ban stay dead.
+func (s *Store) Unban(ctx context.Context, subject string) error {
+	return s.apply(ctx, change{kind: kindBan, id: subject, del: true})
+}
+
+// BanOf returns the user's ban, if one is stored. Whether it is in force is
+// for Ban.ActiveAt to say.
+func (s *Store) BanOf(ctx context.Context, subject string) (Ban, bool, error) {
+	v, err := s.rdb.Get(ctx, s.keys.ban(subject)).Result()
+	if errors.Is(err, redis.Nil) {
+		return Ban{}, false, nil
+	}
+	if err != nil {
+		return Ban{}, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	b, err := parseBan(v)
+	return b, err == nil, err
+}
+
+func parseBan(v string) (Ban, error) {
+	var b Ban
+	if err := json.Unmarshal([]byte(v), &b); err != nil {
+		return Ban{}, fmt.Errorf("%w: malformed ban for a user", ErrUnavailable)
+	}
+	return b, nil
+}

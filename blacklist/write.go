@@ -1,0 +1,90 @@
+package blacklist
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// change is one entry to set or delete, and to append to its shard's change
+// log, which the local mirrors of other instances follow.
+type change struct {
+	kind  byte
+	id    string
+	value string
+	// ttl is how long the key lives; zero means no expiry (an indefinite
+	// ban, the one entry that must outlive every token).
+	ttl time.Duration
+	// keepMax keeps the larger of the stored and the new numeric value, so
+	// a cut-off never moves back in time.
+	keepMax bool
+	// del deletes the entry instead (lifting a ban).
+	del bool
+}
+
+// changeScript applies changes that share one shard in one atomic step: it
+// sets (or deletes) each key with its TTL and appends what it did to the
+// shard's change log, trimming the log of entries older than any token could
+// live. The log entry carries the value actually stored, so replaying the log
+// in order gives the same state as the keys.
+//
+// KEYS: the entry keys, then the shard's log. ARGV[1]: the log's MINID (ms);
+// ARGV[2]: the log's own TTL (ms), so that an idle log vanishes like every
+// other key; then five per key: kind, id, value, ttl in ms (0: none), mode.
+var changeScript = redis.NewScript(`
+local log = KEYS[#KEYS]
+for i = 1, #KEYS - 1 do
+  local a = 3 + (i - 1) * 5
+  local kind, id, value, ttl, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+  if mode == 'del' then
+    redis.call('DEL', KEYS[i])
+    value = ''
+  else
+    if mode == 'max' then
+      local cur = tonumber(redis.call('GET', KEYS[i]) or '')
+      if cur and cur >= tonumber(value) then
+        value = tostring(redis.call('GET', KEYS[i]))
+      end
+    end
+    if ttl > 0 then
+      redis.call('SET', KEYS[i], value, 'PX', ttl)
+    else
+      redis.call('SET', KEYS[i], value)
+    end
+  end
+  redis.call('XADD', log, 'MINID', '~', ARGV[1], '*', 't', kind, 'id', id, 'v', value)
+end
+redis.call('PEXPIRE', log, ARGV[2])
+return #KEYS - 1
+`)
+
+// apply writes changes that share one shard atomically, and only returns nil
+// once Redis has them.
+func (s *Store) apply(ctx context.Context, changes ...change) error {
+	shard := Shard(changes[0].id)
+	keys := make([]string, 0, len(changes)+1)
+	args := make([]any, 0, 2+5*len(changes))
+	args = append(args, s.now().Add(-s.hold).UnixMilli(), s.hold.Milliseconds())
+	for _, c := range changes {
+		if Shard(c.id) != shard {
+			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, Shard(c.id))
+		}
+		keys = append(keys, s.keys.name(c.kind, c.id))
+		mode := "set"
+		switch {
+		case c.del:
+			mode = "del"
+		case c.keepMax:
+			mode = "max"
+		}
+		args = append(args, string(c.kind), c.id, c.value, strconv.FormatInt(c.ttl.Milliseconds(), 10), mode)
+	}
+	keys = append(keys, s.keys.log(shard))
+	if err := changeScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
