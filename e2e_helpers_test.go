@@ -64,6 +64,12 @@ func (s *syncBuffer) String() string {
 // server does not shut down cleanly.
 func startServer(t *testing.T) *testServer {
 	t.Helper()
+	return startServerWith(t, nil)
+}
+
+// startServerWith is startServer with extra environment variables.
+func startServerWith(t *testing.T, env map[string]string) *testServer {
+	t.Helper()
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -104,7 +110,7 @@ clients:
 		t.Fatal(err)
 	}
 	ts := &testServer{t: t, redis: srv, rdb: srv.Client(), rsa: key, logs: &syncBuffer{}}
-	ts.base = startServe(t, []string{"-config", cfgFile}, nil, ts.logs)
+	ts.base = startServe(t, []string{"-config", cfgFile}, env, ts.logs)
 	return ts
 }
 
@@ -126,12 +132,34 @@ func startServe(t *testing.T, args []string, env map[string]string, logs io.Writ
 				t.Errorf("serve returned %v after shutdown, want nil", err)
 			}
 		})
-		return "http://" + a.String()
+		base := "http://" + a.String()
+		awaitReadyz(t, base)
+		return base
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve stopped before listening: %v", err)
 	}
 	return ""
+}
+
+// awaitReadyz waits, as an orchestrator does, until /readyz answers 200:
+// the revocation mirror loads after the server starts listening.
+func awaitReadyz(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz not 200 after 10s (last error: %v)", base, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // response is what a request came back with.

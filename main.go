@@ -97,12 +97,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}()
 
+	mode, err := blacklist.ParseMode(cfg.Revocation.Mode)
+	if err != nil {
+		return fmt.Errorf("configuration: revocation.mode: %w", err)
+	}
 	revocations := blacklist.New(conn.Client, blacklist.Config{
 		Prefix:           cfg.Redis.KeyPrefix,
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
 		Logger:           log,
+		Mode:             mode,
+		MaxStaleness:     cfg.Revocation.MaxStaleness,
+		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
 	})
+	// The mirror follows Redis until shutdown; it stops before Redis closes.
+	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))
+	mirrorDone := make(chan error, 1)
+	go func() { mirrorDone <- revocations.Run(mirrorCtx) }()
+	defer func() {
+		stopMirror()
+		if err := <-mirrorDone; err != nil {
+			log.Warn("revocation mirror", "err", err)
+		}
+	}()
 	e := handlers.New(handlers.Config{
 		Auth:        authSvc,
 		Revocations: revocations,

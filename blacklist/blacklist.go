@@ -6,11 +6,13 @@
 package blacklist
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -45,9 +47,49 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives what the store wants operators to know.
 	Logger *slog.Logger
+
+	// Mode says where checks read the state: ModeMirror (the default)
+	// from a local in-memory mirror, ModeStrict from Redis every time.
+	Mode Mode
+	// MaxStaleness is how long the mirror may go without confirming it is
+	// current before checks fail closed (default 5s).
+	MaxStaleness time.Duration
+	// FailOpen keeps answering when the state cannot be confirmed: from
+	// the stale mirror, or, in strict mode, as if nothing were revoked.
+	FailOpen bool
+	// PollTimeout bounds each blocking read of the change logs, and so how
+	// often an idle mirror confirms it is current (default 1s).
+	PollTimeout time.Duration
+	// SweepInterval is how often expired entries leave the mirror
+	// (default 10s).
+	SweepInterval time.Duration
 }
 
-// Store reads and writes the revocation state in Redis.
+// Mode says where checks read the revocation state.
+type Mode string
+
+// The modes. ModeOff, which skips the check, exists only for the benchmark's
+// reference run: ParseMode accepts it only in a binary built with the
+// tokenguard_bench tag.
+const (
+	ModeMirror Mode = "mirror"
+	ModeStrict Mode = "strict"
+	ModeOff    Mode = "off"
+)
+
+// ParseMode reads a mode from configuration.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); {
+	case m == ModeMirror, m == ModeStrict:
+		return m, nil
+	case m == ModeOff && benchBuild:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown revocation mode %q (want mirror or strict)", s)
+}
+
+// Store reads and writes the revocation state in Redis, and in mirror mode
+// answers checks from a local copy of it (see Run).
 type Store struct {
 	rdb    redis.UniversalClient
 	keys   keyspace
@@ -55,6 +97,14 @@ type Store struct {
 	hold   time.Duration // how long session and cut-off entries live
 	now    func() time.Time
 	log    *slog.Logger
+
+	mode          Mode
+	mirror        *mirror // nil unless mode is ModeMirror
+	maxStale      time.Duration
+	failOpen      bool
+	pollTimeout   time.Duration
+	sweepInterval time.Duration
+	lastOpenWarn  atomic.Int64
 }
 
 // New returns a Store that keeps its state in rdb.
@@ -67,14 +117,26 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{
-		rdb:    rdb,
-		keys:   keyspace{prefix: cfg.Prefix},
-		leeway: cfg.Leeway,
-		hold:   cfg.MaxTokenLifetime + cfg.Leeway,
-		now:    now,
-		log:    log,
+	s := &Store{
+		rdb:           rdb,
+		keys:          keyspace{prefix: cfg.Prefix},
+		leeway:        cfg.Leeway,
+		hold:          cfg.MaxTokenLifetime + cfg.Leeway,
+		now:           now,
+		log:           log,
+		mode:          cfg.Mode,
+		maxStale:      cmp.Or(cfg.MaxStaleness, 5*time.Second),
+		failOpen:      cfg.FailOpen,
+		pollTimeout:   cmp.Or(cfg.PollTimeout, time.Second),
+		sweepInterval: cmp.Or(cfg.SweepInterval, 10*time.Second),
 	}
+	if s.mode == "" {
+		s.mode = ModeMirror
+	}
+	if s.mode == ModeMirror {
+		s.mirror = newMirror()
+	}
+	return s
 }
 
 // Token holds what a revocation check needs to know of a verified token.
@@ -135,8 +197,39 @@ func (st state) decide(t Token, now time.Time) error {
 	return nil
 }
 
-// lookup reads the state of one token from Redis in a single round trip.
+// lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
+	switch {
+	case s.mirror != nil:
+		if err := s.mirror.fresh(s.now(), s.maxStale); err != nil && !s.openOn(err) {
+			return state{}, err
+		}
+		return s.mirror.lookup(t), nil
+	case s.mode == ModeOff:
+		return state{}, nil
+	}
+	st, err := s.lookupRedis(ctx, t)
+	if err != nil && s.openOn(err) {
+		return state{}, nil
+	}
+	return st, err
+}
+
+// openOn reports whether a check that could not know the state answers
+// anyway (on_store_failure: open), warning at most once a second.
+func (s *Store) openOn(err error) bool {
+	if !s.failOpen || !errors.Is(err, ErrUnavailable) {
+		return false
+	}
+	if now := s.now().UnixNano(); now-s.lastOpenWarn.Load() > int64(time.Second) {
+		s.lastOpenWarn.Store(now)
+		s.log.Warn("FAILING OPEN: answering without a current revocation state", "err", err)
+	}
+	return true
+}
+
+// lookupRedis reads the state of one token from Redis in one round trip.
+func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 	var tok, sess *redis.IntCmd
 	var cut, ban *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -213,12 +306,44 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 	return at, err == nil, err
 }
 
-// Ready reports whether the store can answer checks.
+// Ready reports whether the store can answer checks: in mirror mode, once
+// the mirror is loaded and current (or stale but allowed to fail open); in
+// strict mode, while Redis answers.
 func (s *Store) Ready(ctx context.Context) error {
+	if s.mirror != nil {
+		if err := s.mirror.fresh(s.now(), s.maxStale); err != nil && (!s.failOpen || s.mirror.confirmed.Load() == 0) {
+			return err
+		}
+		return nil
+	}
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
+}
+
+// Stats describes the mirror, for metrics and tests.
+type Stats struct {
+	// Entries is the number of revocation entries held in memory.
+	Entries int
+	// Resyncs counts the snapshots taken after the first.
+	Resyncs int64
+	// Confirmed is when the mirror last knew it was current.
+	Confirmed time.Time
+}
+
+// Stats reports on the mirror; zero in strict mode.
+func (s *Store) Stats() Stats {
+	if s.mirror == nil {
+		return Stats{}
+	}
+	var st Stats
+	st.Entries = s.mirror.size()
+	st.Resyncs = s.mirror.resyncs.Load()
+	if c := s.mirror.confirmed.Load(); c != 0 {
+		st.Confirmed = time.Unix(0, c)
+	}
+	return st
 }
 
 func unixSeconds(t time.Time) string {

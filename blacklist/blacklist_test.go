@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -40,19 +41,87 @@ func backends() []backend {
 	}
 }
 
-// forEachBackend runs test once per backend.
-func forEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client, expire func(time.Duration))) {
+// setup is one backend in one mode.
+type setup struct {
+	rdb  *redis.Client
+	mode Mode
+	// expire moves the backend's clock on so keys expire; nil where it
+	// cannot (a real server) or where it proves nothing (the mirror keeps
+	// an entry until it is swept, which has its own test).
+	expire func(time.Duration)
+}
+
+// forEachSetup runs test on every backend in strict and in mirror mode: the
+// two modes must answer alike.
+func forEachSetup(t *testing.T, test func(t *testing.T, su setup)) {
 	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			rdb, expire := b.open(t)
-			test(t, rdb, expire)
-		})
+		for _, mode := range []Mode{ModeStrict, ModeMirror} {
+			t.Run(b.name+"/"+string(mode), func(t *testing.T) {
+				rdb, expire := b.open(t)
+				su := setup{rdb: rdb, mode: mode, expire: expire}
+				if mode == ModeMirror {
+					su.expire = nil
+				}
+				test(t, su)
+			})
+		}
 	}
 }
 
-func newStore(rdb redis.UniversalClient, now func() time.Time) *Store {
-	return New(rdb, Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Clock: now})
+// store returns a store in the setup's mode, running and loaded.
+func (su setup) store(t *testing.T, now func() time.Time) *Store {
+	t.Helper()
+	return startStore(t, su.rdb, Config{Mode: su.mode, Clock: now})
 }
+
+// startStore fills in the test defaults, runs the store's mirror until the
+// test ends and waits until it is loaded.
+func startStore(t *testing.T, rdb redis.UniversalClient, cfg Config) *Store {
+	t.Helper()
+	cfg.Prefix = "tg:"
+	cfg.Leeway = testLeeway
+	cfg.MaxTokenLifetime = testLifetime
+	if cfg.PollTimeout == 0 {
+		cfg.PollTimeout = 20 * time.Millisecond
+	}
+	s := New(rdb, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v, want nil on shutdown", err)
+		}
+	})
+	awaitReady(t, s)
+	return s
+}
+
+// awaitReady waits, bounded, until the store can answer.
+func awaitReady(t *testing.T, s *Store) {
+	t.Helper()
+	awaitTrue(t, "the store to be ready", func() bool { return s.Ready(context.Background()) == nil })
+}
+
+// awaitTrue polls cond until it holds, failing the test after 10s: it awaits
+// an event the code under test makes happen, and never measures time.
+func awaitTrue(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// testClock is real time plus an offset the test can move forward.
+type testClock struct{ offset atomic.Int64 }
+
+func (c *testClock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *testClock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
 
 func wantRevoked(t *testing.T, err error, why string) {
 	t.Helper()
@@ -69,10 +138,11 @@ func wantGood(t *testing.T, err error, why string) {
 }
 
 func TestRevokedTokenIsRefusedUntilItExpires(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb, expire := su.rdb, su.expire
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		exp := now.Add(10 * time.Minute)
 
 		if err := s.RevokeToken(ctx, "jti-1", exp); err != nil {
@@ -97,10 +167,11 @@ func TestRevokedTokenIsRefusedUntilItExpires(t *testing.T) {
 }
 
 func TestAlreadyExpiredTokenIsNotWritten(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb := su.rdb
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		for name, exp := range map[string]time.Time{
 			"expired beyond the leeway": now.Add(-testLeeway - time.Second),
 			"expiring right now":        now.Add(-testLeeway),
@@ -125,10 +196,11 @@ func TestAlreadyExpiredTokenIsNotWritten(t *testing.T) {
 }
 
 func TestRevokedSessionRefusesEveryTokenOfThatSessionOnly(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb, expire := su.rdb, su.expire
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		if err := s.RevokeSession(ctx, "sid-a"); err != nil {
 			t.Fatal(err)
 		}
@@ -151,10 +223,10 @@ func TestRevokedSessionRefusesEveryTokenOfThatSessionOnly(t *testing.T) {
 }
 
 func TestCutOffSplitsTokensAtTheMicrosecond(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
 		ctx := context.Background()
 		cut := time.Date(2026, 11, 22, 10, 0, 0, 500_000_000, time.UTC)
-		s := newStore(rdb, func() time.Time { return cut })
+		s := su.store(t, func() time.Time { return cut })
 		if err := s.CutOff(ctx, "alice", cut); err != nil {
 			t.Fatal(err)
 		}
@@ -185,10 +257,11 @@ func TestCutOffSplitsTokensAtTheMicrosecond(t *testing.T) {
 }
 
 func TestCutOffNeverMovesBack(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb := su.rdb
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		later, earlier := now, now.Add(-time.Minute)
 		if err := s.CutOff(ctx, "alice", later); err != nil {
 			t.Fatal(err)
@@ -209,10 +282,11 @@ func TestCutOffNeverMovesBack(t *testing.T) {
 }
 
 func TestEveryKeyHasATTL(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb := su.rdb
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		if err := s.RevokeToken(ctx, "j", now.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -254,7 +328,7 @@ func TestUnreachableStoreRefusesAndDoesNotAcknowledge(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := newStore(rdb, time.Now)
+	s := New(rdb, Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Mode: ModeStrict})
 	ctx := context.Background()
 	srv.Stop()
 
@@ -284,7 +358,7 @@ func TestMalformedCutOffValueIsNotTrusted(t *testing.T) {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	s := newStore(rdb, time.Now)
+	s := New(rdb, Config{Prefix: "tg:", Mode: ModeStrict})
 	if err := m.Set(s.keys.cutOff("alice"), "not-a-number"); err != nil {
 		t.Fatal(err)
 	}
@@ -313,11 +387,12 @@ func TestKeysOfOneIDShareAShardAndIDsSpreadOverAll(t *testing.T) {
 }
 
 func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb := su.rdb
 		ctx := context.Background()
 		now := time.Now()
-		clock := now
-		s := newStore(rdb, func() time.Time { return clock })
+		clock := &testClock{}
+		s := su.store(t, clock.Now)
 		old := Token{ID: "old", SessionID: "s1", Subject: "mallory", IssuedAt: now.Add(-time.Minute)}
 
 		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour), Reason: "spam", By: "admin"}); err != nil {
@@ -345,8 +420,7 @@ func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
 			t.Fatalf("Unban: %v", err)
 		}
 		wantRevoked(t, s.Check(ctx, old), "a token cut off by the ban stays dead after the unban")
-		clock = now.Add(time.Millisecond)
-		wantGood(t, s.Check(ctx, Token{ID: "new", Subject: "mallory", IssuedAt: clock.Add(time.Microsecond)}), "a token issued after the unban")
+		wantGood(t, s.Check(ctx, Token{ID: "new", Subject: "mallory", IssuedAt: clock.Now().Add(time.Microsecond)}), "a token issued after the unban")
 		if _, ok, _ := s.BanOf(ctx, "mallory"); ok {
 			t.Errorf("BanOf after Unban still finds a ban")
 		}
@@ -354,11 +428,12 @@ func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
 }
 
 func TestABanWithADurationLapsesByItself(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, expire func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb, expire := su.rdb, su.expire
 		ctx := context.Background()
 		now := time.Now()
-		clock := now
-		s := newStore(rdb, func() time.Time { return clock })
+		clock := &testClock{}
+		s := su.store(t, clock.Now)
 		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
@@ -368,7 +443,8 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 		}
 		// Past the ban's end the decision no longer counts it, even where
 		// the key has not expired yet (a mirror, a slow expiry).
-		clock = now.Add(time.Hour + time.Second)
+		clock.Advance(time.Hour + time.Second)
+		awaitReady(t, s) // a mirror must first confirm it is current at the new time
 		wantGood(t, s.Check(ctx, fresh), "a ban past its end")
 		if expire != nil {
 			expire(time.Hour + time.Second)
@@ -376,17 +452,18 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 				t.Errorf("the ban key outlived its duration")
 			}
 		}
-		if err := s.Ban(ctx, "mallory", Ban{Until: clock.Add(-time.Second)}); err == nil {
+		if err := s.Ban(ctx, "mallory", Ban{Until: clock.Now().Add(-time.Second)}); err == nil {
 			t.Errorf("Ban with an end in the past succeeded, want an error")
 		}
 	})
 }
 
 func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client, _ func(time.Duration)) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		rdb := su.rdb
 		ctx := context.Background()
 		now := time.Now()
-		s := newStore(rdb, func() time.Time { return now })
+		s := su.store(t, func() time.Time { return now })
 		if err := s.Ban(ctx, "mallory", Ban{}); err != nil {
 			t.Fatal(err)
 		}

@@ -31,11 +31,15 @@ type change struct {
 // live. The log entry carries the value actually stored, so replaying the log
 // in order gives the same state as the keys.
 //
-// KEYS: the entry keys, then the shard's log. ARGV[1]: the log's MINID (ms);
-// ARGV[2]: the log's own TTL (ms), so that an idle log vanishes like every
-// other key; then five per key: kind, id, value, ttl in ms (0: none), mode.
+// KEYS: the entry keys, then the shard's log. ARGV[1]: how long log entries
+// are kept (ms), counted on Redis's own clock, which also stamps the entry
+// ids, so an instance's clock skew never trims fresh entries; ARGV[2]: the
+// log's own TTL (ms), so that an idle log vanishes like every other key;
+// then five per key: kind, id, value, ttl in ms (0: none), mode.
 var changeScript = redis.NewScript(`
 local log = KEYS[#KEYS]
+local t = redis.call('TIME')
+local minid = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[1])
 for i = 1, #KEYS - 1 do
   local a = 3 + (i - 1) * 5
   local kind, id, value, ttl, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
@@ -55,7 +59,7 @@ for i = 1, #KEYS - 1 do
       redis.call('SET', KEYS[i], value)
     end
   end
-  redis.call('XADD', log, 'MINID', '~', ARGV[1], '*', 't', kind, 'id', id, 'v', value)
+  redis.call('XADD', log, 'MINID', '~', minid, '*', 't', kind, 'id', id, 'v', value)
 end
 redis.call('PEXPIRE', log, ARGV[2])
 return #KEYS - 1
@@ -67,7 +71,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
 	args := make([]any, 0, 2+5*len(changes))
-	args = append(args, s.now().Add(-s.hold).UnixMilli(), s.hold.Milliseconds())
+	args = append(args, s.hold.Milliseconds(), s.hold.Milliseconds())
 	for _, c := range changes {
 		if Shard(c.id) != shard {
 			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, Shard(c.id))
@@ -85,6 +89,19 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 	keys = append(keys, s.keys.log(shard))
 	if err := changeScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	// Read-your-writes: this instance refuses the token before the client
+	// hears that it is revoked; the others follow the log.
+	if s.mirror != nil {
+		for _, c := range changes {
+			v := c.value
+			if c.del {
+				v = ""
+			}
+			if err := s.mirror.set(c.kind, c.id, v); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }

@@ -37,6 +37,8 @@ type Config struct {
 	Tokens Tokens `yaml:"tokens"`
 	HTTP   HTTP   `yaml:"http"`
 
+	Revocation Revocation `yaml:"revocation"`
+
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
 }
@@ -51,6 +53,19 @@ type Redis struct {
 	KeyPrefix   string        `yaml:"key_prefix"`
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	Timeout     time.Duration `yaml:"timeout"`
+}
+
+// Revocation says how checks read the revocation state.
+type Revocation struct {
+	// Mode is "mirror" (a local in-memory copy, no network call per check)
+	// or "strict" (Redis on every check).
+	Mode string `yaml:"mode"`
+	// MaxStaleness is how long the mirror may go without confirming it is
+	// current before checks fail (or, with OnStoreFailure open, go on).
+	MaxStaleness time.Duration `yaml:"max_staleness"`
+	// OnStoreFailure is "closed" (refuse with 503) or "open" (answer from
+	// what is known).
+	OnStoreFailure string `yaml:"on_store_failure"`
 }
 
 // Tokens holds the token lifetimes.
@@ -117,6 +132,11 @@ func Default() Config {
 		Tokens: Tokens{
 			AccessTTL: 15 * time.Minute,
 			Leeway:    30 * time.Second,
+		},
+		Revocation: Revocation{
+			Mode:           "mirror",
+			MaxStaleness:   5 * time.Second,
+			OnStoreFailure: "closed",
 		},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,

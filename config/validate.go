@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tokenguard/tokenguard/blacklist"
 )
 
 // isDevSecret reports whether s is one of the client secrets of the
@@ -83,6 +85,16 @@ func (c Config) Validate() error {
 	}
 	if c.HTTP.BodyLimit < 1024 || c.HTTP.BodyLimit > 16<<20 {
 		bad("http.body_limit", "want 1024 to 16777216 bytes, got %d", c.HTTP.BodyLimit)
+	}
+
+	if _, err := blacklist.ParseMode(c.Revocation.Mode); err != nil {
+		bad("revocation.mode", "%v", err)
+	}
+	if c.Revocation.MaxStaleness <= 0 || c.Revocation.MaxStaleness > time.Minute {
+		bad("revocation.max_staleness", "want more than 0 and at most 1m, got %v", c.Revocation.MaxStaleness)
+	}
+	if c.Revocation.OnStoreFailure != "closed" && c.Revocation.OnStoreFailure != "open" {
+		bad("revocation.on_store_failure", "want closed or open, got %q", c.Revocation.OnStoreFailure)
 	}
 
 	kids := map[string]bool{}
