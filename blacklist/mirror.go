@@ -305,36 +305,61 @@ func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[s
 			return err
 		}
 		if len(keys) > 0 {
-			cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for _, k := range keys {
-					p.Get(ctx, k)
-				}
-				return nil
-			})
-			if err != nil && !errors.Is(err, redis.Nil) {
+			if err := s.loadBatch(ctx, c, keys, fresh, mu); err != nil {
 				return err
 			}
-			mu.Lock()
-			for i, cmd := range cmds {
-				v, err := cmd.(*redis.StringCmd).Result()
-				if err != nil {
-					continue // expired between SCAN and GET
-				}
-				kind, id, ok := s.keys.parseKey(keys[i])
-				if !ok {
-					continue
-				}
-				if err := fresh[Shard(id)].put(kind, id, v); err != nil {
-					s.log.Warn("revocation mirror skips a malformed entry", "err", err)
-				}
-			}
-			mu.Unlock()
 		}
 		if next == 0 {
 			return nil
 		}
 		cursor = next
 	}
+}
+
+// loadBatch reads the values of one SCAN batch in one round trip: the TTL of
+// a revoked token or session (its key holds only "1"), the value of the
+// others.
+func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[shards]entries, mu *sync.Mutex) error {
+	now := s.now()
+	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			if kind, _, _ := s.keys.parseKey(k); kind == kindToken || kind == kindSession {
+				p.PTTL(ctx, k)
+			} else {
+				p.Get(ctx, k)
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i, cmd := range cmds {
+		kind, id, ok := s.keys.parseKey(keys[i])
+		if !ok {
+			continue
+		}
+		var v string
+		switch cmd := cmd.(type) {
+		case *redis.DurationCmd:
+			ttl := cmd.Val()
+			if cmd.Err() != nil || ttl <= 0 {
+				continue // expired between SCAN and PTTL
+			}
+			v = unixSeconds(now.Add(ttl))
+		case *redis.StringCmd:
+			if cmd.Err() != nil {
+				continue
+			}
+			v = cmd.Val()
+		}
+		if err := fresh[Shard(id)].put(kind, id, v); err != nil {
+			s.log.Warn("revocation mirror skips a malformed entry", "err", err)
+		}
+	}
+	return nil
 }
 
 // follow reads the change logs from pos until an error, a gap or the end of

@@ -35,14 +35,15 @@ type change struct {
 // are kept (ms), counted on Redis's own clock, which also stamps the entry
 // ids, so an instance's clock skew never trims fresh entries; ARGV[2]: the
 // log's own TTL (ms), so that an idle log vanishes like every other key;
-// then five per key: kind, id, value, ttl in ms (0: none), mode.
+// then six per key: kind, id, the value for the log, the value for the key,
+// ttl in ms (0: none), mode.
 var changeScript = redis.NewScript(`
 local log = KEYS[#KEYS]
 local t = redis.call('TIME')
 local minid = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[1])
 for i = 1, #KEYS - 1 do
-  local a = 3 + (i - 1) * 5
-  local kind, id, value, ttl, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+  local a = 3 + (i - 1) * 6
+  local kind, id, value, stored, ttl, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5]
   if mode == 'del' then
     redis.call('DEL', KEYS[i])
     value = ''
@@ -52,11 +53,12 @@ for i = 1, #KEYS - 1 do
       if cur and cur >= tonumber(value) then
         value = tostring(redis.call('GET', KEYS[i]))
       end
+      stored = value
     end
     if ttl > 0 then
-      redis.call('SET', KEYS[i], value, 'PX', ttl)
+      redis.call('SET', KEYS[i], stored, 'PX', ttl)
     else
-      redis.call('SET', KEYS[i], value)
+      redis.call('SET', KEYS[i], stored)
     end
   end
   redis.call('XADD', log, 'MINID', '~', minid, '*', 't', kind, 'id', id, 'v', value)
@@ -70,7 +72,7 @@ return #KEYS - 1
 func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
-	args := make([]any, 0, 2+5*len(changes))
+	args := make([]any, 0, 2+6*len(changes))
 	args = append(args, s.hold.Milliseconds(), s.hold.Milliseconds())
 	for _, c := range changes {
 		if Shard(c.id) != shard {
@@ -84,7 +86,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 		case c.keepMax:
 			mode = "max"
 		}
-		args = append(args, string(c.kind), c.id, c.value, strconv.FormatInt(c.ttl.Milliseconds(), 10), mode)
+		args = append(args, string(c.kind), c.id, c.value, storedValue(c), strconv.FormatInt(c.ttl.Milliseconds(), 10), mode)
 	}
 	keys = append(keys, s.keys.log(shard))
 	if err := changeScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
@@ -104,4 +106,15 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 		}
 	}
 	return nil
+}
+
+// storedValue is what the key holds. A revoked token or session stores "1",
+// one of Redis's shared integers, so the key costs no value object: its TTL
+// already says when it ends. The log entry carries the expiry instead, for
+// the mirrors.
+func storedValue(c change) string {
+	if c.kind == kindToken || c.kind == kindSession {
+		return "1"
+	}
+	return c.value
 }
