@@ -159,11 +159,12 @@ type Token struct {
 // be refused. It is the one decision every path that accepts a token goes
 // through.
 func (s *Store) Check(ctx context.Context, t Token) error {
-	st, err := s.lookup(ctx, t)
+	now := s.now()
+	st, err := s.lookup(ctx, t, now)
 	if err != nil {
 		return err
 	}
-	return st.decide(t, s.now())
+	return st.decide(t, now)
 }
 
 // state is what the revocation state says about one token's id, session and
@@ -198,10 +199,10 @@ func (st state) decide(t Token, now time.Time) error {
 }
 
 // lookup gathers the state of one token from wherever this store keeps it.
-func (s *Store) lookup(ctx context.Context, t Token) (state, error) {
+func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state, error) {
 	switch {
 	case s.mirror != nil:
-		if err := s.mirror.fresh(s.now(), s.maxStale); err != nil && !s.openOn(err) {
+		if err := s.mirror.fresh(now, s.maxStale); err != nil && !s.openOn(err) {
 			return state{}, err
 		}
 		return s.mirror.lookup(t), nil

@@ -145,7 +145,8 @@ func (m *mirror) lookup(t Token) state {
 			st.cutOff = time.UnixMicro(us)
 		}
 		if b, ok := p.bans[t.Subject]; ok {
-			st.ban = &b
+			banned := b // copied here, so only a banned user's check allocates
+			st.ban = &banned
 		}
 		p.mu.RUnlock()
 	}
