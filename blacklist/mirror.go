@@ -332,7 +332,11 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, redis.Nil) {
+	// A reply error for one key (WRONGTYPE for some other key that happens
+	// to match the pattern, nil for one that just expired) skips that key;
+	// only a failure to talk to Redis fails the snapshot.
+	var replyErr redis.Error
+	if err != nil && !errors.Is(err, redis.Nil) && !errors.As(err, &replyErr) {
 		return err
 	}
 	mu.Lock()

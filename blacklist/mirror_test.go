@@ -362,3 +362,28 @@ func TestModeOffIsNotConfigurableInANormalBuild(t *testing.T) {
 		}
 	}
 }
+
+func TestSnapshotSkipsForeignKeysThatMatchThePattern(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	ctx := context.Background()
+	// Keys of other types and shapes under our prefix, as another package
+	// or an operator might leave them.
+	if err := rdb.ZAdd(ctx, "tg:{3}:x:not-a-string", redis.Z{Score: 1, Member: "m"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.XAdd(ctx, &redis.XAddArgs{Stream: "tg:{4}:j:a-stream", Values: []string{"a", "b"}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.Set(ctx, "tg:{5}:u:bad-cut-off", "yesterday", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	writer := strictStore(rdb)
+	if err := writer.RevokeToken(ctx, "real", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	m := startStore(t, rdb, Config{Mode: ModeMirror})
+	if err := m.Check(ctx, Token{ID: "real"}); !errors.Is(err, ErrRevoked) {
+		t.Errorf("Check = %v, want ErrRevoked: the snapshot must load around foreign keys", err)
+	}
+}
