@@ -1,0 +1,550 @@
+// Package sessions keeps tokenguard's device sessions in Redis: who logged
+// in, with which client, from which device, and the state of the session's
+// refresh token. The refresh token is the one stateful token: every use
+// rotates it, a replayed one that was rotated away ends the whole session,
+// and only hashes of it are ever stored.
+//
+// Every key of a session lives in the hash-tag shard of its user
+// (blacklist.Shard), and a session id is drawn so that it falls in that
+// shard too. A session id alone therefore locates all of the user's keys, and
+// the scripts that touch several of them run on one Redis Cluster slot.
+package sessions
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/blacklist"
+)
+
+var (
+	// ErrNotFound reports that there is no such session, or none that the
+	// caller may see.
+	ErrNotFound = errors.New("session not found")
+	// ErrInvalidGrant reports a refresh token that cannot be redeemed: it is
+	// malformed, unknown, expired, ended or was issued to another client.
+	ErrInvalidGrant = errors.New("invalid refresh token")
+	// ErrReused reports a refresh token that had already been rotated away
+	// and was presented again. The session has been ended by the time it is
+	// returned. It wraps ErrInvalidGrant.
+	ErrReused = fmt.Errorf("%w: it was already used, the session has been ended", ErrInvalidGrant)
+	// ErrScope reports a refresh asking for a scope beyond the session's.
+	ErrScope = errors.New("the scope exceeds the session's")
+	// ErrUnavailable reports that the session state could not be read or
+	// written.
+	ErrUnavailable = errors.New("session store unavailable")
+)
+
+// Revoker makes every access token of a session fail at once; the
+// blacklist store is one.
+type Revoker interface {
+	RevokeSession(ctx context.Context, sessionID string) error
+}
+
+// Causes of the endings reported to Config.Ended.
+const (
+	// CauseReuse: a refresh token that had been rotated away was presented.
+	CauseReuse = "refresh_reuse"
+	// CauseRevoked: a live refresh token was revoked (RFC 7009).
+	CauseRevoked = "refresh_revoked"
+	// CauseEvicted: the user opened more than sessions.max_per_user.
+	CauseEvicted = "session_evicted"
+	// CauseExhausted: the session rotated its refresh token MaxGenerations
+	// times.
+	CauseExhausted = "refresh_exhausted"
+)
+
+// Ending describes a session the store ended on its own authority, rather
+// than because a caller asked for that session to end.
+type Ending struct {
+	Session Session
+	// Cause is one of the Cause constants.
+	Cause string
+	// Actor is the client id on whose request it happened.
+	Actor string
+}
+
+// Config holds the settings of a Store.
+type Config struct {
+	// Prefix starts every key, e.g. "tg:"; the same as the blacklist's.
+	Prefix string
+	// RefreshTTL is how long a session lives without being used; every
+	// refresh restarts it.
+	RefreshTTL time.Duration
+	// MaxAge is the absolute limit of a session, however much it is used.
+	MaxAge time.Duration
+	// ReuseWindow is how long after a rotation the previous refresh token
+	// still recovers the current one instead of ending the session; zero
+	// makes refresh tokens strictly single-use.
+	ReuseWindow time.Duration
+	// MaxPerUser caps the sessions of one user; opening one more ends the
+	// oldest. Zero means no cap.
+	MaxPerUser int
+	// AccessTokenLife is the longest an access token lives, leeway
+	// included. A session's state is kept this much longer than its refresh
+	// token, so that ending it still reaches the access token it issued last.
+	AccessTokenLife time.Duration
+	// Revoker ends the access tokens of a session that ends. Required.
+	Revoker Revoker
+	// Ended, when not nil, is told of every session the store ends on its
+	// own authority (see Ending), after it has ended, for the audit trail.
+	Ended func(ctx context.Context, e Ending)
+	// Clock returns the current time; nil means time.Now. Tests inject it.
+	Clock  func() time.Time
+	Logger *slog.Logger
+}
+
+// Store keeps sessions in Redis.
+type Store struct {
+	rdb     redis.UniversalClient
+	keys    keyspace
+	idle    time.Duration
+	maxAge  time.Duration
+	window  time.Duration
+	maxUser int
+	tail    time.Duration
+	revoker Revoker
+	ended   func(ctx context.Context, e Ending)
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+// New returns a Store that keeps its state in rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
+	s := &Store{
+		rdb:     rdb,
+		keys:    keyspace{prefix: cfg.Prefix},
+		idle:    cfg.RefreshTTL,
+		maxAge:  cfg.MaxAge,
+		window:  cfg.ReuseWindow,
+		maxUser: cfg.MaxPerUser,
+		tail:    cfg.AccessTokenLife,
+		revoker: cfg.Revoker,
+		ended:   cfg.Ended,
+		now:     cfg.Clock,
+		log:     cfg.Logger,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s
+}
+
+// Device says where a session was opened from, as the app reported it.
+type Device struct {
+	Name      string
+	IP        string
+	UserAgent string
+}
+
+// Session is one login of one user on one device.
+type Session struct {
+	ID       string
+	Subject  string
+	ClientID string
+	// Scope is the scope of the session's access tokens.
+	Scope string
+	// Claims are the extra claims of the session's access tokens. Read back
+	// from the store, their values are json.RawMessage, so that they are
+	// issued again exactly as they were given.
+	Claims     map[string]any
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	// ExpiresAt is when the session ends unless it is used before: the
+	// earlier of LastUsedAt + RefreshTTL and CreatedAt + MaxAge.
+	ExpiresAt time.Time
+	Device    Device
+	// generation is how many times the refresh token was rotated, and
+	// rotatedAt when it was last (zero before the first rotation).
+	generation int64
+	rotatedAt  time.Time
+}
+
+// idBytes is the size of a session id: 128 random bits.
+const idBytes = 16
+
+// maxIDDraws bounds the search for an id in the user's shard. Each draw
+// lands there with probability 1/16; a thousand misses in a row do not
+// happen.
+const maxIDDraws = 1000
+
+// NewID returns a random session id (128 bits, base64url) that falls in the
+// same shard as subject, so that the id alone locates the user's keys.
+func NewID(subject string) (string, error) {
+	want := blacklist.Shard(subject)
+	var b [idBytes]byte
+	for range maxIDDraws {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("generate session id: %w", err)
+		}
+		id := base64.RawURLEncoding.EncodeToString(b[:])
+		if blacklist.Shard(id) == want {
+			return id, nil
+		}
+	}
+	return "", errors.New("generate session id: no id in the user's shard")
+}
+
+// validID reports whether id has the shape of a session id.
+func validID(id string) bool {
+	if len(id) != base64.RawURLEncoding.EncodedLen(idBytes) {
+		return false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
+	return err == nil && len(b) == idBytes
+}
+
+// Open stores a new session, whose ID comes from NewID(sess.Subject), and
+// returns its first refresh token. When the user now has more sessions than
+// MaxPerUser, the oldest are ended.
+func (s *Store) Open(ctx context.Context, sess Session) (string, error) {
+	if sess.Subject == "" || !validID(sess.ID) || blacklist.Shard(sess.ID) != blacklist.Shard(sess.Subject) {
+		return "", errors.New("sessions: a session needs a subject and an id from NewID(subject)")
+	}
+	claims := []byte("{}")
+	if len(sess.Claims) > 0 {
+		var err error
+		if claims, err = json.Marshal(sess.Claims); err != nil {
+			return "", fmt.Errorf("sessions: claims: %w", err)
+		}
+	}
+	tok, err := firstToken(sess.ID)
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	nowMS := now.UnixMilli()
+	end := now.Add(s.maxAge).UnixMilli()
+	ttl := min(s.idle, s.maxAge) + s.tail
+	err = openScript.Run(ctx, s.rdb,
+		[]string{s.keys.session(sess.ID), s.keys.history(sess.ID), s.keys.user(sess.Subject)},
+		ttl.Milliseconds(), (s.maxAge + s.tail).Milliseconds(), nowMS, sess.ID, tok.fingerprint(),
+		"sub", sess.Subject,
+		"cid", sess.ClientID,
+		"scope", sess.Scope,
+		"claims", string(claims),
+		"created", nowMS,
+		"used", nowMS,
+		"end", end,
+		"ip", sess.Device.IP,
+		"ua", sess.Device.UserAgent,
+		"name", sess.Device.Name,
+		"gen", 0,
+		"cur", tok.hash(),
+		"prev", "",
+		"rot", 0,
+	).Err()
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if s.maxUser > 0 {
+		if err := s.evict(ctx, sess.Subject, sess.ID, sess.ClientID); err != nil {
+			// The session is open; the cap is enforced again at the next
+			// login.
+			s.log.Error("evict sessions over the cap", "sub", sess.Subject, "err", err)
+		}
+	}
+	return tok.String(), nil
+}
+
+// openScript stores a session, the fingerprint of its first refresh token
+// and its place in the user's index, which lives as long as the youngest
+// session could.
+//
+// KEYS: session, history, user index. ARGV: session TTL (ms), index TTL
+// (ms), created (ms), session id, first fingerprint, then the session's
+// fields as name, value pairs.
+var openScript = redis.NewScript(`
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+redis.call('SET', KEYS[2], ARGV[5], 'PX', ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+if redis.call('PTTL', KEYS[3]) < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[3], ARGV[2])
+end
+return 1
+`)
+
+// evict ends the user's oldest sessions beyond the cap, never keep.
+func (s *Store) evict(ctx context.Context, subject, keep, actor string) error {
+	live, err := s.List(ctx, subject)
+	if err != nil {
+		return err
+	}
+	excess := len(live) - s.maxUser
+	// List is newest first: the oldest are at the end.
+	for i := len(live) - 1; i >= 0 && excess > 0; i-- {
+		if live[i].ID == keep {
+			continue
+		}
+		ended, err := s.End(ctx, live[i].ID)
+		if errors.Is(err, ErrNotFound) {
+			excess--
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		excess--
+		s.report(ctx, Ending{Session: ended, Cause: CauseEvicted, Actor: actor})
+	}
+	return nil
+}
+
+func (s *Store) report(ctx context.Context, e Ending) {
+	s.log.Info("session ended", "cause", e.Cause, "sub", e.Session.Subject, "sid", e.Session.ID, "actor", e.Actor)
+	if s.ended != nil {
+		s.ended(ctx, e)
+	}
+}
+
+// Get returns a session that has state, live or within its last access
+// token's lifetime; ErrNotFound otherwise.
+func (s *Store) Get(ctx context.Context, id string) (Session, error) {
+	if !validID(id) {
+		return Session{}, ErrNotFound
+	}
+	m, err := s.rdb.HGetAll(ctx, s.keys.session(id)).Result()
+	if err != nil {
+		return Session{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if len(m) == 0 {
+		return Session{}, ErrNotFound
+	}
+	return s.decode(id, m)
+}
+
+// decode builds a Session from its hash fields.
+func (s *Store) decode(id string, m map[string]string) (Session, error) {
+	num := func(k string) int64 {
+		n, _ := strconv.ParseInt(m[k], 10, 64)
+		return n
+	}
+	sess := Session{
+		ID:         id,
+		Subject:    m["sub"],
+		ClientID:   m["cid"],
+		Scope:      m["scope"],
+		CreatedAt:  time.UnixMilli(num("created")),
+		LastUsedAt: time.UnixMilli(num("used")),
+		Device:     Device{Name: m["name"], IP: m["ip"], UserAgent: m["ua"]},
+		generation: num("gen"),
+	}
+	if rot := num("rot"); rot > 0 {
+		sess.rotatedAt = time.UnixMilli(rot)
+	}
+	if sess.Subject == "" {
+		// A hash we did not write: refuse rather than guess.
+		return Session{}, fmt.Errorf("%w: malformed session", ErrUnavailable)
+	}
+	sess.ExpiresAt = minTime(sess.LastUsedAt.Add(s.idle), time.UnixMilli(num("end")))
+	if c := m["claims"]; c != "" && c != "{}" {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(c), &raw); err != nil {
+			return Session{}, fmt.Errorf("%w: malformed session claims", ErrUnavailable)
+		}
+		sess.Claims = make(map[string]any, len(raw))
+		for k, v := range raw {
+			sess.Claims[k] = v
+		}
+	}
+	return sess, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// live reports whether a session can still be refreshed at now.
+func (sess Session) live(now time.Time) bool { return now.Before(sess.ExpiresAt) }
+
+// List returns the user's live sessions, newest first. Index entries whose
+// session has gone are dropped on the way.
+func (s *Store) List(ctx context.Context, subject string) ([]Session, error) {
+	all, err := s.all(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	out := all[:0]
+	for _, sess := range all {
+		if sess.live(now) {
+			out = append(out, sess)
+		}
+	}
+	return out, nil
+}
+
+// Count returns how many live sessions the user has.
+func (s *Store) Count(ctx context.Context, subject string) (int, error) {
+	live, err := s.List(ctx, subject)
+	return len(live), err
+}
+
+// all returns every session of the user that still has state, newest first,
+// including those past their refresh lifetime whose last access token may
+// still live.
+func (s *Store) all(ctx context.Context, subject string) ([]Session, error) {
+	idx := s.keys.user(subject)
+	ids, err := s.rdb.ZRevRange(ctx, idx, 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, s.keys.session(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	out := make([]Session, 0, len(ids))
+	var gone []any
+	for i, id := range ids {
+		m := cmds[i].Val()
+		if len(m) == 0 {
+			gone = append(gone, id)
+			continue
+		}
+		sess, err := s.decode(id, m)
+		if err != nil {
+			return nil, err
+		}
+		if sess.Subject != subject {
+			continue
+		}
+		out = append(out, sess)
+	}
+	if len(gone) > 0 {
+		// Best effort: an entry left behind is dropped next time.
+		if err := s.rdb.ZRem(ctx, idx, gone...).Err(); err != nil {
+			s.log.Warn("prune session index", "sub", subject, "err", err)
+		}
+	}
+	return out, nil
+}
+
+// End ends a session: its access tokens fail from now on and its refresh
+// token is gone. It returns the session as it was, or ErrNotFound (and
+// changes nothing) when it has no state. The access tokens are revoked
+// before the state is deleted, so that a failure leaves something to retry.
+func (s *Store) End(ctx context.Context, id string) (Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if err := s.revoker.RevokeSession(ctx, id); err != nil {
+		return Session{}, err
+	}
+	if err := s.drop(ctx, sess); err != nil {
+		return Session{}, err
+	}
+	return sess, nil
+}
+
+// EndOwned ends one of subject's sessions. Another user's session is
+// answered ErrNotFound, exactly like one that does not exist.
+func (s *Store) EndOwned(ctx context.Context, subject, id string) (Session, error) {
+	sess, err := s.Get(ctx, id)
+	if err != nil {
+		return Session{}, err
+	}
+	if sess.Subject != subject {
+		return Session{}, ErrNotFound
+	}
+	return s.End(ctx, id)
+}
+
+// EndAll ends every session of the user except the one with id except
+// (none when empty) and returns those it ended.
+func (s *Store) EndAll(ctx context.Context, subject, except string) ([]Session, error) {
+	all, err := s.all(ctx, subject)
+	if err != nil {
+		return nil, err
+	}
+	var ended []Session
+	for _, sess := range all {
+		if sess.ID == except {
+			continue
+		}
+		if err := s.revoker.RevokeSession(ctx, sess.ID); err != nil {
+			return ended, err
+		}
+		if err := s.drop(ctx, sess); err != nil {
+			return ended, err
+		}
+		ended = append(ended, sess)
+	}
+	return ended, nil
+}
+
+// drop deletes a session's state and its index entry in one transaction;
+// its keys share one slot.
+func (s *Store) drop(ctx context.Context, sess Session) error {
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, s.keys.session(sess.ID), s.keys.history(sess.ID), s.keys.grace(sess.ID))
+		p.ZRem(ctx, s.keys.user(sess.Subject), sess.ID)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// keyspace names the keys, all in the shard of their user:
+//
+//	<prefix>{<shard>}:session:<sid>            hash: the session and its refresh-token state
+//	<prefix>{<shard>}:rt-history:<sid>         8-byte fingerprint of every refresh token issued, by generation
+//	<prefix>{<shard>}:rt-grace:<sid>           the reuse window's salt, alive only during the window
+//	<prefix>{<shard>}:user-sessions:<b64 sub>  sorted set of the user's session ids by creation time
+//
+// The kinds are longer than one letter, and the subject is written in
+// base64url, so that no key of ours ever matches the blacklist's pattern for
+// its own entries (<prefix>{*}:?:*), whatever characters a subject holds.
+type keyspace struct {
+	prefix string
+}
+
+func (k keyspace) session(id string) string { return k.name("session", id, id) }
+func (k keyspace) history(id string) string { return k.name("rt-history", id, id) }
+func (k keyspace) grace(id string) string   { return k.name("rt-grace", id, id) }
+func (k keyspace) user(sub string) string {
+	return k.name("user-sessions", sub, base64.RawURLEncoding.EncodeToString([]byte(sub)))
+}
+
+// name is <prefix>{<shard of owner>}:<kind>:<id>.
+func (k keyspace) name(kind, owner, id string) string {
+	b := make([]byte, 0, len(k.prefix)+len(kind)+len(id)+8)
+	b = append(b, k.prefix...)
+	b = append(b, '{')
+	b = strconv.AppendInt(b, int64(blacklist.Shard(owner)), 10)
+	b = append(b, "}:"...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = append(b, id...)
+	return string(b)
+}
