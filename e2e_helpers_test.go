@@ -70,6 +70,14 @@ func startServer(t *testing.T) *testServer {
 // startServerWith is startServer with extra environment variables.
 func startServerWith(t *testing.T, env map[string]string) *testServer {
 	t.Helper()
+	return startServerYAML(t, env, "")
+}
+
+// startServerYAML is startServerWith with more configuration: extra is
+// appended to the file right after the clients list, so it may go on with
+// more "  - {id: ...}" client lines and then add top-level settings.
+func startServerYAML(t *testing.T, env map[string]string, extra string) *testServer {
+	t.Helper()
 	srv := redistest.Start(t)
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -104,7 +112,7 @@ keys:
 clients:
   - {id: app, secret: dev-app-secret, permissions: [sessions]}
   - {id: admin, secret: dev-admin-secret, permissions: [admin]}
-`, srv.Addr, testAccessTTL, testLeeway, keyFile)
+`, srv.Addr, testAccessTTL, testLeeway, keyFile) + extra
 	cfgFile := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

@@ -238,7 +238,7 @@ func TestBadInputGetsAClearJSONErrorNever5xx(t *testing.T) {
 		{"an admin call by the app client", "POST", "/v1/admin/users/alice/logout", appAuth, "", ``, 403, "access_denied"},
 		{"an admin call without credentials", "POST", "/v1/admin/users/alice/logout", "", "", ``, 401, "invalid_client"},
 		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
-		{"a wrong method", "GET", "/v1/sessions", appAuth, "", ``, 405, "method_not_allowed"},
+		{"a wrong method", "PUT", "/v1/sessions", appAuth, "", ``, 405, "method_not_allowed"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

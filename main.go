@@ -17,11 +17,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
 	"github.com/tokenguard/tokenguard/redisconn"
+	"github.com/tokenguard/tokenguard/sessions"
 )
 
 func main() {
@@ -70,7 +72,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		log.Warn("DEV MODE: production safety checks are relaxed; never run dev: true in production")
 	}
 
-	authSvc, err := newAuth(cfg, getenv, log)
+	authSvc, err := newAuth(ctx, cfg, getenv, log)
 	if err != nil {
 		return err
 	}
@@ -120,13 +122,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Warn("revocation mirror", "err", err)
 		}
 	}()
+	events := audit.New(conn.Client, audit.Config{Prefix: cfg.Redis.KeyPrefix, Retention: cfg.Events.Retention})
+	sessionStore := sessions.New(conn.Client, sessions.Config{
+		Prefix:          cfg.Redis.KeyPrefix,
+		RefreshTTL:      cfg.Tokens.RefreshTTL,
+		MaxAge:          cfg.Tokens.SessionMaxAge,
+		ReuseWindow:     cfg.Tokens.RefreshReuseWindow,
+		MaxPerUser:      cfg.Sessions.MaxPerUser,
+		AccessTokenLife: cfg.Tokens.AccessTTL + cfg.Tokens.Leeway,
+		Revoker:         revocations,
+		Ended:           recordEnding(events, log),
+		Logger:          log,
+	})
+	verify, err := verifyConfig(cfg.Verify)
+	if err != nil {
+		return err
+	}
 	e := handlers.New(handlers.Config{
-		Auth:        authSvc,
-		Revocations: revocations,
-		Clients:     clients,
-		Ready:       revocations.Ready,
-		BodyLimit:   cfg.HTTP.BodyLimit,
-		Logger:      log,
+		Verify:        verify,
+		Auth:          authSvc,
+		Revocations:   revocations,
+		Clients:       clients,
+		Ready:         revocations.Ready,
+		BodyLimit:     cfg.HTTP.BodyLimit,
+		Logger:        log,
+		Sessions:      sessionStore,
+		RefreshTokens: refreshTokens{store: sessionStore},
+		Bans:          revocations,
+		Events:        events,
 	})
 	srv := &http.Server{
 		Handler:           e,
@@ -168,6 +191,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	return nil
 }
 
+// recordEnding puts the sessions the session store ends on its own
+// authority (a replayed or revoked refresh token, the per-user cap) on the
+// audit trail.
+func recordEnding(events *audit.Log, log *slog.Logger) func(context.Context, sessions.Ending) {
+	return func(ctx context.Context, e sessions.Ending) {
+		ev := audit.Event{Type: e.Cause, Actor: e.Actor, Subject: e.Session.Subject, SessionID: e.Session.ID}
+		if err := events.Record(context.WithoutCancel(ctx), ev); err != nil {
+			log.Error("audit event not recorded", "type", ev.Type, "actor", ev.Actor, "sub", ev.Subject, "sid", ev.SessionID, "err", err)
+		}
+	}
+}
+
 func newLogger(format string, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	if format == "json" {
@@ -177,8 +212,9 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 }
 
 // newAuth loads the configured keys or, in dev mode with none, generates an
-// ephemeral one.
-func newAuth(cfg config.Config, getenv func(string) string, log *slog.Logger) (*auth.Service, error) {
+// ephemeral one, and the trusted issuers, whose JWKS refreshes run until ctx
+// is done.
+func newAuth(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*auth.Service, error) {
 	var keys []*auth.Key
 	for i, k := range cfg.Keys {
 		kc := auth.KeyConfig{
@@ -209,12 +245,17 @@ func newAuth(cfg config.Config, getenv func(string) string, log *slog.Logger) (*
 		log.Warn("EPHEMERAL KEY: no keys configured, signing with a fresh EdDSA key; every token dies when tokenguard exits", "kid", key.ID())
 		keys = append(keys, key)
 	}
+	trusted, err := trustedIssuers(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	svc, err := auth.New(auth.Config{
-		Issuer:    cfg.Issuer,
-		Audience:  cfg.Audience,
-		AccessTTL: cfg.Tokens.AccessTTL,
-		Leeway:    cfg.Tokens.Leeway,
-		Keys:      keys,
+		Issuer:         cfg.Issuer,
+		Audience:       cfg.Audience,
+		AccessTTL:      cfg.Tokens.AccessTTL,
+		Leeway:         cfg.Tokens.Leeway,
+		Keys:           keys,
+		TrustedIssuers: trusted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/tokenguard/tokenguard/auth"
@@ -18,8 +19,73 @@ func BenchmarkVerify(b *testing.B) {
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.Verify(token); err != nil {
+				if _, err := s.Verify(b.Context(), token); err != nil {
 					b.Fatalf("Verify = %v, want no error", err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkVerifyWithTrustedIssuers shows what trusted issuers cost: our own
+// tokens must cost what they cost without any (the dispatch happens only
+// after our checks fail), and a trusted issuer's token pays one failed
+// parse on top of its own verification.
+func BenchmarkVerifyWithTrustedIssuers(b *testing.B) {
+	own := loadTestKey(b, "own", "ES256", false)
+	idp := loadTestKey(b, "idp", "ES256", false)
+	ti, err := auth.NewTrustedIssuer(b.Context(), auth.TrustedIssuerConfig{
+		Issuer: "https://idp.example.test/", Audience: testAudience, Algorithms: []string{"ES256"},
+		PublicKeyFile: filepath.Join(idp.dir, "public.pem"),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := auth.New(auth.Config{Issuer: testIssuer, Audience: testAudience, AccessTTL: testTTL, Leeway: testLeeway,
+		Keys: []*auth.Key{own.key}, Clock: fixedClock(testNow), TrustedIssuers: []*auth.TrustedIssuer{ti}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ours, _, err := s.Issue(auth.IssueRequest{Subject: "user-1", SessionID: "session-1", ClientID: "web", Scope: "read write"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims := validClaims(testNow)
+	claims["iss"] = "https://idp.example.test/"
+	foreign := forge(b, map[string]any{"alg": "ES256", "kid": "idp", "typ": "JWT"}, claims, idp.method, idp.signer)
+	for name, token := range map[string]string{"ours": ours, "foreign": foreign} {
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Verify(b.Context(), token); err != nil {
+					b.Fatalf("Verify = %v, want no error", err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkExtra measures what /v1/verify pays for the email and groups
+// headers, which Verify leaves undecoded.
+func BenchmarkExtra(b *testing.B) {
+	s := newTestService(b, fixedClock(testNow), loadTestKey(b, "hs", "HS256", false).key)
+	for name, extra := range map[string]map[string]any{
+		"without the claims": nil,
+		"with the claims":    {"email": "user-1@example.test", "groups": []string{"admins", "dev"}},
+	} {
+		b.Run(name, func(b *testing.B) {
+			token, _, err := s.Issue(auth.IssueRequest{Subject: "user-1", SessionID: "session-1", ClientID: "web", Scope: "read write", Extra: extra})
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := s.Verify(b.Context(), token)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Extra("email", "groups"); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})

@@ -1,6 +1,10 @@
 package auth
 
 import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -33,6 +37,60 @@ type Claims struct {
 	// iat_us is signed along with the other claims, so it is as trustworthy
 	// as iat; use IssuedAtPrecise to read it.
 	IssuedAtUS int64 `json:"iat_us,omitempty"`
+
+	// payload is the token's payload segment (base64url), kept so that
+	// Extra can decode other claims when, and only when, a caller asks.
+	payload string
+	// idDerived marks an ID derived from a trusted issuer's token that
+	// carried no jti.
+	idDerived bool
+}
+
+// IDDerived reports whether ID is not the token's jti but was derived from
+// the token, because a trusted issuer sent it without one. Such an ID still
+// names exactly this token for revocation; it is just not a claim of the
+// token.
+func (c *Claims) IDDerived() bool { return c.idDerived }
+
+// Extra returns the named claims of a token from Verify or Issue as raw
+// JSON, leaving out names the token lacks. Verify does not decode them: a
+// caller pays for other claims only when it asks for them, and a token that
+// holds none of the names costs a base64 decode and a byte search.
+func (c *Claims) Extra(names ...string) (map[string]json.RawMessage, error) {
+	if c.payload == "" || len(names) == 0 {
+		return nil, nil
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(c.payload)
+	if err != nil {
+		return nil, ErrMalformed
+	}
+	// A claim name can only match if it is spelled out in the payload or
+	// if the payload uses JSON escapes (which could spell it otherwise).
+	present := bytes.IndexByte(raw, '\\') >= 0
+	for _, n := range names {
+		present = present || bytes.Contains(raw, []byte(n))
+	}
+	if !present {
+		return nil, nil
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &all); err != nil {
+		return nil, ErrMalformed
+	}
+	out := make(map[string]json.RawMessage, len(names))
+	for _, n := range names {
+		if v, ok := all[n]; ok {
+			out[n] = v
+		}
+	}
+	return out, nil
+}
+
+// payloadSegment returns the middle segment of a compact JWS.
+func payloadSegment(token string) string {
+	_, rest, _ := strings.Cut(token, ".")
+	payload, _, _ := strings.Cut(rest, ".")
+	return payload
 }
 
 // IssuedAtPrecise returns the issue time with microsecond precision. It

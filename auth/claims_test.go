@@ -15,7 +15,7 @@ func TestIssuedAtPreciseHasMicrosecondsForOurTokens(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Issue = %v, want no error", err)
 	}
-	verified, err := s.Verify(token)
+	verified, err := s.Verify(t.Context(), token)
 	if err != nil {
 		t.Fatalf("Verify = %v, want no error", err)
 	}

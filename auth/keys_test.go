@@ -165,7 +165,7 @@ func TestLoadKeyCopiesTheSecret(t *testing.T) {
 		t.Fatalf("Issue = %v, want no error", err)
 	}
 	clear(secret)
-	if _, err := s.Verify(token); err != nil {
+	if _, err := s.Verify(t.Context(), token); err != nil {
 		t.Errorf("Verify after the caller cleared its secret = %v, want no error", err)
 	}
 }

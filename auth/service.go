@@ -7,9 +7,16 @@
 // public key as the HMAC secret) before any signature check. Revocation is
 // not handled here: a token that Verify accepts is authentic and current,
 // not necessarily still wanted.
+//
+// Verify also accepts the tokens of other identity providers configured as
+// trusted issuers (see TrustedIssuer): it dispatches on the token's
+// unverified iss to that provider's keys, pinned algorithms and audience.
+// The unverified iss only chooses which checks run; every check then runs in
+// full, so a token that lies about its issuer fails them.
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -56,6 +63,10 @@ type Config struct {
 	// Clock returns the current time. Nil means time.Now; tests inject a
 	// fixed clock.
 	Clock func() time.Time
+
+	// TrustedIssuers are other identity providers whose access tokens
+	// Verify accepts. Their issuers must be distinct and differ from Issuer.
+	TrustedIssuers []*TrustedIssuer
 }
 
 // Service issues and verifies access tokens. It is immutable after New and
@@ -72,6 +83,13 @@ type Service struct {
 	parser   *jwt.Parser
 	keyfunc  jwt.Keyfunc
 	jwks     []JWK
+	trusted  map[string]trusted
+}
+
+// trusted is a trusted issuer with the parser that checks its tokens.
+type trusted struct {
+	*TrustedIssuer
+	parser *jwt.Parser
 }
 
 // New validates cfg and returns a Service. Key problems (no signing key,
@@ -132,10 +150,33 @@ func New(cfg Config) (*Service, error) {
 	}
 
 	s.keyfunc = s.lookupKey
-	s.parser = jwt.NewParser(
-		jwt.WithValidMethods(s.algs),
-		jwt.WithIssuer(s.issuer),
-		jwt.WithAudience(s.audience),
+	s.parser = s.newParser(s.algs, s.issuer, s.audience)
+
+	for i, ti := range cfg.TrustedIssuers {
+		switch {
+		case ti == nil || ti.issuer == "":
+			return nil, fmt.Errorf("%w: trusted issuers[%d] is not loaded (use NewTrustedIssuer)", ErrConfig, i)
+		case ti.issuer == s.issuer:
+			return nil, fmt.Errorf("%w: trusted issuer %q is our own issuer", ErrConfig, ti.issuer)
+		}
+		if _, dup := s.trusted[ti.issuer]; dup {
+			return nil, fmt.Errorf("%w: duplicate trusted issuer %q", ErrConfig, ti.issuer)
+		}
+		if s.trusted == nil {
+			s.trusted = make(map[string]trusted, len(cfg.TrustedIssuers))
+		}
+		s.trusted[ti.issuer] = trusted{TrustedIssuer: ti, parser: s.newParser(ti.algs, ti.issuer, ti.audience)}
+	}
+	return s, nil
+}
+
+// newParser builds the one parser of an issuer: a fixed list of algorithms,
+// exp required, iss and aud checked, the leeway on every time claim.
+func (s *Service) newParser(algs []string, issuer, audience string) *jwt.Parser {
+	return jwt.NewParser(
+		jwt.WithValidMethods(algs),
+		jwt.WithIssuer(issuer),
+		jwt.WithAudience(audience),
 		jwt.WithLeeway(s.leeway),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
@@ -143,7 +184,16 @@ func New(cfg Config) (*Service, error) {
 		// Reject non-canonical base64 so a signature has one encoding only.
 		jwt.WithStrictDecoding(),
 	)
-	return s, nil
+}
+
+// Issuer returns the iss of the tokens the service issues.
+func (s *Service) Issuer() string { return s.issuer }
+
+// Trusts reports whether issuer is one of the trusted issuers (never our
+// own).
+func (s *Service) Trusts(issuer string) bool {
+	_, ok := s.trusted[issuer]
+	return ok
 }
 
 // AccessTTL returns the lifetime of issued tokens.
@@ -225,6 +275,7 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 	if err != nil {
 		return "", nil, fmt.Errorf("sign access token: %w", err)
 	}
+	claims.payload = payloadSegment(token)
 	return token, claims, nil
 }
 
@@ -302,14 +353,26 @@ func (c claimsWithExtra) MarshalJSON() ([]byte, error) {
 // configured iss and aud, has exp, iat, jti and sub, and is within its
 // validity window (allowing Leeway). Every error wraps ErrInvalidToken and
 // one of the more specific sentinels.
-func (s *Service) Verify(token string) (*Claims, error) {
+//
+// A token whose iss names a trusted issuer is checked against that issuer
+// instead: its keys (fetched from its JWKS when needed, hence ctx), its
+// pinned algorithms and its audience. Such a token needs exp and sub but not
+// typ at+jwt, iat or jti; without a jti its ID is derived from the token
+// (see Claims.IDDerived), and without an iat any user cut-off refuses it.
+func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, errTooLarge
 	}
 	claims := new(Claims)
 	t, err := s.parser.ParseWithClaims(token, claims, s.keyfunc)
 	if err != nil {
-		return nil, s.rejection(t, err)
+		// Our own tokens, the hot path, cost nothing extra: a token is
+		// looked at as another issuer's only once our checks have failed,
+		// and golang-jwt has decoded its claims by then.
+		if tr, ok := s.trusted[claims.Issuer]; ok {
+			return s.verifyForeign(ctx, tr, token)
+		}
+		return nil, rejection(t, err, s.algs)
 	}
 	switch {
 	case claims.ID == "":
@@ -321,6 +384,7 @@ func (s *Service) Verify(token string) (*Claims, error) {
 		// user cut-offs.
 		return nil, errNoIssuedAt
 	}
+	claims.payload = payloadSegment(token)
 	return claims, nil
 }
 
@@ -353,8 +417,9 @@ func (s *Service) lookupKey(t *jwt.Token) (any, error) {
 }
 
 // rejection maps a golang-jwt error to our sentinels, so that no library
-// error (whose text may quote decoded input) leaves the package.
-func (s *Service) rejection(t *jwt.Token, err error) error {
+// error (whose text may quote decoded input) leaves the package. algs are
+// the algorithms the parser allowed.
+func rejection(t *jwt.Token, err error, algs []string) error {
 	if e := keyfuncError(err); e != nil {
 		return e
 	}
@@ -364,7 +429,7 @@ func (s *Service) rejection(t *jwt.Token, err error) error {
 	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		// WithValidMethods reports an alg outside the configured set (such
 		// as "none") as an invalid signature; report it as what it is.
-		if t != nil && t.Method != nil && !slices.Contains(s.algs, t.Method.Alg()) {
+		if t != nil && t.Method != nil && !slices.Contains(algs, t.Method.Alg()) {
 			return errAlgNotAllowed
 		}
 		return ErrSignature

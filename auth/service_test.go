@@ -13,6 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tokenguard/tokenguard/auth"
 )
@@ -98,15 +99,15 @@ func TestIssueAndVerifyRoundTrip(t *testing.T) {
 				Scope:      "read write",
 				IssuedAtUS: testNow.UnixMicro(),
 			}
-			if diff := cmp.Diff(issued, want); diff != "" {
+			if diff := cmp.Diff(issued, want, cmpopts.IgnoreUnexported(auth.Claims{})); diff != "" {
 				t.Errorf("Issue claims mismatch (-got +want):\n%s", diff)
 			}
 
-			got, err := s.Verify(token)
+			got, err := s.Verify(t.Context(), token)
 			if err != nil {
 				t.Fatalf("Verify = %v, want no error", err)
 			}
-			if diff := cmp.Diff(got, issued); diff != "" {
+			if diff := cmp.Diff(got, issued, cmpopts.IgnoreUnexported(auth.Claims{})); diff != "" {
 				t.Errorf("Verify claims mismatch (-got +want):\n%s", diff)
 			}
 
@@ -176,7 +177,7 @@ func TestIssueMergesExtraClaims(t *testing.T) {
 			t.Errorf("payload claim %s mismatch (-got +want):\n%s", name, diff)
 		}
 	}
-	if _, err := s.Verify(token); err != nil {
+	if _, err := s.Verify(t.Context(), token); err != nil {
 		t.Errorf("Verify = %v, want no error", err)
 	}
 }
@@ -234,7 +235,7 @@ func TestVerifyAcceptsTokensOfARetiredKey(t *testing.T) {
 	current := loadTestKey(t, "2030", "EdDSA", false)
 	after := newTestService(t, fixedClock(testNow.Add(time.Minute)), retired, current.key)
 
-	if _, err := after.Verify(oldToken); err != nil {
+	if _, err := after.Verify(t.Context(), oldToken); err != nil {
 		t.Errorf("Verify(token of retired key) = %v, want no error", err)
 	}
 	newToken, _, err := after.Issue(auth.IssueRequest{Subject: "user-1"})
@@ -244,12 +245,12 @@ func TestVerifyAcceptsTokensOfARetiredKey(t *testing.T) {
 	if got := decodeSegment(t, newToken, 0)["kid"]; got != "2030" {
 		t.Errorf("kid after rotation = %v, want %q", got, "2030")
 	}
-	if _, err := after.Verify(newToken); err != nil {
+	if _, err := after.Verify(t.Context(), newToken); err != nil {
 		t.Errorf("Verify(token of current key) = %v, want no error", err)
 	}
 	// The old service was never told about EdDSA, so the parser's
 	// allow-list turns the new token away before the kid lookup.
-	if _, err := before.Verify(newToken); !errors.Is(err, auth.ErrAlgorithm) {
+	if _, err := before.Verify(t.Context(), newToken); !errors.Is(err, auth.ErrAlgorithm) {
 		t.Errorf("old service Verify(token of new key) = %v, want ErrAlgorithm", err)
 	}
 }
@@ -273,7 +274,7 @@ func TestVerifyExpiry(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestService(t, fixedClock(tt.now), key).Verify(token)
+			_, err := newTestService(t, fixedClock(tt.now), key).Verify(t.Context(), token)
 			if !errors.Is(err, tt.want) {
 				t.Errorf("Verify at %s = %v, want %v", tt.now, err, tt.want)
 			}
@@ -311,7 +312,7 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	signed := func(h, c map[string]any) string { return forge(t, h, c, rs.method, rs.signer) }
 
 	valid := signed(validHeader(rs), validClaims(testNow))
-	if _, err := s.Verify(valid); err != nil {
+	if _, err := s.Verify(t.Context(), valid); err != nil {
 		t.Fatalf("Verify(valid forged token) = %v, want no error; the table below would prove nothing", err)
 	}
 	parts := strings.Split(valid, ".")
@@ -388,7 +389,7 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			claims, err := s.Verify(tt.token)
+			claims, err := s.Verify(t.Context(), tt.token)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatalf("Verify = %v, want no error", err)
@@ -437,7 +438,7 @@ func TestServiceIsSafeForConcurrentUse(t *testing.T) {
 					t.Errorf("Issue = %v, want no error", err)
 					return
 				}
-				if _, err := s.Verify(token); err != nil {
+				if _, err := s.Verify(t.Context(), token); err != nil {
 					t.Errorf("Verify = %v, want no error", err)
 					return
 				}

@@ -38,9 +38,16 @@ type Config struct {
 	HTTP   HTTP   `yaml:"http"`
 
 	Revocation Revocation `yaml:"revocation"`
+	Sessions   Sessions   `yaml:"sessions"`
+	Events     Events     `yaml:"events"`
+	Verify     Verify     `yaml:"verify"`
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
+
+	// TrustedIssuers are other identity providers whose access tokens are
+	// accepted, verified with their keys and then revoked like ours.
+	TrustedIssuers []TrustedIssuer `yaml:"trusted_issuers"`
 }
 
 // Redis says where the revocation state lives.
@@ -72,6 +79,29 @@ type Revocation struct {
 type Tokens struct {
 	AccessTTL time.Duration `yaml:"access_ttl"`
 	Leeway    time.Duration `yaml:"leeway"`
+	// RefreshTTL is how long a session lives without being used; every
+	// refresh restarts it.
+	RefreshTTL time.Duration `yaml:"refresh_ttl"`
+	// SessionMaxAge is the absolute limit of a session, however much it is
+	// used.
+	SessionMaxAge time.Duration `yaml:"session_max_age"`
+	// RefreshReuseWindow is how long the previous refresh token still
+	// recovers the current one (two tabs, a lost response) instead of
+	// ending the session as a replay; 0 makes refresh tokens single-use.
+	RefreshReuseWindow time.Duration `yaml:"refresh_reuse_window"`
+}
+
+// Sessions holds the limits on device sessions.
+type Sessions struct {
+	// MaxPerUser caps one user's sessions: opening one more ends the
+	// oldest. 0 means no cap.
+	MaxPerUser int `yaml:"max_per_user"`
+}
+
+// Events holds the settings of the audit trail.
+type Events struct {
+	// Retention is how long audit events are kept.
+	Retention time.Duration `yaml:"retention"`
 }
 
 // HTTP holds the server's limits and timeouts.
@@ -109,6 +139,43 @@ type Client struct {
 	Permissions  []string `yaml:"permissions"`
 }
 
+// Verify holds the settings of the forward-auth check (/v1/verify).
+type Verify struct {
+	// Cookie names a cookie that carries the access token when the request
+	// has no Authorization: Bearer header; empty means none.
+	Cookie string `yaml:"cookie"`
+	// TrustedProxies lists the addresses (IPs or CIDRs) whose X-Forwarded-*
+	// and X-Original-* headers are believed; from anyone else they are
+	// ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// CacheMaxAge is how long a proxy may cache an allow (Cache-Control
+	// max-age, never past the token's exp): the revocation delay you
+	// promise. 0 means no-store.
+	CacheMaxAge time.Duration `yaml:"cache_max_age"`
+	// EmailClaim names the claim sent as X-Auth-Request-Email; empty turns
+	// the header off.
+	EmailClaim string `yaml:"email_claim"`
+	// GroupsClaim names the claim sent as X-Auth-Request-Groups; empty turns
+	// the header off.
+	GroupsClaim string `yaml:"groups_claim"`
+}
+
+// TrustedIssuer is another identity provider (Auth0, Keycloak, Supabase…)
+// whose access tokens tokenguard accepts. Exactly one of JWKSURL and
+// PublicKeyFile is set.
+type TrustedIssuer struct {
+	// Issuer is the iss of its tokens, compared exactly.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL is where its JSON Web Key Set is published.
+	JWKSURL string `yaml:"jwks_url"`
+	// PublicKeyFile is a PEM public key that verifies all its tokens.
+	PublicKeyFile string `yaml:"public_key_file"`
+	// Audience is the aud its tokens must carry to be accepted here.
+	Audience string `yaml:"audience"`
+	// Algorithms pins the algorithms its tokens may use.
+	Algorithms []string `yaml:"algorithms"`
+}
+
 // Permissions a client can hold.
 const (
 	PermSessions   = "sessions"
@@ -130,14 +197,19 @@ func Default() Config {
 			Timeout:     time.Second,
 		},
 		Tokens: Tokens{
-			AccessTTL: 15 * time.Minute,
-			Leeway:    30 * time.Second,
+			AccessTTL:          15 * time.Minute,
+			Leeway:             30 * time.Second,
+			RefreshTTL:         30 * 24 * time.Hour,
+			SessionMaxAge:      90 * 24 * time.Hour,
+			RefreshReuseWindow: 10 * time.Second,
 		},
+		Events: Events{Retention: 30 * 24 * time.Hour},
 		Revocation: Revocation{
 			Mode:           "mirror",
 			MaxStaleness:   5 * time.Second,
 			OnStoreFailure: "closed",
 		},
+		Verify: Verify{EmailClaim: "email", GroupsClaim: "groups"},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,

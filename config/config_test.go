@@ -78,6 +78,12 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"a bad duration in the environment", "dev: true\n", map[string]string{"TOKENGUARD_TOKENS_LEEWAY": "soon"}, "TOKENGUARD_TOKENS_LEEWAY"},
 		{"a bad boolean in the environment", "", map[string]string{"TOKENGUARD_DEV": "maybe"}, "TOKENGUARD_DEV"},
 		{"a negative TTL", "dev: true\ntokens:\n  access_ttl: -1m\n", nil, "tokens.access_ttl: must be positive"},
+		{"a refresh lifetime shorter than the access tokens", "dev: true\ntokens:\n  access_ttl: 1h\n  refresh_ttl: 30m\n", nil, "tokens.refresh_ttl: want tokens.access_ttl"},
+		{"a session limit over a year", "dev: true\ntokens:\n  session_max_age: 9000h\n", nil, "tokens.session_max_age"},
+		{"a negative reuse window", "dev: true\ntokens:\n  refresh_reuse_window: -1s\n", nil, "tokens.refresh_reuse_window"},
+		{"a reuse window over a minute", "dev: true\ntokens:\n  refresh_reuse_window: 2m\n", nil, "tokens.refresh_reuse_window"},
+		{"a negative session cap", "dev: true\nsessions:\n  max_per_user: -1\n", nil, "sessions.max_per_user"},
+		{"no event retention", "dev: true\nevents:\n  retention: 0s\n", nil, "events.retention"},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
 		{"an unknown algorithm", "dev: true\nkeys:\n  - {kid: a, alg: HS512, secret_env: X}\n", nil, "keys[0].alg"},
 		{"two signing keys", "dev: true\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\n  - {kid: b, alg: HS256, secret_env: Y}\n", nil, "exactly one key must sign"},
@@ -190,5 +196,31 @@ func TestRedactedMasksSecrets(t *testing.T) {
 	}
 	if c.Clients[0].Secret != "s3cr3t" {
 		t.Errorf("Redacted changed the original")
+	}
+}
+
+func TestSessionSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	want := []Field{
+		{Key: "tokens.refresh_ttl", Env: "TOKENGUARD_TOKENS_REFRESH_TTL", Default: "720h0m0s"},
+		{Key: "tokens.session_max_age", Env: "TOKENGUARD_TOKENS_SESSION_MAX_AGE", Default: "2160h0m0s"},
+		{Key: "tokens.refresh_reuse_window", Env: "TOKENGUARD_TOKENS_REFRESH_REUSE_WINDOW", Default: "10s"},
+		{Key: "sessions.max_per_user", Env: "TOKENGUARD_SESSIONS_MAX_PER_USER", Default: "0"},
+		{Key: "events.retention", Env: "TOKENGUARD_EVENTS_RETENTION", Default: "720h0m0s"},
+	}
+	for _, w := range want {
+		if diff := cmp.Diff(w, byKey[w.Key]); diff != "" {
+			t.Errorf("Fields()[%s] (-want +got):\n%s", w.Key, diff)
+		}
+	}
+	cfg, err := Load(writeFile(t, devYAML), true, env(map[string]string{"TOKENGUARD_TOKENS_REFRESH_REUSE_WINDOW": "0s", "TOKENGUARD_SESSIONS_MAX_PER_USER": "3"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if cfg.Tokens.RefreshReuseWindow != 0 || cfg.Sessions.MaxPerUser != 3 {
+		t.Errorf("reuse window %v and cap %d from the environment, want 0s and 3", cfg.Tokens.RefreshReuseWindow, cfg.Sessions.MaxPerUser)
 	}
 }

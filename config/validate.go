@@ -83,6 +83,23 @@ func (c Config) Validate() error {
 	if c.Tokens.Leeway < 0 || c.Tokens.Leeway > 5*time.Minute {
 		bad("tokens.leeway", "want 0 to 5m, got %v", c.Tokens.Leeway)
 	}
+	const year = 365 * 24 * time.Hour
+	lifetimes := map[string]time.Duration{"tokens.refresh_ttl": c.Tokens.RefreshTTL, "tokens.session_max_age": c.Tokens.SessionMaxAge}
+	for _, key := range sortedKeys(lifetimes) {
+		// A session must outlive the access tokens it refreshes.
+		if d := lifetimes[key]; d < c.Tokens.AccessTTL || d > year {
+			bad(key, "want tokens.access_ttl (%v) to 8760h, got %v", c.Tokens.AccessTTL, lifetimes[key])
+		}
+	}
+	if c.Tokens.RefreshReuseWindow < 0 || c.Tokens.RefreshReuseWindow > time.Minute {
+		bad("tokens.refresh_reuse_window", "want 0 (single use) to 1m, got %v", c.Tokens.RefreshReuseWindow)
+	}
+	if c.Sessions.MaxPerUser < 0 || c.Sessions.MaxPerUser > 10000 {
+		bad("sessions.max_per_user", "want 0 (no cap) to 10000, got %d", c.Sessions.MaxPerUser)
+	}
+	if c.Events.Retention < time.Minute || c.Events.Retention > year {
+		bad("events.retention", "want 1m to 8760h, got %v", c.Events.Retention)
+	}
 	if c.HTTP.BodyLimit < 1024 || c.HTTP.BodyLimit > 16<<20 {
 		bad("http.body_limit", "want 1024 to 16777216 bytes, got %d", c.HTTP.BodyLimit)
 	}
@@ -160,6 +177,8 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+
+	c.validateSidecar(bad)
 
 	if !c.Dev {
 		if len(c.Redis.Addrs) == 0 {

@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 )
 
@@ -25,20 +27,24 @@ func (h *handler) revoke(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var jti string
+	ctx := c.Request().Context()
+	var jti, sub, sid string
 	var exp time.Time
 	switch {
 	case req.Token != "" && (req.JTI != "" || req.Exp != 0):
 		return badRequest("give either token, or jti and exp, not both")
 	case req.Token != "":
-		claims, err := h.auth.Verify(req.Token)
+		claims, err := h.auth.Verify(ctx, req.Token)
 		if errors.Is(err, auth.ErrExpired) {
 			return c.NoContent(http.StatusNoContent)
 		}
-		if err != nil {
+		if errors.Is(err, auth.ErrInvalidToken) {
 			return badRequest("token: %v", err)
 		}
-		jti, exp = claims.ID, claims.ExpiresAt.Time
+		if err != nil {
+			return err
+		}
+		jti, exp, sub, sid = claims.ID, claims.ExpiresAt.Time, h.subjectOf(claims), claims.SessionID
 	default:
 		if err := checkText("jti", req.JTI, 255, true); err != nil {
 			return err
@@ -48,25 +54,32 @@ func (h *handler) revoke(c echo.Context) error {
 		}
 		jti, exp = req.JTI, time.Unix(req.Exp, 0)
 	}
-	if err := h.rev.RevokeToken(c.Request().Context(), jti, exp); err != nil {
+	if err := h.rev.RevokeToken(ctx, jti, exp); err != nil {
 		return err
 	}
 	h.log.Info("token revoked", "jti", jti, "client_id", caller(c).ID)
+	h.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: caller(c).ID, Subject: sub, SessionID: sid, Reason: "token " + jti})
 	return c.NoContent(http.StatusNoContent)
 }
 
-// logoutUser ends every session of a user: every token issued up to now.
+// logoutUser ends every session of a user, refresh tokens included, and
+// every access token issued up to now.
 func (h *handler) logoutUser(c echo.Context) error {
-	subject, err := pathParam(c, "subject")
+	subject, err := h.adminSubject(c)
 	if err != nil {
 		return err
 	}
-	if err := checkText("subject", subject, 255, true); err != nil {
+	// Two writes make one logout: a client that hangs up must not leave it
+	// half done.
+	ctx := context.WithoutCancel(c.Request().Context())
+	if err := h.rev.CutOff(ctx, subject, h.now()); err != nil {
 		return err
 	}
-	if err := h.rev.CutOff(c.Request().Context(), subject, h.now()); err != nil {
+	ended, err := h.sessions.EndAll(ctx, subject, "")
+	if err != nil {
 		return err
 	}
-	h.log.Info("user logged out everywhere", "sub", subject, "client_id", caller(c).ID)
+	h.log.Info("user logged out everywhere", "sub", subject, "client_id", caller(c).ID, "sessions", len(ended))
+	h.record(ctx, audit.Event{Type: audit.TypeAdminLogout, Actor: caller(c).ID, Subject: subject})
 	return c.NoContent(http.StatusNoContent)
 }

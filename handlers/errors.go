@@ -9,8 +9,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/sessions"
 )
 
 // apiError is an error the client is meant to see, with its status and the
@@ -81,6 +83,9 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 	case errors.Is(err, blacklist.ErrUnavailable):
 		h.log.Error("revocation store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation state cannot be reached; retry shortly"}
+	case errors.Is(err, sessions.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
+		h.log.Error("session store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the session state cannot be reached; retry shortly"}
 	case errors.As(err, &tooLarge):
 		return &apiError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)}
 	case errors.As(err, &he):

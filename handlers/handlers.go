@@ -11,8 +11,10 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/sessions"
 )
 
 // RevocationState is what the handlers need of the revocation state.
@@ -36,6 +38,18 @@ type Config struct {
 	Logger    *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
+	// Verify holds the forward-auth settings of /v1/verify.
+	Verify VerifyConfig
+	// RefreshTokens lets /oauth2/introspect and /oauth2/revoke see refresh
+	// tokens; nil means every refresh token is unknown.
+	RefreshTokens RefreshTokens
+	// Sessions keeps device sessions and refresh tokens; the session,
+	// token and admin routes need it.
+	Sessions *sessions.Store
+	// Bans reads and writes bans; the admin user routes need it.
+	Bans BanState
+	// Events is the audit trail.
+	Events *audit.Log
 }
 
 type handler struct {
@@ -45,6 +59,13 @@ type handler struct {
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	now     func() time.Time
+
+	verifyCfg VerifyConfig
+	refresh   RefreshTokens
+
+	sessions *sessions.Store
+	bans     BanState
+	events   *audit.Log
 }
 
 // New returns the Echo instance serving every route.
@@ -56,6 +77,13 @@ func New(cfg Config) *echo.Echo {
 		ready:   cfg.Ready,
 		log:     cfg.Logger,
 		now:     cfg.Clock,
+
+		verifyCfg: cfg.Verify,
+		refresh:   cfg.RefreshTokens,
+
+		sessions: cfg.Sessions,
+		bans:     cfg.Bans,
+		events:   cfg.Events,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -75,8 +103,8 @@ func New(cfg Config) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = h.handleError
-	// Forwarded-for headers are not trusted until proxies are configured.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// Forwarded-for headers are trusted only from the configured proxies.
+	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
 	e.Use(h.recoverPanics, h.logRequests, limitBody(limit))
 
 	e.GET("/healthz", h.healthz)
@@ -84,12 +112,27 @@ func New(cfg Config) *echo.Echo {
 
 	e.Any("/v1/verify", h.verify)
 	e.Any("/v1/verify/*", h.verify)
+	e.GET(jwksPath, h.jwks)
+	for _, p := range metadataPaths(h.auth.Issuer()) {
+		e.GET(p, h.metadata)
+	}
+	e.POST(introspectionEndpoint, h.introspect)
+	e.POST(revocationEndpoint, h.revokeToken)
 	e.POST("/v1/logout", h.logout)
 	e.POST("/v1/sessions", h.createSession, h.requireClient(permSessions))
+	e.GET("/v1/sessions", h.listOwnSessions)
+	e.DELETE("/v1/sessions/:id", h.endOwnSession)
+	e.POST("/oauth2/token", h.token)
 
 	admin := e.Group("/v1/admin", h.requireClient(permAdmin))
 	admin.POST("/revocations", h.revoke)
 	admin.POST("/users/:subject/logout", h.logoutUser)
+	admin.GET("/users/:subject", h.adminUser)
+	admin.GET("/users/:subject/sessions", h.adminUserSessions)
+	admin.PUT("/users/:subject/ban", h.ban)
+	admin.DELETE("/users/:subject/ban", h.unban)
+	admin.DELETE("/sessions/:id", h.adminEndSession)
+	admin.GET("/events", h.listEvents)
 	return e
 }
 

@@ -1,9 +1,9 @@
 package handlers
 
 import (
-	"crypto/rand"
-	"encoding/base64"
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -11,6 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/sessions"
 )
 
 // sessionRequest opens a session for a user whose credentials the calling
@@ -29,12 +31,13 @@ type device struct {
 	UserAgent string `json:"user_agent"`
 }
 
-// tokenResponse carries freshly issued tokens.
+// tokenResponse carries the tokens of a session just opened.
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	SessionID   string `json:"session_id"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	SessionID    string `json:"session_id"`
 }
 
 const maxExtraClaims = 32
@@ -92,7 +95,9 @@ func checkScope(scope string) error {
 	return nil
 }
 
-// createSession opens a session and issues its first access token.
+// createSession opens a device session for a user the app backend has
+// checked, and issues its first access token and refresh token. A banned
+// user is refused with 403 user_banned.
 func (h *handler) createSession(c echo.Context) error {
 	var req sessionRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -101,39 +106,78 @@ func (h *handler) createSession(c echo.Context) error {
 	if err := req.validate(); err != nil {
 		return err
 	}
-	sid, err := newSessionID()
+	ctx := c.Request().Context()
+	if err := h.refuseBanned(ctx, req.Subject); err != nil {
+		return err
+	}
+	sid, err := sessions.NewID(req.Subject)
 	if err != nil {
 		return err
 	}
 	client := caller(c)
-	token, claims, err := h.auth.Issue(auth.IssueRequest{
-		Subject:   req.Subject,
-		SessionID: sid,
-		ClientID:  client.ID,
-		Scope:     req.Scope,
-		Extra:     req.Claims,
-	})
+	sess := sessions.Session{
+		ID:       sid,
+		Subject:  req.Subject,
+		ClientID: client.ID,
+		Scope:    req.Scope,
+		Claims:   req.Claims,
+	}
+	if d := req.Device; d != nil {
+		sess.Device = sessions.Device{Name: d.Name, IP: d.IP, UserAgent: d.UserAgent}
+	}
+	// The access token first: it validates the extra claims, and it never
+	// leaves this handler if opening the session fails.
+	token, claims, err := h.issue(sess, sess.Scope)
 	if errors.Is(err, auth.ErrReservedClaim) || errors.Is(err, auth.ErrClaims) {
 		return badRequest("claims: %v", err)
 	}
 	if err != nil {
 		return err
 	}
+	refresh, err := h.sessions.Open(ctx, sess)
+	if err != nil {
+		return err
+	}
+	// A ban that raced this login has ended every session it could see;
+	// this one may have been written just after. Look again, so that a
+	// banned user never keeps a session that would revive on unban.
+	if banErr := h.refuseBanned(ctx, req.Subject); banErr != nil {
+		if _, err := h.sessions.End(ctx, sid); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+			return err
+		}
+		return banErr
+	}
 	h.log.Info("session opened", "sub", claims.Subject, "sid", sid, "jti", claims.ID, "client_id", client.ID)
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, tokenResponse{
-		AccessToken: token,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(h.auth.AccessTTL().Seconds()),
-		SessionID:   sid,
+		AccessToken:  token,
+		TokenType:    "Bearer",
+		ExpiresIn:    int64(h.auth.AccessTTL().Seconds()),
+		RefreshToken: refresh,
+		SessionID:    sid,
 	})
 }
 
-// newSessionID returns 128 random bits, base64url.
-func newSessionID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
+// issue signs an access token of a session, for scope.
+func (h *handler) issue(sess sessions.Session, scope string) (string, *auth.Claims, error) {
+	return h.auth.Issue(auth.IssueRequest{
+		Subject:   sess.Subject,
+		SessionID: sess.ID,
+		ClientID:  sess.ClientID,
+		Scope:     scope,
+		Extra:     sess.Claims,
+	})
+}
+
+// refuseBanned returns an error wrapping blacklist.ErrBanned (403
+// user_banned) when subject is banned now.
+func (h *handler) refuseBanned(ctx context.Context, subject string) error {
+	b, ok, err := h.bans.BanOf(ctx, subject)
+	if err != nil {
+		return err
 	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+	if ok && b.ActiveAt(h.now()) {
+		return fmt.Errorf("%w: %s", blacklist.ErrBanned, "new sessions are refused")
+	}
+	return nil
 }

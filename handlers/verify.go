@@ -2,54 +2,287 @@ package handlers
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/auth"
-	"github.com/tokenguard/tokenguard/blacklist"
 )
 
+// VerifyConfig holds the settings of the forward-auth check.
+type VerifyConfig struct {
+	// Cookie names a cookie that carries the access token when the request
+	// has no Authorization: Bearer header; empty means none.
+	Cookie string
+	// TrustedProxies are the addresses whose X-Forwarded-* and X-Original-*
+	// headers are believed. From anyone else those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// CacheMaxAge is how long a proxy may cache an allow, never past the
+	// token's exp: the revocation delay the operator promises. Zero means
+	// no-store.
+	CacheMaxAge time.Duration
+	// EmailClaim and GroupsClaim name the claims sent as
+	// X-Auth-Request-Email and X-Auth-Request-Groups; empty turns a header
+	// off.
+	EmailClaim, GroupsClaim string
+}
+
 // authenticate is the one path by which a request's token is accepted:
-// signature and claims first, then the revocation decision. Every endpoint
-// that takes a token goes through it.
+// signature and claims first (ours or a trusted issuer's), then the
+// revocation decision. Every endpoint that takes a token goes through it.
 func (h *handler) authenticate(ctx context.Context, raw string) (*auth.Claims, error) {
-	claims, err := h.auth.Verify(raw)
+	claims, err := h.auth.Verify(ctx, raw)
 	if err != nil {
 		return nil, err
 	}
-	if err := h.rev.Check(ctx, revocationToken(claims)); err != nil {
+	if err := h.rev.Check(ctx, h.revocationToken(claims)); err != nil {
 		return nil, err
 	}
 	return claims, nil
 }
 
-func revocationToken(c *auth.Claims) blacklist.Token {
-	return blacklist.Token{
-		ID:        c.ID,
-		SessionID: c.SessionID,
-		Subject:   c.Subject,
-		IssuedAt:  c.IssuedAtPrecise(),
-	}
-}
-
-// verify is the forward-auth check for reverse proxies: 200 with identity
-// headers when the token is good, 401 when it is missing, invalid, expired or
-// revoked. It answers any method on /v1/verify and below, so a proxy can
-// forward the original request as it is.
+// verify is the forward-auth check for nginx auth_request, Traefik
+// ForwardAuth, Caddy forward_auth and Envoy ext_authz, on /v1/verify and
+// below, any method, so that a proxy can forward the original request as it
+// is. It speaks the subset all four understand: 200 with an empty body and
+// identity headers to allow; 401 (missing, invalid, expired or revoked
+// token) or 403 (banned user, missing scope) to deny. Envoy takes only 200 as
+// an allow and nginx turns any status but 2xx, 401 and 403 into a 500, so a
+// client can cause nothing else; 503 means the revocation state cannot be
+// read, and the request is refused either way.
 func (h *handler) verify(c echo.Context) error {
-	raw, err := bearerToken(c.Request())
-	if err != nil {
-		return err
+	r := c.Request()
+	claims, err := h.verifyRequest(c)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.logDecision(c, claims, err)
 	}
-	claims, err := h.authenticate(c.Request().Context(), raw)
 	if err != nil {
 		return err
 	}
 	hdr := c.Response().Header()
-	hdr.Set("X-Auth-Request-User", claims.Subject)
-	hdr.Set("X-Auth-Session", claims.SessionID)
-	hdr.Set("X-Auth-Token-Id", claims.ID)
-	hdr.Set("Cache-Control", "no-store")
+	setHeader(hdr, "X-Auth-Request-User", claims.Subject)
+	setHeader(hdr, "X-Auth-Request-Issuer", claims.Issuer)
+	setHeader(hdr, "X-Auth-Request-Scope", claims.Scope)
+	setHeader(hdr, "X-Auth-Session", claims.SessionID)
+	setHeader(hdr, "X-Auth-Token-Id", claims.ID)
+	h.setIdentityClaims(hdr, claims)
+	hdr.Set("Cache-Control", h.allowCacheControl(claims))
 	return c.NoContent(http.StatusOK)
+}
+
+// verifyRequest finds the request's token, accepts it through authenticate
+// and checks the scopes the proxy requires.
+func (h *handler) verifyRequest(c echo.Context) (*auth.Claims, error) {
+	r := c.Request()
+	raw, err := h.forwardedToken(r)
+	if err != nil {
+		return nil, err
+	}
+	claims, err := h.authenticate(r.Context(), raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := requireScope(c, claims.Scope); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// forwardedToken takes the token from Authorization: Bearer or, when the
+// request has none, from the configured cookie (browsers behind a gateway
+// send cookies, not headers). An explicit header wins over the cookie.
+func (h *handler) forwardedToken(r *http.Request) (string, error) {
+	tok, err := bearerToken(r)
+	if err == nil || h.verifyCfg.Cookie == "" {
+		return tok, err
+	}
+	if ck, cerr := r.Cookie(h.verifyCfg.Cookie); cerr == nil && ck.Value != "" {
+		return ck.Value, nil
+	}
+	return "", err
+}
+
+// requireScope checks the scopes a proxy asks for with ?scope= (repeated or
+// space-separated): the token must hold all of them, or the answer is 403
+// insufficient_scope with the challenge of RFC 6750 §3.1. A malformed
+// requirement denies too: it can only come from the proxy's configuration
+// or, with Envoy (which appends the client's own query), from a client
+// making its own request stricter.
+func requireScope(c echo.Context, have string) error {
+	var want []string
+	for _, v := range c.QueryParams()["scope"] {
+		if checkScope(v) != nil {
+			return insufficientScope(c, "", "the required scope is malformed")
+		}
+		want = append(want, strings.Fields(v)...)
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	held := strings.Fields(have)
+	for _, s := range want {
+		if !slices.Contains(held, s) {
+			return insufficientScope(c, strings.Join(want, " "), "the token lacks a required scope")
+		}
+	}
+	return nil
+}
+
+func insufficientScope(c echo.Context, scope, description string) error {
+	challenge := fmt.Sprintf(`Bearer realm="tokenguard", error="insufficient_scope", error_description=%q`, description)
+	if scope != "" {
+		// checkScope has made sure scope holds no quote or backslash.
+		challenge += fmt.Sprintf(`, scope="%s"`, scope)
+	}
+	c.Response().Header().Set("WWW-Authenticate", challenge)
+	return &apiError{http.StatusForbidden, "insufficient_scope", description}
+}
+
+// setIdentityClaims sends the configured email and groups claims, when the
+// token has them in a usable shape. They are decoded only here, not in
+// Verify, and only when the token spells one of the names out.
+func (h *handler) setIdentityClaims(hdr http.Header, claims *auth.Claims) {
+	var names []string
+	for _, n := range []string{h.verifyCfg.EmailClaim, h.verifyCfg.GroupsClaim} {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	extra, err := claims.Extra(names...)
+	if err != nil || len(extra) == 0 {
+		return
+	}
+	if raw, ok := extra[h.verifyCfg.EmailClaim]; ok && h.verifyCfg.EmailClaim != "" {
+		var email string
+		if json.Unmarshal(raw, &email) == nil {
+			setHeader(hdr, "X-Auth-Request-Email", email)
+		}
+	}
+	if raw, ok := extra[h.verifyCfg.GroupsClaim]; ok && h.verifyCfg.GroupsClaim != "" {
+		setHeader(hdr, "X-Auth-Request-Groups", groups(raw))
+	}
+}
+
+// groups renders a groups claim as oauth2-proxy does: a list of strings
+// comma-separated, a single string as it is, anything else not at all.
+func groups(raw json.RawMessage) string {
+	var list []string
+	if json.Unmarshal(raw, &list) == nil {
+		return strings.Join(list, ",")
+	}
+	var one string
+	if json.Unmarshal(raw, &one) == nil {
+		return one
+	}
+	return ""
+}
+
+// setHeader sets a response header from a token's claim, left out when
+// empty. Control characters are dropped: a claim must not be able to break
+// the header it travels in.
+func setHeader(hdr http.Header, name, value string) {
+	value = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return -1
+		}
+		return r
+	}, value)
+	if value != "" {
+		hdr.Set(name, value)
+	}
+}
+
+// allowCacheControl lets a proxy cache an allow for the configured delay,
+// never past the token's exp; with no delay configured, not at all.
+func (h *handler) allowCacheControl(claims *auth.Claims) string {
+	age := h.verifyCfg.CacheMaxAge
+	if claims.ExpiresAt != nil {
+		age = min(age, claims.ExpiresAt.Sub(h.now()))
+	}
+	if secs := int64(age / time.Second); secs > 0 {
+		return "private, max-age=" + strconv.FormatInt(secs, 10)
+	}
+	return "no-store"
+}
+
+// logDecision logs a forward-auth decision at debug level, with the
+// original request the proxy asked about when the proxy is trusted to say.
+// Neither the token nor the query string is logged.
+func (h *handler) logDecision(c echo.Context, claims *auth.Claims, err error) {
+	method, path := h.originalRequest(c.Request())
+	attrs := []any{"allowed", err == nil, "original_method", method, "original_path", path, "client_ip", c.RealIP()}
+	if claims != nil {
+		attrs = append(attrs, "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID)
+	}
+	if err != nil {
+		attrs = append(attrs, "reason", err.Error())
+	}
+	h.log.Debug("forward-auth decision", attrs...)
+}
+
+// fromTrustedProxy reports whether the request comes straight from one of
+// the configured proxies.
+func (h *handler) fromTrustedProxy(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	addr := ap.Addr().Unmap()
+	for _, p := range h.verifyCfg.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// originalRequest returns the method and path (without query) of the
+// request a proxy asks about: X-Forwarded-Method and X-Forwarded-Uri
+// (Traefik, Caddy) or X-Original-Method and X-Original-URI (nginx) from a
+// trusted proxy, and this request's own otherwise.
+func (h *handler) originalRequest(r *http.Request) (method, path string) {
+	method, path = r.Method, r.URL.Path
+	if !h.fromTrustedProxy(r) {
+		return method, path
+	}
+	for _, name := range []string{"X-Forwarded-Method", "X-Original-Method"} {
+		if v := r.Header.Get(name); v != "" {
+			method = v
+			break
+		}
+	}
+	for _, name := range []string{"X-Forwarded-Uri", "X-Original-URI"} {
+		if v := r.Header.Get(name); v != "" {
+			path, _, _ = strings.Cut(v, "?")
+			break
+		}
+	}
+	return method, path
+}
+
+// ipExtractor is how Echo finds the client's address (c.RealIP): the
+// connection's peer, or, when that peer is a trusted proxy, the nearest
+// untrusted address in its X-Forwarded-For. Echo trusts loopback and private
+// networks by default; here only the configured proxies are.
+func ipExtractor(proxies []netip.Prefix) echo.IPExtractor {
+	if len(proxies) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range proxies {
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }

@@ -1,0 +1,308 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/blacklist"
+)
+
+// RefreshTokens lets the OAuth endpoints introspect and revoke refresh
+// tokens. An unreachable store is reported with an error wrapping
+// blacklist.ErrUnavailable, so that it is answered 503 rather than 500.
+type RefreshTokens interface {
+	// IntrospectRefresh describes a live refresh token; false when the
+	// token is unknown, expired, rotated away or revoked.
+	IntrospectRefresh(ctx context.Context, token string) (RefreshInfo, bool, error)
+	// RevokeRefresh ends the whole session the refresh token belongs to,
+	// its live access tokens included, on behalf of actor (a client id); it
+	// reports false when there was nothing left to end.
+	RevokeRefresh(ctx context.Context, token, actor string) (bool, error)
+}
+
+// RefreshInfo describes a live refresh token.
+type RefreshInfo struct {
+	SessionID, Subject, ClientID, Scope string
+	IssuedAt, ExpiresAt                 time.Time
+}
+
+// Permissions of the OAuth endpoints (config.PermIntrospect and
+// config.PermRevoke).
+const (
+	permIntrospect = "introspect"
+	permRevoke     = "revoke"
+)
+
+// Token type hints (RFC 7009 §2.1, RFC 7662 §2.1).
+const (
+	hintAccessToken  = "access_token"
+	hintRefreshToken = "refresh_token"
+)
+
+// searchOrder is the order in which the token kinds are tried. A hint only
+// puts its kind first: RFC 7009 §2.1 and RFC 7662 §2.1 require extending the
+// search when the hint is wrong, and an unknown hint is ignored.
+func searchOrder(hint string) []string {
+	if hint == hintRefreshToken {
+		return []string{hintRefreshToken, hintAccessToken}
+	}
+	return []string{hintAccessToken, hintRefreshToken}
+}
+
+// oauthTokenRequest reads the request of the introspection and revocation
+// endpoints: a form body (RFC 6749 §3.2: no parameter twice), an
+// authenticated client (client_secret_basic or client_secret_post) holding
+// perm, and the token with its optional hint.
+func (h *handler) oauthTokenRequest(c echo.Context, perm string) (client Client, token, hint string, err error) {
+	r := c.Request()
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return Client{}, "", "", oauthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	client, err = h.oauthClient(c)
+	if err != nil {
+		return Client{}, "", "", err
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return Client{}, "", "", oauthError("invalid_request", k+" is given more than once")
+		}
+	}
+	if !slices.Contains(client.Permissions, perm) {
+		return Client{}, "", "", oauthError("unauthorized_client", "the client lacks the permission "+perm)
+	}
+	token = r.PostForm.Get("token")
+	if token == "" {
+		return Client{}, "", "", oauthError("invalid_request", "token is required")
+	}
+	return client, token, r.PostForm.Get("token_type_hint"), nil
+}
+
+// introspection is an RFC 7662 §2.2 response. Every member but active is
+// omitted when empty, so an inactive token is exactly {"active":false}.
+// token_use (access_token or refresh_token) is an extension, as in Ory
+// Hydra; sid is the session.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Nbf       int64  `json:"nbf,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       any    `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+	JTI       string `json:"jti,omitempty"`
+	SID       string `json:"sid,omitempty"`
+	TokenUse  string `json:"token_use,omitempty"`
+}
+
+// introspect is the RFC 7662 endpoint. An access token (ours or a trusted
+// issuer's) is active when authenticate accepts it, so expired, revoked,
+// banned and malformed tokens are all inactive; any client with the
+// permission may introspect it, since resource servers are exactly who ask.
+// A refresh token is active only for the client it was issued to. Anything
+// else is {"active":false}; only a store that cannot be read is an error
+// (503), since "inactive" would be a claim we could not check.
+func (h *handler) introspect(c echo.Context) error {
+	client, token, hint, err := h.oauthTokenRequest(c, permIntrospect)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	resp := introspection{}
+	for _, kind := range searchOrder(hint) {
+		var found bool
+		if kind == hintAccessToken {
+			found, err = h.introspectAccess(ctx, token, &resp)
+		} else {
+			found, err = h.introspectRefresh(ctx, client, token, &resp)
+		}
+		if err != nil {
+			return err
+		}
+		if found {
+			break
+		}
+	}
+	hdr := c.Response().Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Pragma", "no-cache")
+	return c.JSON(http.StatusOK, resp)
+}
+
+// introspectAccess fills resp for a good access token. found means the
+// search is over.
+func (h *handler) introspectAccess(ctx context.Context, token string, resp *introspection) (found bool, err error) {
+	claims, err := h.authenticate(ctx, token)
+	if inactive(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	*resp = introspection{
+		Active:    true,
+		Scope:     claims.Scope,
+		ClientID:  claims.ClientID,
+		TokenType: "Bearer",
+		Sub:       claims.Subject,
+		Iss:       claims.Issuer,
+		SID:       claims.SessionID,
+		TokenUse:  hintAccessToken,
+	}
+	if !claims.IDDerived() {
+		resp.JTI = claims.ID
+	}
+	if claims.ExpiresAt != nil {
+		resp.Exp = claims.ExpiresAt.Unix()
+	}
+	if claims.IssuedAt != nil {
+		resp.Iat = claims.IssuedAt.Unix()
+	}
+	if claims.NotBefore != nil {
+		resp.Nbf = claims.NotBefore.Unix()
+	}
+	switch len(claims.Audience) {
+	case 0:
+	case 1:
+		resp.Aud = claims.Audience[0]
+	default:
+		resp.Aud = []string(claims.Audience)
+	}
+	return true, nil
+}
+
+// introspectRefresh fills resp for a live refresh token of client. A refresh
+// token of another client is found but inactive: it must not be described
+// to anyone but its owner.
+func (h *handler) introspectRefresh(ctx context.Context, client Client, token string, resp *introspection) (found bool, err error) {
+	info, ok, err := h.liveRefresh(ctx, token)
+	if err != nil || !ok {
+		return false, err
+	}
+	if info.ClientID != client.ID {
+		return true, nil
+	}
+	*resp = introspection{
+		Active:   true,
+		Scope:    info.Scope,
+		ClientID: info.ClientID,
+		Exp:      info.ExpiresAt.Unix(),
+		Iat:      info.IssuedAt.Unix(),
+		Sub:      info.Subject,
+		Iss:      h.auth.Issuer(),
+		SID:      info.SessionID,
+		TokenUse: hintRefreshToken,
+	}
+	return true, nil
+}
+
+// liveRefresh looks a refresh token up and puts it through the same
+// revocation decision as access tokens: a refresh token whose session has
+// ended, whose user was cut off after it was issued, or whose user is
+// banned is not live, whatever the session store says.
+func (h *handler) liveRefresh(ctx context.Context, token string) (RefreshInfo, bool, error) {
+	if h.refresh == nil {
+		return RefreshInfo{}, false, nil
+	}
+	info, ok, err := h.refresh.IntrospectRefresh(ctx, token)
+	if err != nil || !ok || !info.ExpiresAt.After(h.now()) {
+		return RefreshInfo{}, false, err
+	}
+	err = h.rev.Check(ctx, blacklist.Token{
+		SessionID: info.SessionID,
+		Subject:   h.revocationSubject("", info.Subject),
+		IssuedAt:  info.IssuedAt,
+	})
+	if inactive(err) {
+		return RefreshInfo{}, false, nil
+	}
+	return info, err == nil, err
+}
+
+// inactive reports whether err says the token is no good, as opposed to
+// its state being unknown.
+func inactive(err error) bool {
+	return errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, blacklist.ErrRevoked) || errors.Is(err, blacklist.ErrBanned)
+}
+
+// revokeToken is the RFC 7009 endpoint. An access token (ours or a trusted
+// issuer's, revoked or not) has its jti revoked until it expires; a refresh
+// token ends its whole session. A token that is unknown, malformed or
+// already expired needs nothing and is answered 200 like a revocation
+// (§2.2). The answer is 200 only once the store has the revocation; when it
+// cannot be reached, 503 with Retry-After (§2.2.1).
+//
+// Any client with the revoke permission may revoke an access token: whoever
+// holds the token can already end its session through /v1/logout, so tying
+// it to the client it was issued to would protect nothing. A refresh token
+// is the client's own credential (RFC 6749 §10.4) and only that client may
+// revoke it (RFC 7009 §2.1); another client gets invalid_grant.
+func (h *handler) revokeToken(c echo.Context) error {
+	client, token, hint, err := h.oauthTokenRequest(c, permRevoke)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	for _, kind := range searchOrder(hint) {
+		var done bool
+		if kind == hintAccessToken {
+			done, err = h.revokeAccess(ctx, client, token)
+		} else {
+			done, err = h.revokeRefresh(ctx, client, token)
+		}
+		if err != nil {
+			return err
+		}
+		if done {
+			break
+		}
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.NoContent(http.StatusOK)
+}
+
+// revokeAccess revokes a verifiable access token by its jti, whether or not
+// it was revoked before (revoking is idempotent). An expired token is done
+// with: nothing needs writing.
+func (h *handler) revokeAccess(ctx context.Context, client Client, token string) (done bool, err error) {
+	claims, err := h.auth.Verify(ctx, token)
+	if errors.Is(err, auth.ErrExpired) {
+		return true, nil
+	}
+	if err != nil {
+		return false, nil
+	}
+	if err := h.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time); err != nil {
+		return false, err
+	}
+	h.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", client.ID)
+	return true, nil
+}
+
+// revokeRefresh ends the session of the client's own refresh token.
+func (h *handler) revokeRefresh(ctx context.Context, client Client, token string) (done bool, err error) {
+	if h.refresh == nil {
+		return false, nil
+	}
+	info, ok, err := h.refresh.IntrospectRefresh(ctx, token)
+	if err != nil || !ok {
+		return false, err
+	}
+	if info.ClientID != client.ID {
+		return false, oauthError("invalid_grant", "the refresh token was issued to another client")
+	}
+	if _, err := h.refresh.RevokeRefresh(ctx, token, client.ID); err != nil {
+		return false, err
+	}
+	h.log.Info("session ended", "via", "oauth2/revoke", "sub", info.Subject, "sid", info.SessionID, "client_id", client.ID)
+	return true, nil
+}
