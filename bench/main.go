@@ -1,0 +1,340 @@
+// Command bench is tokenguard's load benchmark (issue 5). It builds the
+// service with the bench tag, starts its own redis-server and tokenguard
+// instances on loopback, and measures, all in one run: /v1/verify
+// throughput and latency for every revocation mode, HS256 and ES256,
+// interleaved round by round; how fast a revocation reaches another
+// instance; what a revoked token costs Redis and the mirror; how long an
+// instance takes to load a million revocations; and revocations per second
+// through the API. It prints a table, writes bench/out/results.json and
+// results.md (and every process's log to bench/out/logs), and plots
+// requests/s to docs/performance.png.
+//
+//	go run ./bench                # the full run, about five minutes on 2 cores
+//	go run ./bench -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+//
+// Everything it starts it stops, on error and on Ctrl-C too.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tokenguard/tokenguard/config"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil {
+		err = errors.New("interrupted; every process it started has been stopped")
+	}
+	stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// options are the benchmark's flags.
+type options struct {
+	rounds            int
+	wrk               wrkOptions
+	revocations       int
+	memoryRevocations int
+	propagation       int
+	rateClients       int
+	rateCount         int
+	rateDuration      time.Duration
+	cacheSize         int
+	loadWorkers       int
+	readyTimeout      time.Duration
+	outDir            string
+	plotPath          string
+	skipThroughput    bool
+	skipPropagation   bool
+	skipRate          bool
+	skipMemory        bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.rounds, "rounds", 3, "throughput rounds; each drives every variant once")
+	fs.DurationVar(&o.wrk.duration, "duration", 5*time.Second, "length of one wrk run (whole seconds)")
+	fs.IntVar(&o.wrk.connections, "connections", 64, "wrk connections")
+	fs.IntVar(&o.wrk.threads, "threads", 2, "wrk threads")
+	fs.IntVar(&o.revocations, "revocations", 100_000, "live revocations in Redis during the throughput, propagation and rate runs")
+	fs.IntVar(&o.memoryRevocations, "memory-revocations", 1_000_000, "revocations for the memory and ready-time measurements")
+	fs.IntVar(&o.propagation, "propagation", 1000, "revocations whose propagation to a second instance is timed")
+	fs.IntVar(&o.rateClients, "rate-clients", 32, "concurrent clients posting revocations")
+	fs.IntVar(&o.rateCount, "rate-count", 50_000, "at most this many revocations through the API")
+	fs.DurationVar(&o.rateDuration, "rate-duration", 10*time.Second, "at most this long posting revocations")
+	fs.IntVar(&o.cacheSize, "cache-size", 10_000, "tokens.verified_cache_size of the ES256 mirror+cache variant")
+	fs.IntVar(&o.loadWorkers, "load-workers", 64, "goroutines loading revocations into Redis")
+	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long an instance may take to answer /readyz 200")
+	fs.StringVar(&o.outDir, "out", "", "directory for results.json and results.md (default <module>/bench/out)")
+	fs.StringVar(&o.plotPath, "plot", "", "PNG plot of requests/s (default <module>/docs/performance.png)")
+	fs.BoolVar(&o.skipThroughput, "skip-throughput", false, "skip the wrk runs")
+	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
+	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
+	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory and ready-time measurements")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	switch {
+	case o.rounds < 1:
+		return o, errors.New("-rounds must be at least 1")
+	case o.wrk.duration < time.Second || o.wrk.duration%time.Second != 0:
+		return o, errors.New("-duration must be whole seconds, at least 1s (wrk counts in seconds)")
+	case o.wrk.connections < 1 || o.wrk.threads < 1 || o.wrk.threads > o.wrk.connections:
+		return o, errors.New("-connections and -threads must be positive, with no more threads than connections")
+	case o.revocations < 0 || o.memoryRevocations < 1 || o.propagation < 1:
+		return o, errors.New("-revocations must not be negative, -memory-revocations and -propagation must be positive")
+	case o.rateClients < 1 || o.rateCount < 1 || o.rateDuration <= 0:
+		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
+	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
+		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
+	}
+	return o, nil
+}
+
+// bench holds what every measurement needs: where the programs are, the
+// run's keys and credentials, its temporary directory and its settings.
+type bench struct {
+	log        *slog.Logger
+	opts       options
+	tools      tools
+	tokenguard launcher
+	dir        string // temporary: configurations, keys, Redis's files
+	logDir     string // every process's log, kept after the run
+}
+
+// run prepares everything, measures, and reports. A measurement that fails
+// is reported and the others go on; run then returns an error, after the
+// results are written.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	load := loadAverage() // before our own build adds to it
+	if l, err := strconv.ParseFloat(load, 64); err == nil && l > 0.5 {
+		log.Warn("the machine is busy before the run: other work skews every number", "load_average", load)
+	}
+	var undo cleanups
+	defer undo.run()
+
+	root, err := moduleRoot(ctx)
+	if err != nil {
+		return err
+	}
+	if opts.outDir == "" {
+		opts.outDir = filepath.Join(root, "bench", "out")
+	}
+	if opts.plotPath == "" {
+		opts.plotPath = filepath.Join(root, "docs", "performance.png")
+	}
+	t, err := findTools(ctx, log)
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "tokenguard-bench-")
+	if err != nil {
+		return err
+	}
+	undo.add(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("remove temporary directory", "dir", dir, "err", err)
+		}
+	})
+	log.Info("building tokenguard with -tags tokenguard_bench", "module", root)
+	bin, err := buildTokenguard(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	sec, err := newSecrets(dir)
+	if err != nil {
+		return err
+	}
+	logDir := filepath.Join(opts.outDir, "logs")
+	if err := os.RemoveAll(logDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return err
+	}
+	b := &bench{
+		log:        log,
+		opts:       opts,
+		tools:      t,
+		tokenguard: launcher{bin: bin, configDir: dir, logDir: logDir, sec: sec},
+		dir:        dir,
+		logDir:     logDir,
+	}
+
+	def := config.Default()
+	res := &results{
+		StartedAt: time.Now(),
+		Machine:   describeMachine(ctx, t, load),
+		Settings: settings{
+			Rounds: opts.rounds, DurationSeconds: opts.wrk.duration.Seconds(), Threads: opts.wrk.threads, Connections: opts.wrk.connections,
+			Revocations: opts.revocations, MemoryRevocations: opts.memoryRevocations, Propagation: opts.propagation,
+			RateClients: opts.rateClients, RateCount: opts.rateCount, RateSeconds: opts.rateDuration.Seconds(),
+			CacheSize: opts.cacheSize, AccessTTL: def.Tokens.AccessTTL.String(), Leeway: def.Tokens.Leeway.String(),
+		},
+	}
+	if err := b.measure(ctx, res); err != nil {
+		return err
+	}
+	res.Seconds = time.Since(res.StartedAt).Seconds()
+	res.Targets = evaluate(res)
+	if err := b.report(res, stdout); err != nil {
+		return err
+	}
+	if len(res.Problems) > 0 {
+		return fmt.Errorf("%d problem(s), listed above and in %s", len(res.Problems), filepath.Join(opts.outDir, "results.md"))
+	}
+	return nil
+}
+
+// measure runs every measurement that is not skipped. It returns an error
+// only when the run cannot go on (no Redis, Ctrl-C); a measurement that
+// fails is recorded in res.Problems.
+func (b *bench) measure(ctx context.Context, res *results) error {
+	if !b.opts.skipThroughput || !b.opts.skipPropagation || !b.opts.skipRate {
+		if err := b.measureLive(ctx, res); err != nil {
+			return err
+		}
+	}
+	if !b.opts.skipMemory {
+		if err := b.measureMemory(ctx, res); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// measureLive runs throughput, propagation and the revocation rate on one
+// Redis that holds the preloaded revocations.
+func (b *bench) measureLive(ctx context.Context, res *results) error {
+	srv, err := startRedis(ctx, b.tools.redisServer, b.dir, b.logDir, "redis-live")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	rdb := srv.Client(b.opts.loadWorkers)
+	defer rdb.Close()
+	if b.opts.revocations > 0 {
+		b.log.Info("preloading revocations", "count", b.opts.revocations, "redis", srv.Addr)
+		load, err := loadRevocations(ctx, rdb, b.opts.revocations, b.opts.loadWorkers)
+		if err != nil {
+			return fmt.Errorf("preload %d revocations: %w", b.opts.revocations, err)
+		}
+		res.Preload = &load
+	}
+	if !b.opts.skipThroughput {
+		b.log.Info("throughput", "variants", len(variants()), "rounds", b.opts.rounds, "duration", b.opts.wrk.duration)
+		res.Throughput, err = b.throughput(ctx, srv.Addr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
+	}
+	if !b.opts.skipPropagation {
+		b.log.Info("propagation", "revocations", b.opts.propagation)
+		res.Propagation, err = b.propagation(ctx, srv.Addr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
+	}
+	if !b.opts.skipRate {
+		b.log.Info("revocation rate", "clients", b.opts.rateClients, "at_most", b.opts.rateCount, "for_at_most", b.opts.rateDuration)
+		res.RevocationRate, err = b.revocationRate(ctx, srv.Addr)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
+	}
+	return nil
+}
+
+// measureMemory loads the memory revocations into a fresh Redis and
+// measures Redis, the mirror, and a new instance's start on them.
+func (b *bench) measureMemory(ctx context.Context, res *results) error {
+	srv, err := startRedis(ctx, b.tools.redisServer, b.dir, b.logDir, "redis-memory")
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	rdb := srv.Client(b.opts.loadWorkers)
+	defer rdb.Close()
+	res.RedisMemory, err = b.redisMemory(ctx, rdb, b.opts.memoryRevocations)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	if err != nil {
+		res.problem(fmt.Errorf("redis memory: %w", err))
+		return nil // nothing loaded: the mirror and ready time have nothing to measure
+	}
+	b.log.Info("mirror memory", "entries", res.RedisMemory.KeysAdded)
+	res.MirrorMemory, err = b.mirrorMemory(ctx, rdb)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	res.problem(err)
+	b.log.Info("ready time", "revocations", res.RedisMemory.KeysAdded)
+	res.Ready, err = b.readyTime(ctx, srv.Addr, res.RedisMemory.KeysAdded)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	res.problem(err)
+	return nil
+}
+
+// report prints the table and writes results.json, results.md and the plot.
+func (b *bench) report(res *results, stdout io.Writer) error {
+	if err := writePlot(b.opts.plotPath, res); err != nil {
+		res.problem(fmt.Errorf("plot: %w", err))
+	}
+	if err := writeJSON(filepath.Join(b.opts.outDir, "results.json"), res); err != nil {
+		return err
+	}
+	md, err := os.Create(filepath.Join(b.opts.outDir, "results.md"))
+	if err != nil {
+		return err
+	}
+	if err := writeMarkdown(md, res); err != nil {
+		md.Close()
+		return err
+	}
+	if err := md.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout)
+	if err := writeText(stdout, res); err != nil {
+		return err
+	}
+	wrote := []string{filepath.Join(b.opts.outDir, "results.json"), filepath.Join(b.opts.outDir, "results.md")}
+	if len(res.Throughput) > 0 {
+		wrote = append(wrote, b.opts.plotPath)
+	}
+	fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(wrote, ", "))
+	return nil
+}

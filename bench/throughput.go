@@ -1,0 +1,171 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// variant is one configuration whose /v1/verify throughput is measured.
+type variant struct {
+	alg   string // HS256 or ES256
+	mode  string // off (the reference: no revocation check), strict, mirror
+	cache bool   // the verified-token cache
+}
+
+// variants are measured in this order, round after round.
+func variants() []variant {
+	return []variant{
+		{alg: "HS256", mode: "off"},
+		{alg: "HS256", mode: "strict"},
+		{alg: "HS256", mode: "mirror"},
+		{alg: "ES256", mode: "off"},
+		{alg: "ES256", mode: "strict"},
+		{alg: "ES256", mode: "mirror"},
+		{alg: "ES256", mode: "mirror", cache: true},
+	}
+}
+
+func (v variant) name() string {
+	n := v.alg + " " + v.mode
+	if v.cache {
+		n += "+cache"
+	}
+	return n
+}
+
+// slug names the variant's files.
+func (v variant) slug() string {
+	return strings.ToLower(strings.NewReplacer(" ", "-", "+", "-").Replace(v.name()))
+}
+
+// variantResult is the throughput of one variant over every round.
+type variantResult struct {
+	Name      string        `json:"name"`
+	Alg       string        `json:"alg"`
+	Mode      string        `json:"mode"`
+	CacheSize int           `json:"cache_size"`
+	Error     string        `json:"error,omitempty"` // why it was not measured
+	Rounds    []roundResult `json:"rounds"`
+	// GoodRounds counts the rounds without error; the medians are over
+	// them, and zero when there is none.
+	GoodRounds     int     `json:"good_rounds"`
+	RequestsPerSec float64 `json:"requests_per_sec_median"`
+	P50Ms          float64 `json:"p50_ms_median"`
+	P99Ms          float64 `json:"p99_ms_median"`
+}
+
+// roundResult is one wrk run of one variant.
+type roundResult struct {
+	Round int    `json:"round"`
+	Error string `json:"error,omitempty"`
+	wrkResult
+}
+
+// throughput starts one tokenguard per variant on the Redis at redisAddr,
+// then drives each in turn with wrk, rounds times, so that every variant
+// sees the same conditions (interleaved rather than one after the other).
+// Only one instance is under load at a time. A variant that cannot start
+// is reported and the others go on.
+func (b *bench) throughput(ctx context.Context, redisAddr string) ([]variantResult, error) {
+	var undo cleanups
+	defer undo.run()
+	vs := variants()
+	results := make([]variantResult, len(vs))
+	instances := make([]*instance, len(vs))
+	var problems []error
+	for i, v := range vs {
+		spec := instanceSpec{name: v.slug(), alg: v.alg, mode: v.mode, redisAddr: redisAddr}
+		if v.cache {
+			spec.cacheSize = b.opts.cacheSize
+		}
+		results[i] = variantResult{Name: v.name(), Alg: v.alg, Mode: v.mode, CacheSize: spec.cacheSize}
+		in, err := b.tokenguard.start(ctx, spec)
+		if err != nil {
+			return nil, err
+		}
+		undo.add(in.Stop)
+		instances[i] = in
+	}
+	probe := newHTTPClient(2)
+	var running []int
+	for i, in := range instances {
+		if _, err := in.awaitReady(ctx, probe, b.opts.readyTimeout); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			results[i].Error = "did not start: " + err.Error()
+			problems = append(problems, fmt.Errorf("%s: %w", results[i].Name, err))
+			b.log.Warn("variant not measured: tokenguard did not start", "variant", results[i].Name, "log", in.proc.logPath)
+			in.Stop()
+			continue
+		}
+		running = append(running, i)
+	}
+	b.log.Info("throughput: instances ready", "running", len(running), "of", len(vs))
+
+	a := api{http: probe, sec: b.tokenguard.sec}
+	for r := range b.opts.rounds {
+		// Each round starts one variant further on, so that no variant is
+		// always measured first or right after the same neighbour.
+		for k := range running {
+			i := running[(k+r)%len(running)]
+			rr := b.runVariant(ctx, a, instances[i], r+1)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if rr.Error != "" {
+				problems = append(problems, fmt.Errorf("%s round %d: %s", results[i].Name, r+1, rr.Error))
+			}
+			results[i].Rounds = append(results[i].Rounds, rr)
+			b.log.Info("wrk", "variant", results[i].Name, "round", r+1, "req_per_sec", int(rr.RequestsPerSec), "p50_ms", rr.P50Ms, "p99_ms", rr.P99Ms, "error", rr.Error)
+		}
+	}
+	for i := range results {
+		results[i].aggregate()
+	}
+	return results, errors.Join(problems...)
+}
+
+// runVariant opens a fresh session on the instance (so that no token nears
+// its expiry however long the run), checks that its token verifies, and
+// drives /v1/verify with it.
+func (b *bench) runVariant(ctx context.Context, a api, in *instance, round int) roundResult {
+	rr := roundResult{Round: round}
+	token, err := a.openSession(ctx, in.base, "bench-user")
+	if err != nil {
+		rr.Error = err.Error()
+		return rr
+	}
+	if status, err := a.verify(ctx, in.base, token); err != nil || status != http.StatusOK {
+		rr.Error = fmt.Sprintf("the token does not verify before the run: status %d, err %v", status, err)
+		return rr
+	}
+	res, err := runWrk(ctx, b.tools.wrk, in.base+"/v1/verify", token, b.opts.wrk)
+	if err != nil {
+		rr.Error = err.Error()
+		return rr
+	}
+	rr.wrkResult = res
+	if res.Non2xx > 0 || res.SocketErrors > 0 {
+		rr.Error = fmt.Sprintf("%d non-2xx responses and %d socket errors out of %d requests", res.Non2xx, res.SocketErrors, res.Requests)
+	}
+	return rr
+}
+
+// aggregate takes the median of the good rounds.
+func (v *variantResult) aggregate() {
+	var rps, p50, p99 []float64
+	for _, r := range v.Rounds {
+		if r.Error != "" {
+			continue
+		}
+		rps = append(rps, r.RequestsPerSec)
+		p50 = append(p50, r.P50Ms)
+		p99 = append(p99, r.P99Ms)
+	}
+	v.GoodRounds = len(rps)
+	v.RequestsPerSec, v.P50Ms, v.P99Ms = median(rps), median(p50), median(p99)
+}
