@@ -250,12 +250,13 @@ func newAuth(ctx context.Context, cfg config.Config, getenv func(string) string,
 		return nil, err
 	}
 	svc, err := auth.New(auth.Config{
-		Issuer:         cfg.Issuer,
-		Audience:       cfg.Audience,
-		AccessTTL:      cfg.Tokens.AccessTTL,
-		Leeway:         cfg.Tokens.Leeway,
-		Keys:           keys,
-		TrustedIssuers: trusted,
+		Issuer:            cfg.Issuer,
+		Audience:          cfg.Audience,
+		AccessTTL:         cfg.Tokens.AccessTTL,
+		Leeway:            cfg.Tokens.Leeway,
+		Keys:              keys,
+		TrustedIssuers:    trusted,
+		VerifiedCacheSize: cfg.Tokens.VerifiedCacheSize,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)

@@ -67,6 +67,12 @@ type Config struct {
 	// TrustedIssuers are other identity providers whose access tokens
 	// Verify accepts. Their issuers must be distinct and differ from Issuer.
 	TrustedIssuers []*TrustedIssuer
+
+	// VerifiedCacheSize is how many of our own tokens Verify remembers
+	// after checking their signature, so that a token presented again
+	// skips the signature and claim decoding (time claims are checked on
+	// every call). Zero turns the cache off.
+	VerifiedCacheSize int
 }
 
 // Service issues and verifies access tokens. It is immutable after New and
@@ -84,6 +90,7 @@ type Service struct {
 	keyfunc  jwt.Keyfunc
 	jwks     []JWK
 	trusted  map[string]trusted
+	cache    *verifiedCache // nil when off
 }
 
 // trusted is a trusted issuer with the parser that checks its tokens.
@@ -119,6 +126,14 @@ func New(cfg Config) (*Service, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
+	if cfg.VerifiedCacheSize < 0 {
+		return nil, fmt.Errorf("%w: verified cache size must not be negative, got %d", ErrConfig, cfg.VerifiedCacheSize)
+	}
+	cache, err := newVerifiedCache(cfg.VerifiedCacheSize, cfg.Leeway)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	s.cache = cache
 
 	for i, k := range cfg.Keys {
 		if k == nil || k.id == "" || k.method == nil || k.verify == nil {
@@ -363,6 +378,11 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, errTooLarge
 	}
+	if s.cache != nil {
+		if c, ok := s.cache.get(token, s.clock()); ok {
+			return c, nil
+		}
+	}
 	claims := new(Claims)
 	t, err := s.parser.ParseWithClaims(token, claims, s.keyfunc)
 	if err != nil {
@@ -385,6 +405,9 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		return nil, errNoIssuedAt
 	}
 	claims.payload = payloadSegment(token)
+	if s.cache != nil {
+		s.cache.add(token, claims)
+	}
 	return claims, nil
 }
 

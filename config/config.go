@@ -89,6 +89,11 @@ type Tokens struct {
 	// recovers the current one (two tabs, a lost response) instead of
 	// ending the session as a replay; 0 makes refresh tokens single-use.
 	RefreshReuseWindow time.Duration `yaml:"refresh_reuse_window"`
+	// VerifiedCacheSize is how many of our own tokens are remembered after
+	// their signature was verified, so that the same token presented again
+	// skips it (exp, nbf and revocation are still checked every time);
+	// 0 turns the cache off.
+	VerifiedCacheSize int `yaml:"verified_cache_size"`
 }
 
 // Sessions holds the limits on device sessions.
@@ -202,6 +207,7 @@ func Default() Config {
 			RefreshTTL:         30 * 24 * time.Hour,
 			SessionMaxAge:      90 * 24 * time.Hour,
 			RefreshReuseWindow: 10 * time.Second,
+			VerifiedCacheSize:  10000,
 		},
 		Events: Events{Retention: 30 * 24 * time.Hour},
 		Revocation: Revocation{

@@ -80,6 +80,9 @@ func (c Config) Validate() error {
 	if c.Tokens.AccessTTL > 24*time.Hour {
 		bad("tokens.access_ttl", "at most 24h (access tokens are meant to be short-lived), got %v", c.Tokens.AccessTTL)
 	}
+	if c.Tokens.VerifiedCacheSize < 0 || c.Tokens.VerifiedCacheSize > 1_000_000 {
+		bad("tokens.verified_cache_size", "want 0 (off) to 1000000, got %d", c.Tokens.VerifiedCacheSize)
+	}
 	if c.Tokens.Leeway < 0 || c.Tokens.Leeway > 5*time.Minute {
 		bad("tokens.leeway", "want 0 to 5m, got %v", c.Tokens.Leeway)
 	}
