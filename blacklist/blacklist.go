@@ -234,7 +234,9 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 	var tok, sess *redis.IntCmd
 	var cut, ban *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		tok = p.Exists(ctx, s.keys.token(t.ID))
+		if t.ID != "" {
+			tok = p.Exists(ctx, s.keys.token(t.ID))
+		}
 		if t.SessionID != "" {
 			sess = p.Exists(ctx, s.keys.session(t.SessionID))
 		}
@@ -248,7 +250,7 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 		return state{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	st := state{
-		tokenRevoked:   tok.Val() > 0,
+		tokenRevoked:   tok != nil && tok.Val() > 0,
 		sessionRevoked: sess != nil && sess.Val() > 0,
 	}
 	if cut != nil && cut.Err() == nil {
@@ -270,6 +272,9 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 // exp (and the leeway) is not written: it can no longer be used anyway, and a
 // non-positive TTL would store the key with no expiry.
 func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error {
+	if id == "" {
+		return errors.New("blacklist: a token without an id cannot be revoked by id")
+	}
 	until := exp.Add(s.leeway)
 	ttl := until.Sub(s.now())
 	if ttl < time.Millisecond {

@@ -487,3 +487,18 @@ func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
 		}
 	})
 }
+
+func TestATokenWithoutAnIDIsJudgedBySessionAndUserAndCannotBeRevokedByID(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		ctx := context.Background()
+		s := su.store(t, time.Now)
+		if err := s.RevokeToken(ctx, "", time.Now().Add(time.Hour)); err == nil {
+			t.Errorf("RevokeToken with an empty id succeeded, want an error")
+		}
+		if err := s.RevokeSession(ctx, "s1"); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{SessionID: "s1", Subject: "alice", IssuedAt: time.Now()}), "no id, ended session")
+		wantGood(t, s.Check(ctx, Token{SessionID: "s2", Subject: "alice", IssuedAt: time.Now()}), "no id, live session")
+	})
+}

@@ -128,18 +128,20 @@ func newMirror() *mirror {
 // lookup reads the state of one token from memory.
 func (m *mirror) lookup(t Token) state {
 	var st state
-	p := &m.parts[Shard(t.ID)]
-	p.mu.RLock()
-	_, st.tokenRevoked = p.tokens[t.ID]
-	p.mu.RUnlock()
+	if t.ID != "" {
+		p := &m.parts[Shard(t.ID)]
+		p.mu.RLock()
+		_, st.tokenRevoked = p.tokens[t.ID]
+		p.mu.RUnlock()
+	}
 	if t.SessionID != "" {
-		p = &m.parts[Shard(t.SessionID)]
+		p := &m.parts[Shard(t.SessionID)]
 		p.mu.RLock()
 		_, st.sessionRevoked = p.sessions[t.SessionID]
 		p.mu.RUnlock()
 	}
 	if t.Subject != "" {
-		p = &m.parts[Shard(t.Subject)]
+		p := &m.parts[Shard(t.Subject)]
 		p.mu.RLock()
 		if us, ok := p.cutOffs[t.Subject]; ok {
 			st.cutOff = time.UnixMicro(us)
