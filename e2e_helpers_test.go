@@ -170,6 +170,38 @@ func awaitReadyz(t *testing.T, base string) {
 	}
 }
 
+// clientMistake is a bad request and the documented 4xx it must get.
+type clientMistake struct {
+	name, method, path, auth, contentType, body string
+	wantStatus                                  int
+	wantError                                   string
+}
+
+// wantClientErrors sends each mistake and checks its status and JSON error
+// body, which must explain itself; a 401 invalid_client must also carry a
+// Basic challenge.
+func (ts *testServer) wantClientErrors(t *testing.T, cases []clientMistake) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := ts.do(c.method, c.path, c.auth, c.contentType, []byte(c.body))
+			if r.status != c.wantStatus {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
+			}
+			m := r.json(t)
+			if got := m["error"]; got != c.wantError {
+				t.Errorf("error = %v, want %q", got, c.wantError)
+			}
+			if d, _ := m["error_description"].(string); d == "" {
+				t.Errorf("error_description is empty; a client mistake deserves an explanation")
+			}
+			if c.wantStatus == http.StatusUnauthorized && c.wantError == "invalid_client" && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("WWW-Authenticate = %q, want a Basic challenge", r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
+}
+
 // response is what a request came back with.
 type response struct {
 	status int

@@ -206,11 +206,7 @@ func TestBadInputGetsAClearJSONErrorNever5xx(t *testing.T) {
 	s := ts.session("alice")
 	json := "application/json"
 	big := `{"subject":"` + strings.Repeat("x", 5000) + `"}`
-	cases := []struct {
-		name, method, path, auth, contentType, body string
-		wantStatus                                  int
-		wantError                                   string
-	}{
+	cases := []clientMistake{
 		{"opening a session without client credentials", "POST", "/v1/sessions", "", json, `{"subject":"a"}`, 401, "invalid_client"},
 		{"opening a session with a wrong secret", "POST", "/v1/sessions", "app:wrong", json, `{"subject":"a"}`, 401, "invalid_client"},
 		{"opening a session as an unknown client", "POST", "/v1/sessions", "ghost:dev-app-secret", json, `{"subject":"a"}`, 401, "invalid_client"},
@@ -241,21 +237,7 @@ func TestBadInputGetsAClearJSONErrorNever5xx(t *testing.T) {
 		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
 		{"a wrong method", "PUT", "/v1/sessions", appAuth, "", ``, 405, "method_not_allowed"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := ts.do(c.method, c.path, c.auth, c.contentType, []byte(c.body))
-			if r.status != c.wantStatus {
-				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
-			}
-			m := r.json(t)
-			if got := m["error"]; got != c.wantError {
-				t.Errorf("error = %v, want %q", got, c.wantError)
-			}
-			if d, _ := m["error_description"].(string); d == "" {
-				t.Errorf("error_description is empty; a client mistake deserves an explanation")
-			}
-		})
-	}
+	ts.wantClientErrors(t, cases)
 	ts.wantVerify(s, http.StatusOK, "nothing above may have hurt a good session")
 }
 

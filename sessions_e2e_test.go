@@ -566,11 +566,7 @@ func TestBadSessionInputGetsTheDocumented4xx(t *testing.T) {
 	jsonCT := "application/json"
 	refresh := "grant_type=refresh_token&refresh_token=" + url.QueryEscape(l.refresh)
 	long := strings.Repeat("x", 256)
-	cases := []struct {
-		name, method, path, auth, contentType, body string
-		wantStatus                                  int
-		wantError                                   string
-	}{
+	cases := []clientMistake{
 		// The token endpoint (RFC 6749 §5.2).
 		{"a refresh without client credentials", "POST", "/oauth2/token", "", form, refresh, 401, "invalid_client"},
 		{"a refresh with a wrong client secret", "POST", "/oauth2/token", "app:wrong", form, refresh, 401, "invalid_client"},
@@ -619,24 +615,7 @@ func TestBadSessionInputGetsTheDocumented4xx(t *testing.T) {
 		{"events of a subject too long", "GET", "/v1/admin/events?subject=" + long, adminAuth, "", ``, 400, "invalid_request"},
 		{"events by the app client", "GET", "/v1/admin/events", appAuth, "", ``, 403, "access_denied"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := ts.do(c.method, c.path, c.auth, c.contentType, []byte(c.body))
-			if r.status != c.wantStatus {
-				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
-			}
-			m := r.json(t)
-			if got := m["error"]; got != c.wantError {
-				t.Errorf("error = %v, want %q", got, c.wantError)
-			}
-			if d, _ := m["error_description"].(string); d == "" {
-				t.Errorf("error_description is empty; a client mistake deserves an explanation")
-			}
-			if c.wantStatus == http.StatusUnauthorized && c.wantError == "invalid_client" && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
-				t.Errorf("WWW-Authenticate = %q, want a Basic challenge", r.header.Get("WWW-Authenticate"))
-			}
-		})
-	}
+	ts.wantClientErrors(t, cases)
 	// Nothing above rotated or ended alice's session.
 	ts.wantVerify(l.session, http.StatusOK, "after the bad requests")
 	p := ts.mustRefresh(l.refresh)

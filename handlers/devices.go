@@ -58,15 +58,11 @@ func viewSessions(list []sessions.Session, current string, self bool) sessionLis
 // listOwnSessions lists the live sessions of the caller's user, newest
 // first, marking the caller's own as current.
 func (h *handler) listOwnSessions(c echo.Context) error {
-	raw, err := bearerToken(c.Request())
+	claims, err := h.bearerUser(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	claims, err := h.authenticate(ctx, raw)
-	if err != nil {
-		return err
-	}
 	list, err := h.sessions.List(ctx, h.subjectOf(claims))
 	if err != nil {
 		return err
@@ -83,15 +79,11 @@ var errNoSession = &apiError{http.StatusNotFound, "not_found", "no such session"
 // included. Another user's session id is answered exactly like one that
 // does not exist.
 func (h *handler) endOwnSession(c echo.Context) error {
-	raw, err := bearerToken(c.Request())
+	claims, err := h.bearerUser(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	claims, err := h.authenticate(ctx, raw)
-	if err != nil {
-		return err
-	}
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return errNoSession

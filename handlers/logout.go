@@ -32,15 +32,11 @@ func (h *handler) logout(c echo.Context) error {
 	if scope != scopeLocal && scope != scopeOthers && scope != scopeGlobal {
 		return badRequest("scope must be local, others or global")
 	}
-	raw, err := bearerToken(c.Request())
+	claims, err := h.bearerUser(c)
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
-	claims, err := h.authenticate(ctx, raw)
-	if err != nil {
-		return err
-	}
 	// From here on, several writes make one logout: a client that hangs up
 	// must not leave it half done.
 	ctx = context.WithoutCancel(ctx)

@@ -50,6 +50,16 @@ func (h *handler) authenticate(ctx context.Context, raw string) (*auth.Claims, e
 	return claims, nil
 }
 
+// bearerUser authenticates the user behind a request to a self-service
+// endpoint by the bearer token in its Authorization header.
+func (h *handler) bearerUser(c echo.Context) (*auth.Claims, error) {
+	raw, err := bearerToken(c.Request())
+	if err != nil {
+		return nil, err
+	}
+	return h.authenticate(c.Request().Context(), raw)
+}
+
 // verify is the forward-auth check for nginx auth_request, Traefik
 // ForwardAuth, Caddy forward_auth and Envoy ext_authz, on /v1/verify and
 // below, any method, so that a proxy can forward the original request as it
