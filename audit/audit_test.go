@@ -7,25 +7,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
-func forEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client)) {
-	t.Helper()
-	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { _ = c.Close() })
-		test(t, c)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		test(t, redistest.Start(t).Client())
-	})
-}
 
 // record writes events for alternating users and returns them newest first.
 func record(t *testing.T, l *Log, n int) []Event {
@@ -52,7 +39,7 @@ func strip(list []Event) []string {
 }
 
 func TestEventsAreListedNewestFirstByUserAndInPages(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		now := time.Now()
 		l := New(rdb, Config{Prefix: "tg:", Retention: time.Hour, Clock: func() time.Time { return now }})
@@ -106,7 +93,7 @@ func TestEventsAreListedNewestFirstByUserAndInPages(t *testing.T) {
 }
 
 func TestOldEventsAreDroppedAndStreamsExpire(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		now := time.Now()
 		l := New(rdb, Config{Prefix: "tg:", Retention: time.Hour, Clock: func() time.Time { return now }})

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
@@ -26,20 +25,6 @@ const (
 	testTail   = 15*time.Minute + 30*time.Second
 )
 
-// backends are the Redis servers every test runs against: miniredis (the
-// embedded store of `go run .`) and a real redis-server.
-func forEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client)) {
-	t.Helper()
-	t.Run("miniredis", func(t *testing.T) {
-		m := miniredis.RunT(t)
-		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
-		t.Cleanup(func() { _ = c.Close() })
-		test(t, c)
-	})
-	t.Run("redis-server", func(t *testing.T) {
-		test(t, redistest.Start(t).Client())
-	})
-}
 
 // revoker records the sessions whose access tokens were revoked.
 type revoker struct {
@@ -162,7 +147,7 @@ func TestSessionIDsFallInTheirUsersShard(t *testing.T) {
 }
 
 func TestRefreshOutcomes(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		cases := []struct {
 			name string
 			// run gets a fresh session and its first token, and returns the
@@ -300,7 +285,7 @@ func TestRefreshOutcomes(t *testing.T) {
 }
 
 func TestGraceHandsBackTheSameTokenWhichKeepsWorking(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, nil)
 		_, rt0 := f.open(t, "alice")
 		rt1 := f.refresh(t, rt0)
@@ -329,7 +314,7 @@ func TestGraceHandsBackTheSameTokenWhichKeepsWorking(t *testing.T) {
 // and the rest end the session.
 func TestParallelRefreshesWithOneTokenAgree(t *testing.T) {
 	const n = 64
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		t.Run("within the reuse window", func(t *testing.T) {
 			f := newFixture(t, rdb, nil)
 			sess, rt0 := f.open(t, "alice")
@@ -413,7 +398,7 @@ func TestParallelRefreshesWithOneTokenAgree(t *testing.T) {
 }
 
 func TestMalformedRefreshTokensAreRefusedWithoutAnError(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, nil)
 		sess, rt := f.open(t, "alice")
 		parts := strings.Split(rt, ".")
@@ -440,7 +425,7 @@ func TestMalformedRefreshTokensAreRefusedWithoutAnError(t *testing.T) {
 }
 
 func TestOpeningOneSessionTooManyEndsTheOldest(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, func(c *Config) { c.MaxPerUser = 2 })
 		s1, rt1 := f.open(t, "alice")
 		f.clock.advance(time.Millisecond)
@@ -481,7 +466,7 @@ func ids(list []Session) []string {
 }
 
 func TestEndingSessions(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, rdb, nil)
 		a1, rtA1 := f.open(t, "alice")
@@ -530,7 +515,7 @@ func TestEndingSessions(t *testing.T) {
 }
 
 func TestAFailedRevocationLeavesTheSessionToRetry(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, nil)
 		sess, rt := f.open(t, "alice")
 		f.rev.err = errors.New("store down")
@@ -546,7 +531,7 @@ func TestAFailedRevocationLeavesTheSessionToRetry(t *testing.T) {
 }
 
 func TestIntrospectAndRevoke(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, rdb, nil)
 		opened := f.clock.Now().Truncate(time.Millisecond)
@@ -585,7 +570,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 }
 
 func TestClaimsComeBackExactly(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, nil)
 		id, _ := NewID("alice")
 		claims := map[string]any{"tenant": "t1", "big": json.Number("9007199254740993"), "nested": map[string]any{"a": []any{1, "x"}}}
@@ -611,7 +596,7 @@ func TestEveryKeyIsInTheUsersShardAndExpires(t *testing.T) {
 	// A subject that spells the blacklist's key pattern must not make any
 	// key of ours look like one of its entries.
 	const subject = "alice}:u:x"
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, rdb, nil)
 		sess, rt := f.open(t, subject)
@@ -648,7 +633,7 @@ func TestEveryKeyIsInTheUsersShardAndExpires(t *testing.T) {
 }
 
 func TestRefreshCanNarrowTheScopeButNotWidenIt(t *testing.T) {
-	forEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		ctx := context.Background()
 		f := newFixture(t, rdb, nil)
 		id, _ := NewID("alice")

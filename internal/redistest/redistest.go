@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -145,3 +146,18 @@ func freePort(t testing.TB) int {
 
 // String describes the server for test logs.
 func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }
+
+// ForEachBackend runs test twice: against miniredis (the embedded store of
+// `go run .`, fast) and against a real redis-server started for it.
+func ForEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client)) {
+	t.Helper()
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		c := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { _ = c.Close() })
+		test(t, c)
+	})
+	t.Run("redis-server", func(t *testing.T) {
+		test(t, Start(t).Client())
+	})
+}
