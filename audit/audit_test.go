@@ -13,7 +13,6 @@ import (
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
-
 // record writes events for alternating users and returns them newest first.
 func record(t *testing.T, l *Log, n int) []Event {
 	t.Helper()

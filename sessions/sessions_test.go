@@ -25,7 +25,6 @@ const (
 	testTail   = 15*time.Minute + 30*time.Second
 )
 
-
 // revoker records the sessions whose access tokens were revoked.
 type revoker struct {
 	mu   sync.Mutex
