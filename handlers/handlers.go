@@ -105,6 +105,7 @@ func New(cfg Config) *echo.Echo {
 	e.HTTPErrorHandler = h.handleError
 	// Forwarded-for headers are trusted only from the configured proxies.
 	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
+	e.Pre(anyMethodOnVerify)
 	e.Use(h.recoverPanics, h.logRequests, limitBody(limit))
 
 	e.GET("/healthz", h.healthz)

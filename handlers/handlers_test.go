@@ -109,3 +109,50 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 		})
 	}
 }
+
+// TestVerifyAnswersOnly200Or401WhateverTheProxyForwards: nginx turns any
+// other status into a 500, so neither an unusual method nor a large body a
+// proxy forwards may change the answer of the forward-auth check.
+func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
+	h, svc, _ := newTestHandler(t, &fakeState{})
+	tok, _, err := svc.Issue(auth.IssueRequest{Subject: "alice", SessionID: "s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 1<<20)
+	for _, c := range []struct {
+		name, method, path, body, token string
+		want                            int
+	}{
+		{"PURGE with a good token", "PURGE", "/v1/verify", "", tok, http.StatusOK},
+		{"LOCK below /v1/verify with a good token", "LOCK", "/v1/verify/dav/file", "", tok, http.StatusOK},
+		{"MKCOL without a token", "MKCOL", "/v1/verify", "", "", http.StatusUnauthorized},
+		{"a 1 MiB body with a good token", "POST", "/v1/verify", big, tok, http.StatusOK},
+		{"a 1 MiB body without a token", "PUT", "/v1/verify/upload", big, "", http.StatusUnauthorized},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+			if c.token != "" {
+				req.Header.Set("Authorization", "Bearer "+c.token)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			if rec.Code != c.want {
+				t.Errorf("status = %d %s, want %d", rec.Code, rec.Body, c.want)
+			}
+		})
+	}
+	// Elsewhere the limits stand.
+	req := httptest.NewRequest(http.MethodPost, "/v1/sessions", strings.NewReader(big))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /v1/sessions with 1 MiB = %d, want 413", rec.Code)
+	}
+	req = httptest.NewRequest("PURGE", "/v1/sessions", nil)
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("PURGE /v1/sessions = %d, want 405", rec.Code)
+	}
+}

@@ -18,12 +18,39 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			if r.ContentLength > limit {
+			// The forward-auth check never reads a body, and whatever
+			// a proxy forwards must get 200, 401 or 403, never 413.
+			if r.ContentLength > limit && !isVerifyPath(r.URL.Path) {
 				return &http.MaxBytesError{Limit: limit}
 			}
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
 			return next(c)
 		}
+	}
+}
+
+// isVerifyPath reports whether path is the forward-auth check.
+func isVerifyPath(path string) bool {
+	return path == "/v1/verify" || strings.HasPrefix(path, "/v1/verify/")
+}
+
+// routableMethods are the methods Echo's Any routes.
+var routableMethods = map[string]bool{
+	http.MethodConnect: true, http.MethodDelete: true, http.MethodGet: true, http.MethodHead: true,
+	http.MethodOptions: true, http.MethodPatch: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodTrace: true, echo.PROPFIND: true, echo.REPORT: true,
+}
+
+// anyMethodOnVerify lets the forward-auth check answer every method a proxy
+// may forward (PURGE, LOCK, MKCOL…): Echo routes only the methods it knows,
+// and its 405 would reach the client through nginx as a 500. The check does
+// not depend on the method, so an unknown one is routed as GET.
+func anyMethodOnVerify(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if r := c.Request(); !routableMethods[r.Method] && isVerifyPath(r.URL.Path) {
+			r.Method = http.MethodGet
+		}
+		return next(c)
 	}
 }
 
