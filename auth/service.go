@@ -290,7 +290,7 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 	if err != nil {
 		return "", nil, fmt.Errorf("sign access token: %w", err)
 	}
-	claims.payload = payloadSegment(token)
+	claims.payload = decodePayload(token)
 	return token, claims, nil
 }
 
@@ -404,7 +404,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		// user cut-offs.
 		return nil, errNoIssuedAt
 	}
-	claims.payload = payloadSegment(token)
+	claims.payload = decodePayload(token)
 	if s.cache != nil {
 		s.cache.add(token, claims)
 	}

@@ -362,7 +362,7 @@ func (s *Service) verifyForeign(ctx context.Context, tr trusted, token string) (
 		SessionID:        first(fc.SID, fc.SessionID),
 		ClientID:         first(fc.ClientID, fc.AZP),
 		Scope:            first(string(fc.Scope), string(fc.SCP)),
-		payload:          payloadSegment(token),
+		payload:          decodePayload(token),
 	}
 	if c.ID == "" {
 		// Many providers send no jti. The token is still revocable on its

@@ -61,7 +61,10 @@ type handler struct {
 	now     func() time.Time
 
 	verifyCfg VerifyConfig
-	refresh   RefreshTokens
+	// identityClaims are the configured email and groups claim names, the
+	// ones the forward-auth check looks up in every token.
+	identityClaims []string
+	refresh        RefreshTokens
 
 	sessions *sessions.Store
 	bans     BanState
@@ -84,6 +87,11 @@ func New(cfg Config) *echo.Echo {
 		sessions: cfg.Sessions,
 		bans:     cfg.Bans,
 		events:   cfg.Events,
+	}
+	for _, n := range []string{cfg.Verify.EmailClaim, cfg.Verify.GroupsClaim} {
+		if n != "" {
+			h.identityClaims = append(h.identityClaims, n)
+		}
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -128,6 +128,9 @@ func (h *handler) forwardedToken(r *http.Request) (string, error) {
 // or, with Envoy (which appends the client's own query), from a client
 // making its own request stricter.
 func requireScope(c echo.Context, have string) error {
+	if c.Request().URL.RawQuery == "" {
+		return nil // the common case: nothing required, nothing to parse
+	}
 	var want []string
 	for _, v := range c.QueryParams()["scope"] {
 		if checkScope(v) != nil {
@@ -161,16 +164,10 @@ func insufficientScope(c echo.Context, scope, description string) error {
 // token has them in a usable shape. They are decoded only here, not in
 // Verify, and only when the token spells one of the names out.
 func (h *handler) setIdentityClaims(hdr http.Header, claims *auth.Claims) {
-	var names []string
-	for _, n := range []string{h.verifyCfg.EmailClaim, h.verifyCfg.GroupsClaim} {
-		if n != "" {
-			names = append(names, n)
-		}
-	}
-	if len(names) == 0 {
+	if len(h.identityClaims) == 0 {
 		return
 	}
-	extra, err := claims.Extra(names...)
+	extra, err := claims.Extra(h.identityClaims...)
 	if err != nil || len(extra) == 0 {
 		return
 	}
