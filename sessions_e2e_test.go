@@ -20,11 +20,17 @@ type login struct {
 	refresh string
 }
 
-// login opens a session for subject from a named device.
+// login opens a session for subject from a named device, as the app client.
 func (ts *testServer) login(subject, device string) login {
 	ts.t.Helper()
+	return ts.loginAs(appAuth, subject, device)
+}
+
+// loginAs opens a session as the given client ("id:secret").
+func (ts *testServer) loginAs(client, subject, device string) login {
+	ts.t.Helper()
 	body := fmt.Sprintf(`{"subject":%q,"scope":"read write","device":{"name":%q,"ip":"192.0.2.7","user_agent":"curl/8"}}`, subject, device)
-	r := ts.do(http.MethodPost, "/v1/sessions", appAuth, "application/json", []byte(body))
+	r := ts.do(http.MethodPost, "/v1/sessions", client, "application/json", []byte(body))
 	if r.status != http.StatusCreated {
 		ts.t.Fatalf("POST /v1/sessions for %s = %d %s, want 201", subject, r.status, r.body)
 	}

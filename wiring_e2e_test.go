@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,37 +9,26 @@ import (
 
 func TestRefreshTokensAreIntrospectedAndRevokedThroughTheOAuthEndpoints(t *testing.T) {
 	ts := startServerYAML(t, nil, oauthClients+"  - {id: spa, secret: spa-secret-1, permissions: [sessions, introspect, revoke]}\n")
-	r := ts.do(http.MethodPost, "/v1/sessions", "spa:spa-secret-1", "application/json", []byte(`{"subject":"alice","scope":"read"}`))
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /v1/sessions as spa = %d %s", r.status, r.body)
-	}
-	var opened struct {
-		AccessToken  string `json:"access_token"`
-		RefreshToken string `json:"refresh_token"`
-		SessionID    string `json:"session_id"`
-	}
-	if err := json.Unmarshal(r.body, &opened); err != nil {
-		t.Fatal(err)
-	}
+	l := ts.loginAs("spa:spa-secret-1", "alice", "phone")
 
-	got := ts.postForm("/oauth2/introspect", "spa:spa-secret-1", url.Values{"token": {opened.RefreshToken}}).json(t)
-	if got["active"] != true || got["token_use"] != "refresh_token" || got["sub"] != "alice" || got["client_id"] != "spa" || got["sid"] != opened.SessionID {
-		t.Errorf("introspection of a live refresh token by its own client = %v, want active, token_use refresh_token, of alice, client spa, sid %s", got, opened.SessionID)
+	got := ts.postForm("/oauth2/introspect", "spa:spa-secret-1", url.Values{"token": {l.refresh}}).json(t)
+	if got["active"] != true || got["token_use"] != "refresh_token" || got["sub"] != "alice" || got["client_id"] != "spa" || got["sid"] != l.sid {
+		t.Errorf("introspection of a live refresh token by its own client = %v, want active, token_use refresh_token, of alice, client spa, sid %s", got, l.sid)
 	}
-	if got := ts.postForm("/oauth2/introspect", "gateway:gateway-secret-1", url.Values{"token": {opened.RefreshToken}}).json(t); len(got) != 1 || got["active"] != false {
+	if got := ts.postForm("/oauth2/introspect", "gateway:gateway-secret-1", url.Values{"token": {l.refresh}}).json(t); len(got) != 1 || got["active"] != false {
 		t.Errorf("introspection of spa's refresh token by another client = %v, want exactly {\"active\": false}", got)
 	}
 
-	if r := ts.postForm("/oauth2/revoke", "spa:spa-secret-1", url.Values{"token": {opened.RefreshToken}, "token_type_hint": {"access_token"}}); r.status != http.StatusOK {
+	if r := ts.postForm("/oauth2/revoke", "spa:spa-secret-1", url.Values{"token": {l.refresh}, "token_type_hint": {"access_token"}}); r.status != http.StatusOK {
 		t.Fatalf("RFC 7009 revocation of the refresh token (with a wrong hint) = %d %s, want 200", r.status, r.body)
 	}
-	if got := ts.verifyStatus(opened.AccessToken); got != http.StatusUnauthorized {
+	if got := ts.verifyStatus(l.token); got != http.StatusUnauthorized {
 		t.Errorf("the session's access token after its refresh token was revoked: verify = %d, want 401", got)
 	}
-	if r := ts.form("/oauth2/token", "spa:spa-secret-1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {opened.RefreshToken}}); r.status != http.StatusBadRequest {
+	if r := ts.form("/oauth2/token", "spa:spa-secret-1", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {l.refresh}}); r.status != http.StatusBadRequest {
 		t.Errorf("refresh with the revoked refresh token = %d %s, want 400 invalid_grant", r.status, r.body)
 	}
-	if got := ts.postForm("/oauth2/introspect", "spa:spa-secret-1", url.Values{"token": {opened.RefreshToken}}).json(t); len(got) != 1 || got["active"] != false {
+	if got := ts.postForm("/oauth2/introspect", "spa:spa-secret-1", url.Values{"token": {l.refresh}}).json(t); len(got) != 1 || got["active"] != false {
 		t.Errorf("introspection of the revoked refresh token = %v, want exactly {\"active\": false}", got)
 	}
 }

@@ -10,6 +10,29 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
+// refusal is a configuration that must stop start-up, and the text its
+// error must contain (the name of the bad setting).
+type refusal struct {
+	name, yaml string
+	env        map[string]string
+	want       string
+}
+
+func wantRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(writeFile(t, c.yaml), true, env(c.env))
+			if err == nil {
+				t.Fatalf("Load succeeded, want an error naming %s", c.want)
+			}
+			if !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Load error = %q, want it to contain %q", err, c.want)
+			}
+		})
+	}
+}
+
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.yaml")
@@ -66,11 +89,7 @@ func TestPrecedenceIsDefaultsThenFileThenEnvironment(t *testing.T) {
 }
 
 func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
-	cases := []struct {
-		name, yaml string
-		env        map[string]string
-		want       string
-	}{
+	cases := []refusal{
 		{"an unknown key", "dev: true\nredis:\n  adress: x\n", nil, `unknown setting "redis.adress"`},
 		{"an unknown top-level key", "dev: true\nlisten_addr: x\n", nil, `unknown setting "listen_addr"`},
 		{"a bad duration", "dev: true\ntokens:\n  access_ttl: fast\n", nil, `"tokens.access_ttl"`},
@@ -95,17 +114,7 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"production with an ephemeral key", "redis:\n  addrs: [127.0.0.1:6379]\n", nil, "keys: production mode"},
 		{"production with a clear-text client secret", "redis:\n  addrs: [127.0.0.1:6379]\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\nclients:\n  - {id: a, secret: s3cr3t}\n", nil, "clients[0].secret: a clear-text secret"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			_, err := Load(writeFile(t, c.yaml), true, env(c.env))
-			if err == nil {
-				t.Fatalf("Load succeeded, want an error naming %s", c.want)
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Load error = %q, want it to contain %q", err, c.want)
-			}
-		})
-	}
+	wantRefusals(t, cases)
 }
 
 func TestMissingFileIsAnErrorOnlyWhenAskedFor(t *testing.T) {
