@@ -75,7 +75,7 @@ func (b *bench) propagation(ctx context.Context, redisAddr string) (*propagation
 			continue
 		}
 		if status, err := onB.verify(ctx, baseB, token); err != nil || status != http.StatusOK {
-			fail(fmt.Errorf("B: a fresh token verifies with %d (err %v), want 200", status, err))
+			fail(fmt.Errorf("instance B: a fresh token verifies with %d (err %v), want 200", status, err))
 			continue
 		}
 		body, err := json.Marshal(map[string]string{"token": token})
@@ -86,7 +86,7 @@ func (b *bench) propagation(ctx context.Context, redisAddr string) (*propagation
 		status, err := onA.revoke(ctx, baseA, body)
 		acked := time.Now()
 		if err != nil || status != http.StatusNoContent {
-			fail(fmt.Errorf("A: revocation answered %d (err %v), want 204", status, err))
+			fail(fmt.Errorf("instance A: revocation answered %d (err %v), want 204", status, err))
 			continue
 		}
 		for {
@@ -101,11 +101,11 @@ func (b *bench) propagation(ctx context.Context, redisAddr string) (*propagation
 				break
 			}
 			if err != nil || status != http.StatusOK {
-				fail(fmt.Errorf("B: verify answered %d (err %v) while the revocation propagated, want 200 then 401", status, err))
+				fail(fmt.Errorf("instance B: verify answered %d (err %v) while the revocation propagated, want 200 then 401", status, err))
 				break
 			}
 			if now.Sub(acked) > propagationTimeout {
-				fail(fmt.Errorf("B still accepted a token %v after A acknowledged its revocation", propagationTimeout))
+				fail(fmt.Errorf("instance B still accepted a token %v after A acknowledged its revocation", propagationTimeout))
 				break
 			}
 		}

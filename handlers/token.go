@@ -5,7 +5,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -106,16 +105,4 @@ func (h *handler) token(c echo.Context) error {
 		RefreshToken: res.RefreshToken,
 		SessionID:    sess.ID,
 	})
-}
-
-// subsetOf reports whether every space-separated scope token of narrow is
-// in wide.
-func subsetOf(narrow, wide string) bool {
-	have := strings.Fields(wide)
-	for _, s := range strings.Fields(narrow) {
-		if !slices.Contains(have, s) {
-			return false
-		}
-	}
-	return true
 }
