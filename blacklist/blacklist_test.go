@@ -502,3 +502,22 @@ func TestATokenWithoutAnIDIsJudgedBySessionAndUserAndCannotBeRevokedByID(t *test
 		wantGood(t, s.Check(ctx, Token{SessionID: "s2", Subject: "alice", IssuedAt: time.Now()}), "no id, live session")
 	})
 }
+
+func TestStrictModeFailingOpenLetsTokensThroughWhileRedisIsDown(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	open := New(rdb, Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Mode: ModeStrict, FailOpen: true})
+	if err := open.RevokeToken(ctx, "dead", time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	wantRevoked(t, open.Check(ctx, Token{ID: "dead"}), "while Redis answers, failing open changes nothing")
+	srv.Stop()
+	if err := open.Check(ctx, Token{ID: "dead"}); err != nil {
+		t.Errorf("Check with Redis down, strict, on_store_failure open = %v, want nil (the operator chose availability)", err)
+	}
+	if err := open.RevokeToken(ctx, "x", time.Now().Add(time.Hour)); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("RevokeToken with Redis down = %v, want ErrUnavailable: failing open never acknowledges a revocation", err)
+	}
+}
