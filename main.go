@@ -24,6 +24,7 @@ import (
 	"github.com/tokenguard/tokenguard/handlers"
 	"github.com/tokenguard/tokenguard/redisconn"
 	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/users"
 )
 
 func main() {
@@ -131,26 +132,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxPerUser:      cfg.Sessions.MaxPerUser,
 		AccessTokenLife: cfg.Tokens.AccessTTL + cfg.Tokens.Leeway,
 		Revoker:         revocations,
-		Ended:           recordEnding(events, log),
 		Logger:          log,
 	})
+	accounts, err := users.New(users.Config{
+		Tokens:      authSvc,
+		Revocations: revocations,
+		Sessions:    sessionStore,
+		Audit:       events,
+		Logger:      log,
+	})
+	if err != nil {
+		return err
+	}
 	verify, err := verifyConfig(cfg.Verify)
 	if err != nil {
 		return err
 	}
-	e := handlers.New(handlers.Config{
-		Verify:        verify,
-		Auth:          authSvc,
-		Revocations:   revocations,
-		Clients:       clients,
-		Ready:         revocations.Ready,
-		BodyLimit:     cfg.HTTP.BodyLimit,
-		Logger:        log,
-		Sessions:      sessionStore,
-		RefreshTokens: refreshTokens{store: sessionStore},
-		Bans:          revocations,
-		Events:        events,
+	e, err := handlers.New(handlers.Config{
+		Verify:    verify,
+		Auth:      authSvc,
+		Users:     accounts,
+		Clients:   clients,
+		Ready:     revocations.Ready,
+		BodyLimit: cfg.HTTP.BodyLimit,
+		Logger:    log,
 	})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
@@ -189,18 +198,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// recordEnding puts the sessions the session store ends on its own
-// authority (a replayed or revoked refresh token, the per-user cap) on the
-// audit trail.
-func recordEnding(events *audit.Log, log *slog.Logger) func(context.Context, sessions.Ending) {
-	return func(ctx context.Context, e sessions.Ending) {
-		ev := audit.Event{Type: e.Cause, Actor: e.Actor, Subject: e.Session.Subject, SessionID: e.Session.ID}
-		if err := events.Record(context.WithoutCancel(ctx), ev); err != nil {
-			log.Error("audit event not recorded", "type", ev.Type, "actor", ev.Actor, "sub", ev.Subject, "sid", ev.SessionID, "err", err)
-		}
-	}
 }
 
 func newLogger(format string, w io.Writer) *slog.Logger {

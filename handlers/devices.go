@@ -7,7 +7,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
@@ -62,8 +61,7 @@ func (h *handler) listOwnSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	list, err := h.sessions.List(ctx, h.subjectOf(claims))
+	list, err := h.users.Sessions(c.Request().Context(), h.users.SubjectOf(claims))
 	if err != nil {
 		return err
 	}
@@ -83,19 +81,16 @@ func (h *handler) endOwnSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
 	id, err := pathParam(c, "id")
 	if err != nil {
 		return errNoSession
 	}
-	ended, err := h.sessions.EndOwned(ctx, h.subjectOf(claims), id)
+	err = h.users.EndOwnSession(c.Request().Context(), claims, id)
 	if errors.Is(err, sessions.ErrNotFound) {
 		return errNoSession
 	}
 	if err != nil {
 		return err
 	}
-	h.log.Info("session ended by its user", "sub", ended.Subject, "sid", ended.ID, "by_sid", claims.SessionID)
-	h.record(ctx, audit.Event{Type: audit.TypeSessionEnded, Actor: claims.ClientID, Subject: ended.Subject, SessionID: ended.ID, Reason: "ended from session " + claims.SessionID})
 	return c.NoContent(http.StatusNoContent)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/users"
 )
 
 // apiError is an error the client is meant to see, with its status and the
@@ -74,6 +75,8 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 	switch {
 	case errors.As(err, &api):
 		return api
+	case errors.Is(err, users.ErrInvalid):
+		return &apiError{http.StatusBadRequest, "invalid_request", err.Error()}
 	case errors.Is(err, auth.ErrInvalidToken):
 		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
 	case errors.Is(err, blacklist.ErrBanned):

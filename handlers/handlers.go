@@ -1,60 +1,45 @@
 // Package handlers is tokenguard's HTTP layer: routes, middleware, request
-// and response types, and the one mapping from errors to statuses. It reaches
-// the revocation state only through the RevocationState interface.
+// and response types, and the one mapping from errors to statuses. Each
+// handler parses a request, calls a workflow of the users package and
+// renders its result; what a logout, a ban or a revocation does is decided
+// there, not here.
 package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
-	"github.com/tokenguard/tokenguard/blacklist"
-	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/users"
 )
-
-// RevocationState is what the handlers need of the revocation state.
-type RevocationState interface {
-	// Check is the one decision whether a verified token is still good.
-	Check(ctx context.Context, t blacklist.Token) error
-	RevokeToken(ctx context.Context, id string, exp time.Time) error
-	RevokeSession(ctx context.Context, sessionID string) error
-	CutOff(ctx context.Context, subject string, at time.Time) error
-}
 
 // Config holds the dependencies and limits of the HTTP layer.
 type Config struct {
-	Auth        *auth.Service
-	Revocations RevocationState
-	Clients     []Client
+	// Auth publishes the keys and metadata. Required.
+	Auth *auth.Service
+	// Users runs every workflow the endpoints expose. Required.
+	Users   *users.Service
+	Clients []Client
 	// Ready reports whether the service can answer; it backs /readyz.
+	// Required.
 	Ready func(ctx context.Context) error
-	// BodyLimit caps request bodies, in bytes.
+	// BodyLimit caps request bodies, in bytes; zero means 64 KiB.
 	BodyLimit int64
 	Logger    *slog.Logger
 	// Clock returns the current time; nil means time.Now.
 	Clock func() time.Time
 	// Verify holds the forward-auth settings of /v1/verify.
 	Verify VerifyConfig
-	// RefreshTokens lets /oauth2/introspect and /oauth2/revoke see refresh
-	// tokens; nil means every refresh token is unknown.
-	RefreshTokens RefreshTokens
-	// Sessions keeps device sessions and refresh tokens; the session,
-	// token and admin routes need it.
-	Sessions *sessions.Store
-	// Bans reads and writes bans; the admin user routes need it.
-	Bans BanState
-	// Events is the audit trail.
-	Events *audit.Log
 }
 
 type handler struct {
 	auth    *auth.Service
-	rev     RevocationState
+	users   *users.Service
 	clients clients
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
@@ -64,29 +49,28 @@ type handler struct {
 	// identityClaims are the configured email and groups claim names, the
 	// ones the forward-auth check looks up in every token.
 	identityClaims []string
-	refresh        RefreshTokens
-
-	sessions *sessions.Store
-	bans     BanState
-	events   *audit.Log
 }
 
-// New returns the Echo instance serving every route.
-func New(cfg Config) *echo.Echo {
+// New returns the Echo instance serving every route, or an error naming a
+// missing dependency: a route must never find one missing at request time.
+func New(cfg Config) (*echo.Echo, error) {
+	switch {
+	case cfg.Auth == nil:
+		return nil, errors.New("handlers: Auth is required")
+	case cfg.Users == nil:
+		return nil, errors.New("handlers: Users is required")
+	case cfg.Ready == nil:
+		return nil, errors.New("handlers: Ready is required")
+	}
 	h := &handler{
 		auth:    cfg.Auth,
-		rev:     cfg.Revocations,
+		users:   cfg.Users,
 		clients: newClients(cfg.Clients),
 		ready:   cfg.Ready,
 		log:     cfg.Logger,
 		now:     cfg.Clock,
 
 		verifyCfg: cfg.Verify,
-		refresh:   cfg.RefreshTokens,
-
-		sessions: cfg.Sessions,
-		bans:     cfg.Bans,
-		events:   cfg.Events,
 	}
 	for _, n := range []string{cfg.Verify.EmailClaim, cfg.Verify.GroupsClaim} {
 		if n != "" {
@@ -98,9 +82,6 @@ func New(cfg Config) *echo.Echo {
 	}
 	if h.now == nil {
 		h.now = time.Now
-	}
-	if h.ready == nil {
-		h.ready = func(context.Context) error { return nil }
 	}
 	limit := cfg.BodyLimit
 	if limit <= 0 {
@@ -142,7 +123,7 @@ func New(cfg Config) *echo.Echo {
 	admin.DELETE("/users/:subject/ban", h.unban)
 	admin.DELETE("/sessions/:id", h.adminEndSession)
 	admin.GET("/events", h.listEvents)
-	return e
+	return e, nil
 }
 
 func (h *handler) healthz(c echo.Context) error {

@@ -1,80 +1,45 @@
 package handlers
 
 import (
-	"bytes"
-	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 )
 
-// fakeState is a revocation state that fails the way it is told to.
-type fakeState struct {
-	checkErr error
-	panics   bool
-}
-
-func (f *fakeState) Check(context.Context, blacklist.Token) error {
-	if f.panics {
-		panic("boom")
-	}
-	return f.checkErr
-}
-func (f *fakeState) RevokeToken(context.Context, string, time.Time) error { return nil }
-func (f *fakeState) RevokeSession(context.Context, string) error          { return nil }
-func (f *fakeState) CutOff(context.Context, string, time.Time) error      { return nil }
-
-func newTestHandler(t *testing.T, state RevocationState) (http.Handler, *auth.Service, *bytes.Buffer) {
-	t.Helper()
-	key, err := auth.GenerateEdDSAKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.New(auth.Config{Issuer: "iss", Audience: "aud", AccessTTL: time.Minute, Keys: []*auth.Key{key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs bytes.Buffer
-	e := New(Config{Auth: svc, Revocations: state, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	return e, svc, &logs
-}
-
 func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 	cases := []struct {
 		name  string
-		state *fakeState
+		fault echo.HandlerFunc
 	}{
-		{"an unexpected error from the store", &fakeState{checkErr: errors.New("disk on fire at 10.1.2.3")}},
-		{"a panic in a handler", &fakeState{panics: true}},
+		{"an unexpected error", func(echo.Context) error { return errors.New("disk on fire at 10.1.2.3") }},
+		{"a panic in a handler", func(echo.Context) error { panic("boom") }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h, svc, logs := newTestHandler(t, c.state)
-			tok, _, err := svc.Issue(auth.IssueRequest{Subject: "alice", SessionID: "s"})
-			if err != nil {
-				t.Fatal(err)
+			h := newHarness(t, harnessOptions{})
+			// A route of the real instance that fails as told: the fault
+			// goes through the same middleware and error handler as
+			// every endpoint.
+			h.e.GET("/test/fault", c.fault)
+			tok, _ := h.issue(auth.IssueRequest{SessionID: "s"})
+			r := h.do(http.MethodGet, "/test/fault", "Bearer "+tok, "", "")
+			if r.status != http.StatusInternalServerError {
+				t.Errorf("status = %d, want 500", r.status)
 			}
-			req := httptest.NewRequest(http.MethodGet, "/v1/verify", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != http.StatusInternalServerError {
-				t.Errorf("status = %d, want 500", rec.Code)
-			}
-			if got, want := strings.TrimSpace(rec.Body.String()), `{"error":"server_error","error_description":"internal error"}`; got != want {
+			if got, want := strings.TrimSpace(r.body), `{"error":"server_error","error_description":"internal error"}`; got != want {
 				t.Errorf("body = %s, want %s (no internals leak)", got, want)
 			}
-			if !strings.Contains(logs.String(), "internal error") {
-				t.Errorf("the cause was not logged: %q", logs.String())
+			if !strings.Contains(h.logs.String(), "internal error") {
+				t.Errorf("the cause was not logged: %q", h.logs.String())
 			}
-			if strings.Contains(logs.String(), tok) {
+			if strings.Contains(h.logs.String(), tok) {
 				t.Errorf("the token was logged")
 			}
 		})
@@ -83,28 +48,35 @@ func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 
 func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 	cases := []struct {
-		name string
-		err  error
-		want int
+		name  string
+		state func(h *harness, c *auth.Claims) error
+		want  int
 	}{
-		{"a revoked token", blacklist.ErrRevoked, http.StatusUnauthorized},
-		{"an unreachable store", blacklist.ErrUnavailable, http.StatusServiceUnavailable},
-		{"a banned user", blacklist.ErrBanned, http.StatusForbidden},
-		{"a good token", nil, http.StatusOK},
+		{"a revoked token", func(h *harness, c *auth.Claims) error {
+			return h.store.RevokeToken(h.t.Context(), c.ID, c.ExpiresAt.Time)
+		}, http.StatusUnauthorized},
+		{"an ended session", func(h *harness, c *auth.Claims) error {
+			return h.store.RevokeSession(h.t.Context(), c.SessionID)
+		}, http.StatusUnauthorized},
+		{"an unreachable store", func(h *harness, _ *auth.Claims) error {
+			h.redis.SetError("LOADING the store is down")
+			return nil
+		}, http.StatusServiceUnavailable},
+		{"a banned user", func(h *harness, c *auth.Claims) error {
+			return h.store.Ban(h.t.Context(), c.Subject, blacklist.Ban{})
+		}, http.StatusForbidden},
+		{"a good token", func(*harness, *auth.Claims) error { return nil }, http.StatusOK},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			h, svc, _ := newTestHandler(t, &fakeState{checkErr: c.err})
-			tok, _, err := svc.Issue(auth.IssueRequest{Subject: "alice", SessionID: "s"})
-			if err != nil {
+			h := newHarness(t, harnessOptions{})
+			tok, claims := h.issue(auth.IssueRequest{SessionID: "s"})
+			if err := c.state(h, claims); err != nil {
 				t.Fatal(err)
 			}
-			req := httptest.NewRequest(http.MethodPost, "/v1/verify/anything", nil)
-			req.Header.Set("Authorization", "Bearer "+tok)
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != c.want {
-				t.Errorf("status = %d, want %d", rec.Code, c.want)
+			r := h.do(http.MethodPost, "/v1/verify/anything", "Bearer "+tok, "", "")
+			if r.status != c.want {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.want)
 			}
 		})
 	}
@@ -114,11 +86,9 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 // other status into a 500, so neither an unusual method nor a large body a
 // proxy forwards may change the answer of the forward-auth check.
 func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
-	h, svc, _ := newTestHandler(t, &fakeState{})
-	tok, _, err := svc.Issue(auth.IssueRequest{Subject: "alice", SessionID: "s"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs := newHarness(t, harnessOptions{})
+	h := hs.e
+	tok, _ := hs.issue(auth.IssueRequest{SessionID: "s"})
 	big := strings.Repeat("x", 1<<20)
 	for _, c := range []struct {
 		name, method, path, body, token string

@@ -6,32 +6,11 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/tokenguard/tokenguard/auth"
-	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/users"
 )
-
-// RefreshTokens lets the OAuth endpoints introspect and revoke refresh
-// tokens. An unreachable store is reported with an error wrapping
-// blacklist.ErrUnavailable, so that it is answered 503 rather than 500.
-type RefreshTokens interface {
-	// IntrospectRefresh describes a live refresh token; false when the
-	// token is unknown, expired, rotated away or revoked.
-	IntrospectRefresh(ctx context.Context, token string) (RefreshInfo, bool, error)
-	// RevokeRefresh ends the whole session the refresh token belongs to,
-	// its live access tokens included, on behalf of actor (a client id); it
-	// reports false when there was nothing left to end.
-	RevokeRefresh(ctx context.Context, token, actor string) (bool, error)
-}
-
-// RefreshInfo describes a live refresh token.
-type RefreshInfo struct {
-	SessionID, Subject, ClientID, Scope string
-	IssuedAt, ExpiresAt                 time.Time
-}
 
 // Permissions of the OAuth endpoints (config.PermIntrospect and
 // config.PermRevoke).
@@ -141,8 +120,8 @@ func (h *handler) introspect(c echo.Context) error {
 // introspectAccess fills resp for a good access token. found means the
 // search is over.
 func (h *handler) introspectAccess(ctx context.Context, token string, resp *introspection) (found bool, err error) {
-	claims, err := h.authenticate(ctx, token)
-	if inactive(err) {
+	claims, err := h.users.Authenticate(ctx, token)
+	if users.Inactive(err) {
 		return false, nil
 	}
 	if err != nil {
@@ -184,7 +163,7 @@ func (h *handler) introspectAccess(ctx context.Context, token string, resp *intr
 // token of another client is found but inactive: it must not be described
 // to anyone but its owner.
 func (h *handler) introspectRefresh(ctx context.Context, client Client, token string, resp *introspection) (found bool, err error) {
-	info, ok, err := h.liveRefresh(ctx, token)
+	info, ok, err := h.users.RefreshToken(ctx, token)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -203,35 +182,6 @@ func (h *handler) introspectRefresh(ctx context.Context, client Client, token st
 		TokenUse: hintRefreshToken,
 	}
 	return true, nil
-}
-
-// liveRefresh looks a refresh token up and puts it through the same
-// revocation decision as access tokens: a refresh token whose session has
-// ended, whose user was cut off after it was issued, or whose user is
-// banned is not live, whatever the session store says.
-func (h *handler) liveRefresh(ctx context.Context, token string) (RefreshInfo, bool, error) {
-	if h.refresh == nil {
-		return RefreshInfo{}, false, nil
-	}
-	info, ok, err := h.refresh.IntrospectRefresh(ctx, token)
-	if err != nil || !ok || !info.ExpiresAt.After(h.now()) {
-		return RefreshInfo{}, false, err
-	}
-	err = h.rev.Check(ctx, blacklist.Token{
-		SessionID: info.SessionID,
-		Subject:   h.revocationSubject("", info.Subject),
-		IssuedAt:  info.IssuedAt,
-	})
-	if inactive(err) {
-		return RefreshInfo{}, false, nil
-	}
-	return info, err == nil, err
-}
-
-// inactive reports whether err says the token is no good, as opposed to
-// its state being unknown.
-func inactive(err error) bool {
-	return errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, blacklist.ErrRevoked) || errors.Is(err, blacklist.ErrBanned)
 }
 
 // revokeToken is the RFC 7009 endpoint. An access token (ours or a trusted
@@ -255,9 +205,12 @@ func (h *handler) revokeToken(c echo.Context) error {
 	for _, kind := range searchOrder(hint) {
 		var done bool
 		if kind == hintAccessToken {
-			done, err = h.revokeAccess(ctx, client, token)
+			done, err = h.users.RevokeAccess(ctx, client.ID, token)
 		} else {
-			done, err = h.revokeRefresh(ctx, client, token)
+			done, err = h.users.RevokeRefresh(ctx, client.ID, token)
+		}
+		if errors.Is(err, users.ErrOtherClient) {
+			return oauthError("invalid_grant", "the refresh token was issued to another client")
 		}
 		if err != nil {
 			return err
@@ -268,41 +221,4 @@ func (h *handler) revokeToken(c echo.Context) error {
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.NoContent(http.StatusOK)
-}
-
-// revokeAccess revokes a verifiable access token by its jti, whether or not
-// it was revoked before (revoking is idempotent). An expired token is done
-// with: nothing needs writing.
-func (h *handler) revokeAccess(ctx context.Context, client Client, token string) (done bool, err error) {
-	claims, err := h.auth.Verify(ctx, token)
-	if errors.Is(err, auth.ErrExpired) {
-		return true, nil
-	}
-	if err != nil {
-		return false, nil
-	}
-	if err := h.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time); err != nil {
-		return false, err
-	}
-	h.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", client.ID)
-	return true, nil
-}
-
-// revokeRefresh ends the session of the client's own refresh token.
-func (h *handler) revokeRefresh(ctx context.Context, client Client, token string) (done bool, err error) {
-	if h.refresh == nil {
-		return false, nil
-	}
-	info, ok, err := h.refresh.IntrospectRefresh(ctx, token)
-	if err != nil || !ok {
-		return false, err
-	}
-	if info.ClientID != client.ID {
-		return false, oauthError("invalid_grant", "the refresh token was issued to another client")
-	}
-	if _, err := h.refresh.RevokeRefresh(ctx, token, client.ID); err != nil {
-		return false, err
-	}
-	h.log.Info("session ended", "via", "oauth2/revoke", "sub", info.Subject, "sid", info.SessionID, "client_id", client.ID)
-	return true, nil
 }

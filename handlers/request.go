@@ -135,22 +135,3 @@ func pathParam(c echo.Context, name string) (string, error) {
 	}
 	return u, nil
 }
-
-// checkText refuses empty, oversized or control-character values.
-func checkText(field, v string, maxLen int, required bool) error {
-	if v == "" {
-		if required {
-			return badRequest("%s is required", field)
-		}
-		return nil
-	}
-	if len(v) > maxLen {
-		return badRequest("%s is longer than %d bytes", field, maxLen)
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f || r == '\uFFFD' {
-			return badRequest("%s holds a control character or invalid UTF-8", field)
-		}
-	}
-	return nil
-}

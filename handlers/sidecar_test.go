@@ -1,241 +1,27 @@
 package handlers
 
 import (
-	"bytes"
-	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
-	"github.com/labstack/echo/v4"
-	"github.com/redis/go-redis/v9"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 )
 
-const (
-	sidecarIssuer = "https://tokenguard.test"
-	idpIssuer     = "https://idp.test/"
-)
-
-// sidecarNow is the clock of every sidecar test, on a whole second so that
-// remaining lifetimes come out in whole seconds.
-var sidecarNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// fakeRefresh is a refresh-token store the test fills and can make fail.
-type fakeRefresh struct {
-	mu      sync.Mutex
-	tokens  map[string]RefreshInfo
-	revoked map[string]string // token -> actor
-	err     error
-}
-
-func (f *fakeRefresh) IntrospectRefresh(_ context.Context, token string) (RefreshInfo, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return RefreshInfo{}, false, f.err
-	}
-	info, ok := f.tokens[token]
-	return info, ok, nil
-}
-
-func (f *fakeRefresh) RevokeRefresh(_ context.Context, token, actor string) (bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.err != nil {
-		return false, f.err
-	}
-	if _, ok := f.tokens[token]; !ok {
-		return false, nil
-	}
-	delete(f.tokens, token)
-	f.revoked[token] = actor
-	return true, nil
-}
-
-// failingState is the real store, except that it fails the way it is told.
-type failingState struct {
-	RevocationState
-	err error
-}
-
-func (f failingState) Check(context.Context, blacklist.Token) error { return f.err }
-func (f failingState) RevokeToken(context.Context, string, time.Time) error {
-	return f.err
-}
-
-// sidecar is the HTTP layer with what the sidecar endpoints need: our
-// EdDSA key, a trusted issuer with a static Ed25519 key, the real
-// revocation store on miniredis, clients for each permission and a fake
-// refresh-token store.
-type sidecar struct {
-	t       *testing.T
-	h       http.Handler
-	auth    *auth.Service
-	store   *blacklist.Store
-	redis   *miniredis.Miniredis
-	refresh *fakeRefresh
-	idpKey  ed25519.PrivateKey
-	logs    *bytes.Buffer
-}
-
-type sidecarOptions struct {
-	verify VerifyConfig
-	state  func(*blacklist.Store) RevocationState // nil: the store itself
-}
-
-func newSidecar(t *testing.T, opts sidecarOptions) *sidecar {
-	t.Helper()
-	clock := func() time.Time { return sidecarNow }
-	own, err := auth.GenerateEdDSAKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pub, idpKey, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(pub)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(t.TempDir(), "idp.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	idp, err := auth.NewTrustedIssuer(t.Context(), auth.TrustedIssuerConfig{Issuer: idpIssuer, Audience: "api", Algorithms: []string{"EdDSA"}, PublicKeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	svc, err := auth.New(auth.Config{
-		Issuer: sidecarIssuer, Audience: "api", AccessTTL: 10 * time.Minute, Leeway: 30 * time.Second,
-		Keys: []*auth.Key{own}, Clock: clock, TrustedIssuers: []*auth.TrustedIssuer{idp},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	store := blacklist.New(rdb, blacklist.Config{Prefix: "tg:", Leeway: 30 * time.Second, MaxTokenLifetime: 10 * time.Minute, Clock: clock, Mode: blacklist.ModeStrict})
-	var state RevocationState = store
-	if opts.state != nil {
-		state = opts.state(store)
-	}
-	client := func(id string, perms ...string) Client {
-		return Client{ID: id, SecretHash: sha256.Sum256([]byte(id + "-secret")), Permissions: perms}
-	}
-	refresh := &fakeRefresh{tokens: map[string]RefreshInfo{}, revoked: map[string]string{}}
-	logs := &bytes.Buffer{}
-	h := New(Config{
-		Auth:        svc,
-		Revocations: state,
-		Clients: []Client{
-			client("gateway", permIntrospect),
-			client("app", permSessions, permRevoke, permIntrospect),
-			client("other", permRevoke, permIntrospect),
-			client("admin", permAdmin),
-			client("nobody"),
-		},
-		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Clock:         clock,
-		Verify:        opts.verify,
-		RefreshTokens: refresh,
-	})
-	return &sidecar{t: t, h: h, auth: svc, store: store, redis: mr, refresh: refresh, idpKey: idpKey, logs: logs}
-}
-
-// issue returns one of our access tokens.
-func (s *sidecar) issue(req auth.IssueRequest) (string, *auth.Claims) {
-	s.t.Helper()
-	if req.Subject == "" {
-		req.Subject = "alice"
-	}
-	tok, claims, err := s.auth.Issue(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return tok, claims
-}
-
-// foreign returns a token of the trusted issuer, without jti, as many
-// providers send them.
-func (s *sidecar) foreign(sub string, edit func(jwt.MapClaims)) string {
-	s.t.Helper()
-	c := jwt.MapClaims{"iss": idpIssuer, "sub": sub, "aud": "api", "exp": sidecarNow.Add(time.Hour).Unix(), "iat": sidecarNow.Add(-time.Minute).Unix(), "scope": "read"}
-	if edit != nil {
-		edit(c)
-	}
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(s.idpKey)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return tok
-}
-
-type reply struct {
-	status int
-	header http.Header
-	body   string
-}
-
-func (r reply) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
-		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
-	}
-	return m
-}
-
-func (s *sidecar) serve(r *http.Request) reply {
-	rec := httptest.NewRecorder()
-	s.h.ServeHTTP(rec, r)
-	return reply{rec.Code, rec.Header(), rec.Body.String()}
-}
-
-// verify asks /v1/verify (path and query as given) with a bearer token.
-func (s *sidecar) verify(target, token string) reply {
-	r := httptest.NewRequest(http.MethodGet, target, nil)
-	if token != "" {
-		r.Header.Set("Authorization", "Bearer "+token)
-	}
-	return s.serve(r)
-}
-
-// form posts a form to an OAuth endpoint as client (Basic, "" for none).
-func (s *sidecar) form(path, client string, form url.Values) reply {
-	r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if client != "" {
-		r.SetBasicAuth(client, client+"-secret")
-	}
-	return s.serve(r)
-}
-
 func TestVerifyAllowsWithIdentityHeadersAndACappedCacheLifetime(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{verify: VerifyConfig{CacheMaxAge: time.Minute, EmailClaim: "email", GroupsClaim: "groups"}})
+	s := newHarness(t, harnessOptions{verify: VerifyConfig{CacheMaxAge: time.Minute, EmailClaim: "email", GroupsClaim: "groups"}})
 	tok, claims := s.issue(auth.IssueRequest{SessionID: "s1", ClientID: "app", Scope: "read write",
 		Extra: map[string]any{"email": "alice@example.test", "groups": []string{"admins", "ops"}}})
 	r := s.verify("/v1/verify", tok)
@@ -247,7 +33,7 @@ func TestVerifyAllowsWithIdentityHeadersAndACappedCacheLifetime(t *testing.T) {
 		"X-Auth-Request-Email":  "alice@example.test",
 		"X-Auth-Request-Groups": "admins,ops",
 		"X-Auth-Request-Scope":  "read write",
-		"X-Auth-Request-Issuer": sidecarIssuer,
+		"X-Auth-Request-Issuer": testIssuer,
 		"X-Auth-Session":        "s1",
 		"X-Auth-Token-Id":       claims.ID,
 		"Cache-Control":         "private, max-age=60",
@@ -268,17 +54,17 @@ func TestVerifyAllowsWithIdentityHeadersAndACappedCacheLifetime(t *testing.T) {
 
 	// A token with less life left than the configured delay is cached
 	// only until its exp.
-	short := s.foreign("bob", func(c jwt.MapClaims) { c["exp"] = sidecarNow.Add(20 * time.Second).Unix() })
+	short := s.foreign("bob", func(c jwt.MapClaims) { c["exp"] = testNow.Add(20 * time.Second).Unix() })
 	if got := s.verify("/v1/verify", short).header.Get("Cache-Control"); got != "private, max-age=20" {
 		t.Errorf("Cache-Control for a token with 20s left = %q, want private, max-age=20", got)
 	}
 	// Inside the leeway after exp: accepted, but never cached.
-	late := s.foreign("bob", func(c jwt.MapClaims) { c["exp"] = sidecarNow.Add(-10 * time.Second).Unix() })
+	late := s.foreign("bob", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-10 * time.Second).Unix() })
 	if r := s.verify("/v1/verify", late); r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
 		t.Errorf("verify of a token in its leeway = %d, Cache-Control %q; want 200, no-store", r.status, r.header.Get("Cache-Control"))
 	}
 
-	noCache := newSidecar(t, sidecarOptions{})
+	noCache := newHarness(t, harnessOptions{})
 	tok, _ = noCache.issue(auth.IssueRequest{})
 	if got := noCache.verify("/v1/verify", tok).header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control with no cache_max_age = %q, want no-store", got)
@@ -286,7 +72,7 @@ func TestVerifyAllowsWithIdentityHeadersAndACappedCacheLifetime(t *testing.T) {
 }
 
 func TestVerifyTakesTheTokenFromTheHeaderOrTheConfiguredCookie(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{verify: VerifyConfig{Cookie: "tg_at"}})
+	s := newHarness(t, harnessOptions{verify: VerifyConfig{Cookie: "tg_at"}})
 	good, _ := s.issue(auth.IssueRequest{})
 	cases := []struct {
 		name   string
@@ -316,7 +102,7 @@ func TestVerifyTakesTheTokenFromTheHeaderOrTheConfiguredCookie(t *testing.T) {
 		})
 	}
 	// Without a configured cookie, a cookie is not a credential.
-	plain := newSidecar(t, sidecarOptions{})
+	plain := newHarness(t, harnessOptions{})
 	tok, _ := plain.issue(auth.IssueRequest{})
 	r := httptest.NewRequest(http.MethodGet, "/v1/verify", nil)
 	r.AddCookie(&http.Cookie{Name: "tg_at", Value: tok})
@@ -326,7 +112,7 @@ func TestVerifyTakesTheTokenFromTheHeaderOrTheConfiguredCookie(t *testing.T) {
 }
 
 func TestVerifyChecksTheScopesTheProxyRequires(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	tok, _ := s.issue(auth.IssueRequest{Scope: "read write"})
 	cases := []struct {
 		query     string
@@ -362,7 +148,7 @@ func TestVerifyChecksTheScopesTheProxyRequires(t *testing.T) {
 // which turns any other status of an auth subrequest into a 500 for the
 // user, and Envoy, which allows only on 200.
 func TestVerifyAnswersOnly200401Or403ToClients(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	good, goodClaims := s.issue(auth.IssueRequest{SessionID: "s-good"})
 	revoked, revokedClaims := s.issue(auth.IssueRequest{Subject: "carol"})
 	if err := s.store.RevokeToken(t.Context(), revokedClaims.ID, revokedClaims.ExpiresAt.Time); err != nil {
@@ -372,7 +158,7 @@ func TestVerifyAnswersOnly200401Or403ToClients(t *testing.T) {
 	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{Reason: "abuse"}); err != nil {
 		t.Fatal(err)
 	}
-	expired := s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = sidecarNow.Add(-time.Hour).Unix() })
+	expired := s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() })
 	cases := []struct {
 		name, method, authz string
 		want                int
@@ -412,7 +198,7 @@ func TestVerifyAnswersOnly200401Or403ToClients(t *testing.T) {
 }
 
 func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{verify: VerifyConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
+	s := newHarness(t, harnessOptions{verify: VerifyConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
 	tok, _ := s.issue(auth.IssueRequest{})
 	ask := func(remote string) string {
 		s.logs.Reset()
@@ -445,7 +231,7 @@ func TestForwardedHeadersAreBelievedOnlyFromTrustedProxies(t *testing.T) {
 }
 
 func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	localAlice, _ := s.issue(auth.IssueRequest{Subject: "alice"})
 	foreignAlice := s.foreign("alice", nil)
 
@@ -458,36 +244,22 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 	}
 
 	// Admin endpoints address the trusted issuer's alice with ?issuer=.
-	h := &handler{auth: s.auth}
-	e := echo.New()
-	e.GET("/users/:subject", func(c echo.Context) error {
-		subject, err := h.adminSubject(c)
-		var api *apiError
-		if errors.As(err, &api) {
-			return c.NoContent(api.status)
-		}
-		if err != nil {
-			return err
-		}
-		return c.String(http.StatusOK, subject)
-	})
 	for query, want := range map[string]string{
-		"": "alice",
-		"?issuer=" + url.QueryEscape(sidecarIssuer):           "alice",
-		"?issuer=" + url.QueryEscape(idpIssuer):               idpIssuer + "#alice",
+		"":                                       "alice",
+		"?issuer=" + url.QueryEscape(testIssuer): "alice",
+		"?issuer=" + url.QueryEscape(idpIssuer):  idpIssuer + "#alice",
 		"?issuer=" + url.QueryEscape("https://unknown.test/"): "400",
 	} {
-		rec := httptest.NewRecorder()
-		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/users/alice"+query, nil))
-		got := rec.Body.String()
-		if rec.Code != http.StatusOK {
-			got = strconv.Itoa(rec.Code)
+		r := s.do(http.MethodGet, "/v1/admin/users/alice"+query, "admin", "", "")
+		got := strconv.Itoa(r.status)
+		if r.status == http.StatusOK {
+			got, _ = r.json(t)["subject"].(string)
 		}
 		if got != want {
-			t.Errorf("adminSubject(/users/alice%s) = %s, want %s", query, got, want)
+			t.Errorf("GET /v1/admin/users/alice%s names %s, want %s", query, got, want)
 		}
 	}
-	if err := s.store.CutOff(t.Context(), idpIssuer+"#alice", sidecarNow); err != nil {
+	if err := s.store.CutOff(t.Context(), idpIssuer+"#alice", testNow); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignAlice).status; got != http.StatusUnauthorized {
@@ -516,24 +288,24 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 
 // revocationSubjectOf is the name the revocation state knows a token's user
 // by.
-func (s *sidecar) revocationSubjectOf(token string) string {
+func (s *harness) revocationSubjectOf(token string) string {
 	s.t.Helper()
 	c, err := s.auth.Verify(s.t.Context(), token)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	return (&handler{auth: s.auth}).revocationSubject(c.Issuer, c.Subject)
+	return s.users.SubjectOf(c)
 }
 
 func TestIntrospectionDescribesAnActiveAccessToken(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	tok, claims := s.issue(auth.IssueRequest{SessionID: "s1", ClientID: "app", Scope: "read write"})
 	r := s.form("/oauth2/introspect", "gateway", url.Values{"token": {tok}})
 	if r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("introspect = %d %s (Cache-Control %q), want 200, no-store", r.status, r.body, r.header.Get("Cache-Control"))
 	}
 	want := map[string]any{
-		"active": true, "sub": "alice", "iss": sidecarIssuer, "aud": "api", "client_id": "app", "scope": "read write",
+		"active": true, "sub": "alice", "iss": testIssuer, "aud": "api", "client_id": "app", "scope": "read write",
 		"sid": "s1", "jti": claims.ID, "exp": float64(claims.ExpiresAt.Unix()), "iat": float64(claims.IssuedAt.Unix()),
 		"token_type": "Bearer", "token_use": "access_token",
 	}
@@ -541,9 +313,9 @@ func TestIntrospectionDescribesAnActiveAccessToken(t *testing.T) {
 		t.Errorf("introspection (-got +want):\n%s", diff)
 	}
 
-	foreign := s.foreign("f-1", func(c jwt.MapClaims) { c["nbf"] = sidecarNow.Add(-time.Minute).Unix(); c["azp"] = "spa" })
+	foreign := s.foreign("f-1", func(c jwt.MapClaims) { c["nbf"] = testNow.Add(-time.Minute).Unix(); c["azp"] = "spa" })
 	got := s.form("/oauth2/introspect", "gateway", url.Values{"token": {foreign}}).json(t)
-	for k, v := range map[string]any{"active": true, "iss": idpIssuer, "sub": "f-1", "client_id": "spa", "nbf": float64(sidecarNow.Add(-time.Minute).Unix())} {
+	for k, v := range map[string]any{"active": true, "iss": idpIssuer, "sub": "f-1", "client_id": "spa", "nbf": float64(testNow.Add(-time.Minute).Unix())} {
 		if got[k] != v {
 			t.Errorf("foreign introspection %s = %v, want %v", k, got[k], v)
 		}
@@ -554,7 +326,17 @@ func TestIntrospectionDescribesAnActiveAccessToken(t *testing.T) {
 }
 
 func TestIntrospectionAnswersExactlyActiveFalseForEveryDeadToken(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
+	// A session opened two hours ago and idle since: past its refresh
+	// lifetime.
+	s.clock.set(testNow.Add(-2 * testIdle))
+	stale := s.login("app", "alice", "old laptop")
+	s.clock.set(testNow)
+	other := s.login("other", "alice", "phone")
+	cutOffRT := s.login("app", "erin", "laptop")
+	bannedRT := s.login("app", "mallory", "laptop")
+	ended := s.login("app", "alice", "tablet")
+
 	revoked, rc := s.issue(auth.IssueRequest{Subject: "carol"})
 	if err := s.store.RevokeToken(t.Context(), rc.ID, rc.ExpiresAt.Time); err != nil {
 		t.Fatal(err)
@@ -564,31 +346,28 @@ func TestIntrospectionAnswersExactlyActiveFalseForEveryDeadToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	cutOff, _ := s.issue(auth.IssueRequest{Subject: "erin"})
-	if err := s.store.CutOff(t.Context(), "erin", sidecarNow); err != nil {
+	if err := s.store.CutOff(t.Context(), "erin", testNow); err != nil {
 		t.Fatal(err)
 	}
-	s.refresh.tokens["rt-other"] = RefreshInfo{SessionID: "s9", Subject: "alice", ClientID: "other", IssuedAt: sidecarNow, ExpiresAt: sidecarNow.Add(time.Hour)}
-	s.refresh.tokens["rt-stale"] = RefreshInfo{SessionID: "s8", Subject: "alice", ClientID: "app", IssuedAt: sidecarNow.Add(-2 * time.Hour), ExpiresAt: sidecarNow.Add(-time.Hour)}
-	s.refresh.tokens["rt-cut-off"] = RefreshInfo{SessionID: "s7", Subject: "erin", ClientID: "app", IssuedAt: sidecarNow.Add(-time.Minute), ExpiresAt: sidecarNow.Add(time.Hour)}
-	s.refresh.tokens["rt-banned"] = RefreshInfo{SessionID: "s6", Subject: "mallory", ClientID: "app", IssuedAt: sidecarNow, ExpiresAt: sidecarNow.Add(time.Hour)}
-	if err := s.store.RevokeSession(t.Context(), "s5"); err != nil {
+	// Only the revocation state knows this session has ended: the session
+	// store still has it.
+	if err := s.store.RevokeSession(t.Context(), ended.sid); err != nil {
 		t.Fatal(err)
 	}
-	s.refresh.tokens["rt-ended"] = RefreshInfo{SessionID: "s5", Subject: "alice", ClientID: "app", IssuedAt: sidecarNow, ExpiresAt: sidecarNow.Add(time.Hour)}
 
 	cases := []struct{ name, token, hint string }{
-		{"an expired access token", s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = sidecarNow.Add(-time.Hour).Unix() }), ""},
+		{"an expired access token", s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() }), ""},
 		{"a revoked access token", revoked, ""},
 		{"a banned user's access token", banned, "access_token"},
 		{"a token of a user logged out everywhere", cutOff, ""},
 		{"a malformed token", "not-a-token", ""},
 		{"an unknown opaque token", "rt-unknown", "refresh_token"},
 		{"a token signed by nobody we trust", s.foreign("x", func(c jwt.MapClaims) { c["iss"] = "https://evil.test/" }), ""},
-		{"a refresh token of another client", "rt-other", "refresh_token"},
-		{"an expired refresh token", "rt-stale", ""},
-		{"a refresh token issued before its user's cut-off", "rt-cut-off", "refresh_token"},
-		{"a banned user's refresh token", "rt-banned", ""},
-		{"a refresh token of an ended session", "rt-ended", ""},
+		{"a refresh token of another client", other.refresh, "refresh_token"},
+		{"an expired refresh token", stale.refresh, ""},
+		{"a refresh token issued before its user's cut-off", cutOffRT.refresh, "refresh_token"},
+		{"a banned user's refresh token", bannedRT.refresh, ""},
+		{"a refresh token of an ended session", ended.refresh, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -605,13 +384,13 @@ func TestIntrospectionAnswersExactlyActiveFalseForEveryDeadToken(t *testing.T) {
 }
 
 func TestIntrospectionOfRefreshTokensAndWrongHints(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
-	s.refresh.tokens["rt-1"] = RefreshInfo{SessionID: "s1", Subject: "alice", ClientID: "app", Scope: "read", IssuedAt: sidecarNow, ExpiresAt: sidecarNow.Add(time.Hour)}
+	s := newHarness(t, harnessOptions{})
+	rt := s.login("app", "alice", "laptop")
 	access, _ := s.issue(auth.IssueRequest{})
 	for _, hint := range []string{"", "refresh_token", "access_token", "something_else"} {
-		got := s.form("/oauth2/introspect", "app", url.Values{"token": {"rt-1"}, "token_type_hint": {hint}}).json(t)
-		want := map[string]any{"active": true, "sub": "alice", "client_id": "app", "scope": "read", "sid": "s1", "iss": sidecarIssuer,
-			"iat": float64(sidecarNow.Unix()), "exp": float64(sidecarNow.Add(time.Hour).Unix()), "token_use": "refresh_token"}
+		got := s.form("/oauth2/introspect", "app", url.Values{"token": {rt.refresh}, "token_type_hint": {hint}}).json(t)
+		want := map[string]any{"active": true, "sub": "alice", "client_id": "app", "scope": "read write", "sid": rt.sid, "iss": testIssuer,
+			"iat": float64(testNow.Unix()), "exp": float64(testNow.Add(testIdle).Unix()), "token_use": "refresh_token"}
 		if diff := cmp.Diff(got, want); diff != "" {
 			t.Errorf("introspect refresh token with hint %q (-got +want):\n%s", hint, diff)
 		}
@@ -622,7 +401,7 @@ func TestIntrospectionOfRefreshTokensAndWrongHints(t *testing.T) {
 }
 
 func TestRevocationEndsAccessTokensAndRefreshSessions(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	tok, claims := s.issue(auth.IssueRequest{ClientID: "app"})
 	// A wrong hint must not fail, and the access token of another client
 	// may be revoked by anyone holding it and the permission.
@@ -645,27 +424,30 @@ func TestRevocationEndsAccessTokensAndRefreshSessions(t *testing.T) {
 		t.Errorf("verify(foreign token) after its revocation = %d, want 401", got)
 	}
 
-	s.refresh.tokens["rt-app"] = RefreshInfo{SessionID: "s1", Subject: "alice", ClientID: "app", IssuedAt: sidecarNow, ExpiresAt: sidecarNow.Add(time.Hour)}
-	r = s.form("/oauth2/revoke", "other", url.Values{"token": {"rt-app"}})
+	app := s.login("app", "alice", "laptop")
+	r = s.form("/oauth2/revoke", "other", url.Values{"token": {app.refresh}})
 	if r.status != http.StatusBadRequest || r.json(t)["error"] != "invalid_grant" {
 		t.Errorf("revoke of another client's refresh token = %d %s, want 400 invalid_grant", r.status, r.body)
 	}
-	if _, gone := s.refresh.revoked["rt-app"]; gone {
-		t.Errorf("another client's refresh token was revoked")
+	if _, err := s.sessions.Get(t.Context(), app.sid); err != nil {
+		t.Errorf("another client's refresh token was revoked: its session is gone (%v)", err)
 	}
-	if r := s.form("/oauth2/revoke", "app", url.Values{"token": {"rt-app"}, "token_type_hint": {"access_token"}}); r.status != http.StatusOK {
+	if r := s.form("/oauth2/revoke", "app", url.Values{"token": {app.refresh}, "token_type_hint": {"access_token"}}); r.status != http.StatusOK {
 		t.Fatalf("revoke own refresh token = %d %s, want 200", r.status, r.body)
 	}
-	if got := s.refresh.revoked["rt-app"]; got != "app" {
-		t.Errorf("RevokeRefresh actor = %q, want app", got)
+	if got := s.verify("/v1/verify", app.token).status; got != http.StatusUnauthorized {
+		t.Errorf("verify(the session's access token) after its refresh token's revocation = %d, want 401", got)
+	}
+	if ev := s.events("alice"); len(ev) != 1 || ev[0].Type != "refresh_revoked" || ev[0].Actor != "app" || ev[0].SessionID != app.sid {
+		t.Errorf("audit events = %+v, want one refresh_revoked of %s by app", ev, app.sid)
 	}
 
 	for name, token := range map[string]string{
 		"an unknown token":          "rt-unknown",
 		"an already revoked token":  tok,
 		"a malformed token":         "a.b.c",
-		"an expired token":          s.foreign("f-3", func(c jwt.MapClaims) { c["exp"] = sidecarNow.Add(-time.Hour).Unix() }),
-		"an already ended session":  "rt-app",
+		"an expired token":          s.foreign("f-3", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() }),
+		"an already ended session":  app.refresh,
 		"a token of nobody trusted": s.foreign("f-4", func(c jwt.MapClaims) { c["iss"] = "https://evil.test/" }),
 	} {
 		if r := s.form("/oauth2/revoke", "app", url.Values{"token": {token}}); r.status != http.StatusOK {
@@ -673,18 +455,24 @@ func TestRevocationEndsAccessTokensAndRefreshSessions(t *testing.T) {
 		}
 	}
 	var entries []string
+	entry := regexp.MustCompile(`^tg:\{[0-9]+\}:[jsub]:`)
 	for _, k := range s.redis.Keys() {
-		if !strings.HasSuffix(k, ":log") {
+		if entry.MatchString(k) {
 			entries = append(entries, k)
 		}
 	}
-	if len(entries) != 2 {
-		t.Errorf("entries after the revocations = %v, want the two revoked jtis only (nothing for expired or unknown tokens)", entries)
+	fc, err := s.auth.Verify(t.Context(), foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{s.keyOf("j", claims.ID), s.keyOf("j", fc.ID), s.keyOf("s", app.sid)}
+	if diff := cmp.Diff(want, entries, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+		t.Errorf("revocation entries (-want +got), want the two revoked jtis and the ended session only (nothing for expired or unknown tokens):\n%s", diff)
 	}
 }
 
 // keyOf finds the key of one revocation entry.
-func (s *sidecar) keyOf(kind, id string) string {
+func (s *harness) keyOf(kind, id string) string {
 	s.t.Helper()
 	for _, k := range s.redis.Keys() {
 		if strings.HasSuffix(k, ":"+kind+":"+id) {
@@ -696,7 +484,7 @@ func (s *sidecar) keyOf(kind, id string) string {
 }
 
 func TestOAuthEndpointsRefuseBadRequestsInTheRFC6749Shape(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	tok, _ := s.issue(auth.IssueRequest{})
 	for _, path := range []string{"/oauth2/introspect", "/oauth2/revoke"} {
 		cases := []struct {
@@ -744,36 +532,25 @@ func TestOAuthEndpointsRefuseBadRequestsInTheRFC6749Shape(t *testing.T) {
 }
 
 func TestAnUnreachableStoreIsNeverAnsweredAsInactiveOrRevoked(t *testing.T) {
-	unavailable := func(*blacklist.Store) RevocationState {
-		return failingState{err: blacklist.ErrUnavailable}
-	}
-	s := newSidecar(t, sidecarOptions{state: unavailable})
+	s := newHarness(t, harnessOptions{})
 	tok, _ := s.issue(auth.IssueRequest{})
-	for _, r := range []reply{
-		s.verify("/v1/verify", tok),
-		s.form("/oauth2/introspect", "app", url.Values{"token": {tok}}),
-		s.form("/oauth2/revoke", "app", url.Values{"token": {tok}}),
+	rt := s.login("app", "alice", "laptop")
+	s.redis.SetError("LOADING the store is down")
+	for name, r := range map[string]reply{
+		"verify":                   s.verify("/v1/verify", tok),
+		"introspect(access token)": s.form("/oauth2/introspect", "app", url.Values{"token": {tok}}),
+		"revoke(access token)":     s.form("/oauth2/revoke", "app", url.Values{"token": {tok}}),
+		"introspect(refresh)":      s.form("/oauth2/introspect", "app", url.Values{"token": {rt.refresh}, "token_type_hint": {"refresh_token"}}),
+		"revoke(refresh)":          s.form("/oauth2/revoke", "app", url.Values{"token": {rt.refresh}, "token_type_hint": {"refresh_token"}}),
 	} {
 		if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
-			t.Errorf("= %d %s (Retry-After %q), want 503 with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+			t.Errorf("%s = %d %s (Retry-After %q), want 503 with Retry-After", name, r.status, r.body, r.header.Get("Retry-After"))
 		}
-	}
-
-	ok := newSidecar(t, sidecarOptions{})
-	ok.refresh.err = blacklist.ErrUnavailable
-	for _, path := range []string{"/oauth2/introspect", "/oauth2/revoke"} {
-		r := ok.form(path, "app", url.Values{"token": {"rt-1"}, "token_type_hint": {"refresh_token"}})
-		if r.status != http.StatusServiceUnavailable {
-			t.Errorf("%s with the refresh store down = %d %s, want 503", path, r.status, r.body)
-		}
-	}
-	if !errors.Is(ok.refresh.err, blacklist.ErrUnavailable) {
-		t.Fatal("the fake lost its error")
 	}
 }
 
 func TestJWKSAndMetadataDescribeUs(t *testing.T) {
-	s := newSidecar(t, sidecarOptions{})
+	s := newHarness(t, harnessOptions{})
 	r := s.serve(httptest.NewRequest(http.MethodGet, "/.well-known/jwks.json", nil))
 	if r.status != http.StatusOK || r.header.Get("Cache-Control") != "public, max-age=300" {
 		t.Fatalf("jwks = %d (Cache-Control %q), want 200, public, max-age=300", r.status, r.header.Get("Cache-Control"))
@@ -789,15 +566,15 @@ func TestJWKSAndMetadataDescribeUs(t *testing.T) {
 	r = s.serve(httptest.NewRequest(http.MethodGet, "/.well-known/oauth-authorization-server", nil))
 	methods := []any{"client_secret_basic", "client_secret_post"}
 	want := map[string]any{
-		"issuer":                                sidecarIssuer,
-		"jwks_uri":                              sidecarIssuer + "/.well-known/jwks.json",
-		"token_endpoint":                        sidecarIssuer + "/oauth2/token",
+		"issuer":                                testIssuer,
+		"jwks_uri":                              testIssuer + "/.well-known/jwks.json",
+		"token_endpoint":                        testIssuer + "/oauth2/token",
 		"token_endpoint_auth_methods_supported": methods,
 		"grant_types_supported":                 []any{"refresh_token"},
 		"response_types_supported":              []any{},
-		"introspection_endpoint":                sidecarIssuer + "/oauth2/introspect",
+		"introspection_endpoint":                testIssuer + "/oauth2/introspect",
 		"introspection_endpoint_auth_methods_supported": methods,
-		"revocation_endpoint":                           sidecarIssuer + "/oauth2/revoke",
+		"revocation_endpoint":                           testIssuer + "/oauth2/revoke",
 		"revocation_endpoint_auth_methods_supported":    methods,
 	}
 	if diff := cmp.Diff(r.json(t), want); diff != "" {

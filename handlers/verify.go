@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/users"
 )
 
 // VerifyConfig holds the settings of the forward-auth check.
@@ -36,20 +36,6 @@ type VerifyConfig struct {
 	EmailClaim, GroupsClaim string
 }
 
-// authenticate is the one path by which a request's token is accepted:
-// signature and claims first (ours or a trusted issuer's), then the
-// revocation decision. Every endpoint that takes a token goes through it.
-func (h *handler) authenticate(ctx context.Context, raw string) (*auth.Claims, error) {
-	claims, err := h.auth.Verify(ctx, raw)
-	if err != nil {
-		return nil, err
-	}
-	if err := h.rev.Check(ctx, h.revocationToken(claims)); err != nil {
-		return nil, err
-	}
-	return claims, nil
-}
-
 // bearerUser authenticates the user behind a request to a self-service
 // endpoint by the bearer token in its Authorization header.
 func (h *handler) bearerUser(c echo.Context) (*auth.Claims, error) {
@@ -57,7 +43,7 @@ func (h *handler) bearerUser(c echo.Context) (*auth.Claims, error) {
 	if err != nil {
 		return nil, err
 	}
-	return h.authenticate(c.Request().Context(), raw)
+	return h.users.Authenticate(c.Request().Context(), raw)
 }
 
 // verify is the forward-auth check for nginx auth_request, Traefik
@@ -89,15 +75,15 @@ func (h *handler) verify(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
-// verifyRequest finds the request's token, accepts it through authenticate
-// and checks the scopes the proxy requires.
+// verifyRequest finds the request's token, accepts it through
+// users.Service.Authenticate and checks the scopes the proxy requires.
 func (h *handler) verifyRequest(c echo.Context) (*auth.Claims, error) {
 	r := c.Request()
 	raw, err := h.forwardedToken(r)
 	if err != nil {
 		return nil, err
 	}
-	claims, err := h.authenticate(r.Context(), raw)
+	claims, err := h.users.Authenticate(r.Context(), raw)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +119,7 @@ func requireScope(c echo.Context, have string) error {
 	}
 	var want []string
 	for _, v := range c.QueryParams()["scope"] {
-		if checkScope(v) != nil {
+		if users.CheckScope(v) != nil {
 			return insufficientScope(c, "", "the required scope is malformed")
 		}
 		want = append(want, strings.Fields(v)...)
@@ -153,7 +139,7 @@ func requireScope(c echo.Context, have string) error {
 func insufficientScope(c echo.Context, scope, description string) error {
 	challenge := fmt.Sprintf(`Bearer realm="tokenguard", error="insufficient_scope", error_description=%q`, description)
 	if scope != "" {
-		// checkScope has made sure scope holds no quote or backslash.
+		// users.CheckScope has made sure scope holds no quote or backslash.
 		challenge += fmt.Sprintf(`, scope="%s"`, scope)
 	}
 	c.Response().Header().Set("WWW-Authenticate", challenge)

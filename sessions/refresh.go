@@ -117,8 +117,7 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 		if err := s.rdb.ZRem(ctx, s.keys.user(sess.Subject), sess.ID).Err(); err != nil {
 			s.log.Warn("prune session index", "sub", sess.Subject, "err", err)
 		}
-		s.report(ctx, Ending{Session: sess, Cause: cause, Actor: clientID})
-		return Refreshed{}, ret
+		return Refreshed{}, &EndedError{Session: sess, Cause: cause, err: ret}
 	}
 	return Refreshed{}, fmt.Errorf("%w: unexpected outcome %q from the refresh script", ErrUnavailable, outcome)
 }
@@ -254,22 +253,21 @@ func (s *Store) Introspect(ctx context.Context, raw string) (Info, bool, error) 
 
 // RevokeRefreshToken ends the whole session of a refresh token that can
 // still yield tokens (the current one, or the previous one within the reuse
-// window) and reports true; actor is the client id asking. Anything else,
-// garbage included, reports false and changes nothing.
-func (s *Store) RevokeRefreshToken(ctx context.Context, raw, actor string) (bool, error) {
+// window) and returns it (its ending's cause is CauseRevoked). Anything
+// else, garbage included, reports false and changes nothing.
+func (s *Store) RevokeRefreshToken(ctx context.Context, raw string) (Session, bool, error) {
 	sess, st, err := s.lookup(ctx, raw)
 	if err != nil || st == standingNone {
-		return false, err
+		return Session{}, false, err
 	}
 	ended, err := s.End(ctx, sess.ID)
 	if errors.Is(err, ErrNotFound) {
-		return false, nil
+		return Session{}, false, nil
 	}
 	if err != nil {
-		return false, err
+		return Session{}, false, err
 	}
-	s.report(ctx, Ending{Session: ended, Cause: CauseRevoked, Actor: actor})
-	return true, nil
+	return ended, true, nil
 }
 
 // standing is what a refresh token is to its live session, read without

@@ -50,7 +50,10 @@ type Revoker interface {
 	RevokeSession(ctx context.Context, sessionID string) error
 }
 
-// Causes of the endings reported to Config.Ended.
+// Causes of the endings the store decides on its own authority, rather
+// than because a caller asked for that session to end: they come back with
+// the call that caused them (Open's evicted sessions, Refresh's EndedError,
+// RevokeRefreshToken's session), for the caller to record.
 const (
 	// CauseReuse: a refresh token that had been rotated away was presented.
 	CauseReuse = "refresh_reuse"
@@ -63,15 +66,17 @@ const (
 	CauseExhausted = "refresh_exhausted"
 )
 
-// Ending describes a session the store ended on its own authority, rather
-// than because a caller asked for that session to end.
-type Ending struct {
+// EndedError reports a refresh that ended its session instead: Cause says
+// why (CauseReuse or CauseExhausted). It wraps ErrInvalidGrant (and, for a
+// replay, ErrReused).
+type EndedError struct {
 	Session Session
-	// Cause is one of the Cause constants.
-	Cause string
-	// Actor is the client id on whose request it happened.
-	Actor string
+	Cause   string
+	err     error
 }
+
+func (e *EndedError) Error() string { return e.err.Error() }
+func (e *EndedError) Unwrap() error { return e.err }
 
 // Config holds the settings of a Store.
 type Config struct {
@@ -95,9 +100,6 @@ type Config struct {
 	AccessTokenLife time.Duration
 	// Revoker ends the access tokens of a session that ends. Required.
 	Revoker Revoker
-	// Ended, when not nil, is told of every session the store ends on its
-	// own authority (see Ending), after it has ended, for the audit trail.
-	Ended func(ctx context.Context, e Ending)
 	// Clock returns the current time; nil means time.Now. Tests inject it.
 	Clock  func() time.Time
 	Logger *slog.Logger
@@ -113,7 +115,6 @@ type Store struct {
 	maxUser int
 	tail    time.Duration
 	revoker Revoker
-	ended   func(ctx context.Context, e Ending)
 	now     func() time.Time
 	log     *slog.Logger
 }
@@ -129,7 +130,6 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		maxUser: cfg.MaxPerUser,
 		tail:    cfg.AccessTokenLife,
 		revoker: cfg.Revoker,
-		ended:   cfg.Ended,
 		now:     cfg.Clock,
 		log:     cfg.Logger,
 	}
@@ -208,21 +208,20 @@ func validID(id string) bool {
 
 // Open stores a new session, whose ID comes from NewID(sess.Subject), and
 // returns its first refresh token. When the user now has more sessions than
-// MaxPerUser, the oldest are ended.
-func (s *Store) Open(ctx context.Context, sess Session) (string, error) {
+// MaxPerUser, the oldest are ended (CauseEvicted) and returned.
+func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted []Session, err error) {
 	if sess.Subject == "" || !validID(sess.ID) || blacklist.Shard(sess.ID) != blacklist.Shard(sess.Subject) {
-		return "", errors.New("sessions: a session needs a subject and an id from NewID(subject)")
+		return "", nil, errors.New("sessions: a session needs a subject and an id from NewID(subject)")
 	}
 	claims := []byte("{}")
 	if len(sess.Claims) > 0 {
-		var err error
 		if claims, err = json.Marshal(sess.Claims); err != nil {
-			return "", fmt.Errorf("sessions: claims: %w", err)
+			return "", nil, fmt.Errorf("sessions: claims: %w", err)
 		}
 	}
 	tok, err := firstToken(sess.ID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	now := s.now()
 	nowMS := now.UnixMilli()
@@ -247,16 +246,16 @@ func (s *Store) Open(ctx context.Context, sess Session) (string, error) {
 		"rot", 0,
 	).Err()
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return "", nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	if s.maxUser > 0 {
-		if err := s.evict(ctx, sess.Subject, sess.ID, sess.ClientID); err != nil {
+		if evicted, err = s.evict(ctx, sess.Subject, sess.ID); err != nil {
 			// The session is open; the cap is enforced again at the next
 			// login.
 			s.log.Error("evict sessions over the cap", "sub", sess.Subject, "err", err)
 		}
 	}
-	return tok.String(), nil
+	return tok.String(), evicted, nil
 }
 
 // openScript stores a session, the fingerprint of its first refresh token
@@ -280,37 +279,32 @@ end
 return 1
 `)
 
-// evict ends the user's oldest sessions beyond the cap, never keep.
-func (s *Store) evict(ctx context.Context, subject, keep, actor string) error {
+// evict ends the user's oldest sessions beyond the cap, never keep, and
+// returns those it ended.
+func (s *Store) evict(ctx context.Context, subject, keep string) ([]Session, error) {
 	live, err := s.List(ctx, subject)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var ended []Session
 	excess := len(live) - s.maxUser
 	// List is newest first: the oldest are at the end.
 	for i := len(live) - 1; i >= 0 && excess > 0; i-- {
 		if live[i].ID == keep {
 			continue
 		}
-		ended, err := s.End(ctx, live[i].ID)
+		sess, err := s.End(ctx, live[i].ID)
 		if errors.Is(err, ErrNotFound) {
 			excess--
 			continue
 		}
 		if err != nil {
-			return err
+			return ended, err
 		}
 		excess--
-		s.report(ctx, Ending{Session: ended, Cause: CauseEvicted, Actor: actor})
+		ended = append(ended, sess)
 	}
-	return nil
-}
-
-func (s *Store) report(ctx context.Context, e Ending) {
-	s.log.Info("session ended", "cause", e.Cause, "sub", e.Session.Subject, "sid", e.Session.ID, "actor", e.Actor)
-	if s.ended != nil {
-		s.ended(ctx, e)
-	}
+	return ended, nil
 }
 
 // Get returns a session that has state, live or within its last access

@@ -1,0 +1,352 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/audit"
+	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/users"
+)
+
+const (
+	testIssuer  = "https://tokenguard.test"
+	idpIssuer   = "https://idp.test/"
+	testTTL     = 10 * time.Minute
+	testLeeway  = 30 * time.Second
+	testIdle    = time.Hour
+	testMaxAge  = 24 * time.Hour
+	testPrefix  = "tg:"
+	testRetains = 24 * time.Hour
+)
+
+// testNow is where every harness clock starts, on a whole second so that
+// remaining lifetimes come out in whole seconds.
+var testNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// harness is the HTTP layer as tokenguard serves it: the real Echo instance
+// over the real workflows and stores on miniredis, with our EdDSA key, a
+// trusted issuer with a static Ed25519 key, clients for each permission and
+// a clock the test moves. Redis failures are made with h.redis.SetError.
+type harness struct {
+	t        testing.TB
+	e        *echo.Echo
+	auth     *auth.Service
+	users    *users.Service
+	store    *blacklist.Store
+	sessions *sessions.Store
+	audit    *audit.Log
+	redis    *miniredis.Miniredis
+	idpKey   ed25519.PrivateKey
+	logs     *syncBuffer
+	clock    *clock
+}
+
+type harnessOptions struct {
+	verify VerifyConfig
+	// mirror checks revocations from the local mirror, as served by
+	// default, instead of asking Redis every time.
+	mirror bool
+	// maxPerUser caps each user's sessions; zero means no cap.
+	maxPerUser int
+}
+
+// clock is a settable clock, safe for the handlers' goroutines.
+type clock struct{ ns atomic.Int64 }
+
+func (c *clock) Now() time.Time            { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) set(t time.Time)           { c.ns.Store(t.UnixNano()) }
+func (c *clock) advance(d time.Duration)   { c.ns.Add(int64(d)) }
+func newClock(t time.Time) *clock          { c := &clock{}; c.set(t); return c }
+func (h *harness) now() time.Time          { return h.clock.Now() }
+func (h *harness) advance(d time.Duration) { h.clock.advance(d) }
+
+// syncBuffer collects log lines written from any goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Clients of the harness; each one's secret is its id + "-secret".
+var testClients = []struct {
+	id    string
+	perms []string
+}{
+	{"gateway", []string{permIntrospect}},
+	{"app", []string{permSessions, permRevoke, permIntrospect}},
+	{"other", []string{permSessions, permRevoke, permIntrospect}},
+	{"admin", []string{permAdmin}},
+	{"nobody", nil},
+}
+
+func newHarness(t testing.TB, opts harnessOptions) *harness {
+	t.Helper()
+	clk := newClock(testNow)
+	own, err := auth.GenerateEdDSAKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, idpKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "idp.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	idp, err := auth.NewTrustedIssuer(t.Context(), auth.TrustedIssuerConfig{Issuer: idpIssuer, Audience: "api", Algorithms: []string{"EdDSA"}, PublicKeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := auth.New(auth.Config{
+		Issuer: testIssuer, Audience: "api", AccessTTL: testTTL, Leeway: testLeeway,
+		Keys: []*auth.Key{own}, Clock: clk.Now, TrustedIssuers: []*auth.TrustedIssuer{idp},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mode := blacklist.ModeStrict
+	if opts.mirror {
+		mode = blacklist.ModeMirror
+	}
+	store := blacklist.New(rdb, blacklist.Config{Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, Clock: clk.Now, Mode: mode, Logger: log})
+	if opts.mirror {
+		runMirror(t, store)
+	}
+	sess := sessions.New(rdb, sessions.Config{
+		Prefix: testPrefix, RefreshTTL: testIdle, MaxAge: testMaxAge, ReuseWindow: 10 * time.Second,
+		MaxPerUser: opts.maxPerUser, AccessTokenLife: testTTL + testLeeway, Revoker: store, Clock: clk.Now, Logger: log,
+	})
+	// The trail keeps real time: miniredis stamps stream ids with it.
+	trail := audit.New(rdb, audit.Config{Prefix: testPrefix, Retention: testRetains})
+	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var list []Client
+	for _, c := range testClients {
+		list = append(list, Client{ID: c.id, SecretHash: sha256.Sum256([]byte(c.id + "-secret")), Permissions: c.perms})
+	}
+	e, err := New(Config{
+		Auth:    svc,
+		Users:   us,
+		Clients: list,
+		Ready:   store.Ready,
+		Logger:  log,
+		Clock:   clk.Now,
+		Verify:  opts.verify,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, logs: logs, clock: clk}
+}
+
+// runMirror follows Redis until the test ends and waits until the mirror
+// is loaded.
+func runMirror(t testing.TB, store *blacklist.Store) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- store.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("mirror: %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for store.Ready(ctx) != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mirror is not ready after 10s: %v", store.Ready(ctx))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// issue returns one of our access tokens, for alice unless said otherwise,
+// without a session.
+func (h *harness) issue(req auth.IssueRequest) (string, *auth.Claims) {
+	h.t.Helper()
+	if req.Subject == "" {
+		req.Subject = "alice"
+	}
+	tok, claims, err := h.auth.Issue(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok, claims
+}
+
+// foreign returns a token of the trusted issuer, without jti, as many
+// providers send them.
+func (h *harness) foreign(sub string, edit func(jwt.MapClaims)) string {
+	h.t.Helper()
+	now := h.now()
+	c := jwt.MapClaims{"iss": idpIssuer, "sub": sub, "aud": "api", "exp": now.Add(time.Hour).Unix(), "iat": now.Add(-time.Minute).Unix(), "scope": "read"}
+	if edit != nil {
+		edit(c)
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c).SignedString(h.idpKey)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// login is a session opened through POST /v1/sessions.
+type login struct {
+	token   string
+	refresh string
+	sid     string
+	claims  *auth.Claims
+}
+
+// login opens a session of subject as client (Basic), with the device name
+// given, through the real endpoint, and fails the test unless it is 201.
+func (h *harness) login(client, subject, device string) login {
+	h.t.Helper()
+	body := `{"subject":` + quote(subject) + `,"scope":"read write","claims":{"tenant":"t1"},"device":{"name":` + quote(device) + `,"ip":"192.0.2.7","user_agent":"curl/8"}}`
+	r := h.do(http.MethodPost, "/v1/sessions", client, "application/json", body)
+	if r.status != http.StatusCreated {
+		h.t.Fatalf("POST /v1/sessions as %s for %q = %d %s, want 201", client, subject, r.status, r.body)
+	}
+	var out struct {
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		RefreshToken string `json:"refresh_token"`
+		SessionID    string `json:"session_id"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		h.t.Fatal(err)
+	}
+	if out.TokenType != "Bearer" || out.AccessToken == "" || out.RefreshToken == "" || out.SessionID == "" || out.ExpiresIn != int64(testTTL.Seconds()) {
+		h.t.Fatalf("session response %s lacks a token, type, expiry or session id", r.body)
+	}
+	claims, err := h.auth.Verify(h.t.Context(), out.AccessToken)
+	if err != nil {
+		h.t.Fatalf("the access token just issued does not verify: %v", err)
+	}
+	return login{token: out.AccessToken, refresh: out.RefreshToken, sid: out.SessionID, claims: claims}
+}
+
+func quote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+type reply struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (r reply) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		t.Fatalf("body %q is not a JSON object: %v", r.body, err)
+	}
+	return m
+}
+
+func (h *harness) serve(r *http.Request) reply {
+	rec := httptest.NewRecorder()
+	h.e.ServeHTTP(rec, r)
+	return reply{rec.Code, rec.Header(), rec.Body.String()}
+}
+
+// do sends a request. auth is "Bearer <token>", a client id (Basic with
+// its harness secret), "id:secret" (Basic as given), or "" for none.
+func (h *harness) do(method, target, auth, contentType, body string) reply {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	switch {
+	case strings.HasPrefix(auth, "Bearer "):
+		r.Header.Set("Authorization", auth)
+	case strings.Contains(auth, ":"):
+		id, secret, _ := strings.Cut(auth, ":")
+		r.SetBasicAuth(id, secret)
+	case auth != "":
+		r.SetBasicAuth(auth, auth+"-secret")
+	}
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	return h.serve(r)
+}
+
+// verify asks /v1/verify (path and query as given) with a bearer token.
+func (h *harness) verify(target, token string) reply {
+	r := httptest.NewRequest(http.MethodGet, target, nil)
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	return h.serve(r)
+}
+
+// form posts a form as client (Basic, "" for none).
+func (h *harness) form(path, client string, form url.Values) reply {
+	return h.do(http.MethodPost, path, client, "application/x-www-form-urlencoded", form.Encode())
+}
+
+// events returns the audit trail, newest first, as the workflows wrote it.
+func (h *harness) events(subject string) []audit.Event {
+	h.t.Helper()
+	list, err := h.audit.List(h.t.Context(), audit.Query{Subject: subject, Limit: 500})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return list
+}
