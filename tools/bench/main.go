@@ -1,16 +1,20 @@
 // Command bench is tokenguard's load benchmark (issue 5). It builds the
-// service with the bench tag, starts its own redis-server and tokenguard
-// instances on loopback, and measures, all in one run: /v1/verify
-// throughput and latency for every revocation mode, HS256 and ES256,
-// interleaved round by round; how fast a revocation reaches another
-// instance; what a revoked token costs Redis and the mirror; how long an
-// instance takes to load a million revocations; and revocations per second
-// through the API. It prints a table, writes bench/out/results.json and
-// results.md (and every process's log to bench/out/logs), and plots
-// requests/s to docs/performance.png.
+// service as it ships, and the reference server beside it (./reference:
+// signatures verified by tokenguard's auth package, no revocation check),
+// starts its own redis-server and instances on loopback, and measures, all
+// in one run: /v1/verify throughput and latency for the reference and every
+// revocation mode, HS256 and ES256, interleaved round by round; how fast a
+// revocation reaches another instance; what a revoked token costs Redis and
+// the mirror; how long an instance takes to load a million revocations; and
+// revocations per second through the API. It prints a table, writes
+// tools/bench/out/results.json and results.md (and every process's log to
+// tools/bench/out/logs), and plots requests/s to docs/performance.png.
 //
-//	go run ./bench                # the full run, about five minutes on 2 cores
-//	go run ./bench -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+// It is its own module, so that its plotting library stays out of the
+// service's go.mod. From the repository's root:
+//
+//	go -C tools/bench run .            # the full run, about five minutes on 2 cores
+//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
 package main
@@ -84,8 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cacheSize, "cache-size", 10_000, "tokens.verified_cache_size of the ES256 mirror+cache variant")
 	fs.IntVar(&o.loadWorkers, "load-workers", 64, "goroutines loading revocations into Redis")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long an instance may take to answer /readyz 200")
-	fs.StringVar(&o.outDir, "out", "", "directory for results.json and results.md (default <module>/bench/out)")
-	fs.StringVar(&o.plotPath, "plot", "", "PNG plot of requests/s (default <module>/docs/performance.png)")
+	fs.StringVar(&o.outDir, "out", "", "directory for results.json and results.md (default tools/bench/out)")
+	fs.StringVar(&o.plotPath, "plot", "", "PNG plot of requests/s (default docs/performance.png)")
 	fs.BoolVar(&o.skipThroughput, "skip-throughput", false, "skip the wrk runs")
 	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
 	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
@@ -140,15 +144,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var undo cleanups
 	defer undo.run()
 
-	root, err := moduleRoot(ctx)
+	benchDir, serviceDir, err := moduleDirs(ctx)
 	if err != nil {
 		return err
 	}
 	if opts.outDir == "" {
-		opts.outDir = filepath.Join(root, "bench", "out")
+		opts.outDir = filepath.Join(benchDir, "out")
 	}
 	if opts.plotPath == "" {
-		opts.plotPath = filepath.Join(root, "docs", "performance.png")
+		opts.plotPath = filepath.Join(serviceDir, "docs", "performance.png")
 	}
 	t, err := findTools(ctx, log)
 	if err != nil {
@@ -163,8 +167,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("remove temporary directory", "dir", dir, "err", err)
 		}
 	})
-	log.Info("building tokenguard with -tags tokenguard_bench", "module", root)
-	bin, err := buildTokenguard(ctx, root, dir)
+	log.Info("building tokenguard and the reference server", "service", serviceDir, "bench", benchDir)
+	bin, err := buildTokenguard(ctx, serviceDir, dir)
+	if err != nil {
+		return err
+	}
+	ref, err := buildReference(ctx, benchDir, dir)
 	if err != nil {
 		return err
 	}
@@ -183,7 +191,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log:        log,
 		opts:       opts,
 		tools:      t,
-		tokenguard: launcher{bin: bin, configDir: dir, logDir: logDir, sec: sec},
+		tokenguard: launcher{bin: bin, reference: ref, configDir: dir, logDir: logDir, sec: sec},
 		dir:        dir,
 		logDir:     logDir,
 	}

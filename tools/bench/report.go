@@ -45,8 +45,8 @@ func reportTables(r *results) []table {
 				}
 			}
 			name := v.Name
-			if v.Mode == "off" {
-				name += " (reference)"
+			if v.Mode == referenceMode {
+				name += " (signatures only, no revocation check)"
 			}
 			if v.GoodRounds == 0 {
 				t.rows = append(t.rows, []string{name, "—", strings.Join(rounds, " / "), "—", "—", headLine(v.firstError())})
