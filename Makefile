@@ -10,7 +10,7 @@ test:
 	go test -race -count=1 ./... && go -C tools/bench test -race -count=1 ./...
 
 # The load benchmark (issue 5), its own module: about three minutes on 2 cores.
-# Shorter, e.g.
+# It writes tools/bench/out/; BENCHFLAGS=-publish also updates docs/. Shorter, e.g.
 #   make bench BENCHFLAGS="-rounds 1 -duration 2s -memory-revocations 100000 -propagation 200"
 bench:
 	go -C tools/bench run . $(BENCHFLAGS)
