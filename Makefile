@@ -4,18 +4,23 @@
 run:
 	go run .
 
+# Both modules: the service, and the benchmark in tools/bench (./... stops at
+# its go.mod). The same command as the README's and .ci/run's.
 test:
-	go test -race -count=1 ./...
+	go test -race -count=1 ./... && go -C tools/bench test -race -count=1 ./...
 
-# The load benchmark (issue 5): about three minutes on 2 cores. Shorter, e.g.
+# The load benchmark (issue 5), its own module: about three minutes on 2 cores.
+# It writes tools/bench/out/; BENCHFLAGS=-publish also updates docs/. Shorter, e.g.
 #   make bench BENCHFLAGS="-rounds 1 -duration 2s -memory-revocations 100000 -propagation 200"
 bench:
-	go run ./bench $(BENCHFLAGS)
+	go -C tools/bench run . $(BENCHFLAGS)
 
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	go vet ./...
+	go -C tools/bench vet ./...
 	go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+	go -C tools/bench run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 docker:
 	docker build -t tokenguard .

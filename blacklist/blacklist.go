@@ -68,21 +68,18 @@ type Config struct {
 // Mode says where checks read the revocation state.
 type Mode string
 
-// The modes. ModeOff, which skips the check, exists only for the benchmark's
-// reference run: ParseMode accepts it only in a binary built with the
-// tokenguard_bench tag.
+// The modes. There is no mode without a check: every build of tokenguard
+// checks revocations (the load benchmark's reference that skips the check
+// is a separate server in tools/bench).
 const (
 	ModeMirror Mode = "mirror"
 	ModeStrict Mode = "strict"
-	ModeOff    Mode = "off"
 )
 
 // ParseMode reads a mode from configuration.
 func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); {
-	case m == ModeMirror, m == ModeStrict:
-		return m, nil
-	case m == ModeOff && benchBuild:
+	switch m := Mode(s); m {
+	case ModeMirror, ModeStrict:
 		return m, nil
 	}
 	return "", fmt.Errorf("unknown revocation mode %q (want mirror or strict)", s)
@@ -200,14 +197,11 @@ func (st state) decide(t Token, now time.Time) error {
 
 // lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state, error) {
-	switch {
-	case s.mirror != nil:
+	if s.mirror != nil {
 		if err := s.mirror.fresh(now, s.maxStale); err != nil && !s.openOn(err) {
 			return state{}, err
 		}
 		return s.mirror.lookup(t), nil
-	case s.mode == ModeOff:
-		return state{}, nil
 	}
 	st, err := s.lookupRedis(ctx, t)
 	if err != nil && s.openOn(err) {

@@ -352,9 +352,11 @@ func TestStaleMirrorFailsClosedOrOpenAsConfigured(t *testing.T) {
 	}
 }
 
-func TestModeOffIsNotConfigurableInANormalBuild(t *testing.T) {
-	if _, err := ParseMode("off"); err == nil {
-		t.Errorf("ParseMode(off) succeeded in a normal build; the reference mode must be bench-only")
+func TestParseModeRefusesAModeWithoutACheck(t *testing.T) {
+	for _, m := range []string{"off", "none", "", "Mirror"} {
+		if got, err := ParseMode(m); err == nil {
+			t.Errorf("ParseMode(%q) = %q, nil; want an error: every mode checks revocations", m, got)
+		}
 	}
 	for _, m := range []string{"mirror", "strict"} {
 		if _, err := ParseMode(m); err != nil {

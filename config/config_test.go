@@ -103,6 +103,8 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"a reuse window over a minute", "dev: true\ntokens:\n  refresh_reuse_window: 2m\n", nil, "tokens.refresh_reuse_window"},
 		{"a negative session cap", "dev: true\nsessions:\n  max_per_user: -1\n", nil, "sessions.max_per_user"},
 		{"no event retention", "dev: true\nevents:\n  retention: 0s\n", nil, "events.retention"},
+		{"a revocation mode without a check", "dev: true\nrevocation:\n  mode: off\n", nil, `revocation.mode: unknown revocation mode "off"`},
+		{"a revocation mode without a check in the environment", "dev: true\n", map[string]string{"TOKENGUARD_REVOCATION_MODE": "off"}, `revocation.mode: unknown revocation mode "off"`},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
 		{"an unknown algorithm", "dev: true\nkeys:\n  - {kid: a, alg: HS512, secret_env: X}\n", nil, "keys[0].alg"},
 		{"two signing keys", "dev: true\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\n  - {kid: b, alg: HS256, secret_env: Y}\n", nil, "exactly one key must sign"},

@@ -45,8 +45,8 @@ func reportTables(r *results) []table {
 				}
 			}
 			name := v.Name
-			if v.Mode == "off" {
-				name += " (reference)"
+			if v.Mode == referenceMode {
+				name += " (signatures only, no revocation check)"
 			}
 			if v.GoodRounds == 0 {
 				t.rows = append(t.rows, []string{name, "—", strings.Join(rounds, " / "), "—", "—", headLine(v.firstError())})
@@ -149,10 +149,16 @@ func writeText(w io.Writer, r *results) error {
 	return err
 }
 
-// writeMarkdown writes the report as markdown tables.
+// writeMarkdown writes the report as markdown tables under a title.
 func writeMarkdown(w io.Writer, r *results) error {
+	_, err := io.WriteString(w, "# tokenguard benchmark results\n\n"+markdownBody(r))
+	return err
+}
+
+// markdownBody is the report as markdown tables, without a title: the
+// results section of docs/performance.md.
+func markdownBody(r *results) string {
 	var b strings.Builder
-	b.WriteString("# tokenguard benchmark results\n\n")
 	for _, l := range machineLines(r) {
 		b.WriteString("- " + l + "\n")
 	}
@@ -169,8 +175,7 @@ func writeMarkdown(w io.Writer, r *results) error {
 		}
 	}
 	writeProblems(&b, r, "- ")
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String()
 }
 
 func writeProblems(b *strings.Builder, r *results, bullet string) {

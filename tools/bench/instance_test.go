@@ -14,8 +14,6 @@ import (
 func TestInstanceConfigIsOneTokenguardAccepts(t *testing.T) {
 	dir := t.TempDir()
 	sec := secrets{hs256Secret: strings.Repeat("s", 43), es256File: filepath.Join(dir, "es256.pem"), appSecret: "app-secret-x", adminSecret: "admin-secret-y"}
-	// off is accepted only by a binary built with the bench tag, which this
-	// test is not; mirror and strict load the same way.
 	for _, spec := range []instanceSpec{
 		{name: "hs256-strict", alg: "HS256", mode: "strict", redisAddr: "127.0.0.1:40001"},
 		{name: "es256-mirror", alg: "ES256", mode: "mirror", redisAddr: "127.0.0.1:40001"},
@@ -76,5 +74,49 @@ func TestParseProcStatusReadsKilobytesAsBytes(t *testing.T) {
 	want := map[string]int64{"VmPeak": 1300000 * 1024, "VmHWM": 40960 * 1024, "VmRSS": 30720 * 1024}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("parseProcStatus (-want +got):\n%s", diff)
+	}
+}
+
+// TestReferenceAcceptsWhatAnInstanceIssues compares the reference server's
+// flags with the configuration an instance of the same algorithm loads: the
+// same kid and key, issuer, audience and lifetimes, or its tokens would not
+// verify on the reference.
+func TestReferenceAcceptsWhatAnInstanceIssues(t *testing.T) {
+	dir := t.TempDir()
+	sec := secrets{hs256Secret: strings.Repeat("s", 43), es256File: filepath.Join(dir, "es256.pem"), appSecret: "a", adminSecret: "b"}
+	for _, alg := range []string{"HS256", "ES256"} {
+		t.Run(alg, func(t *testing.T) {
+			spec := instanceSpec{name: "x", alg: alg, mode: "mirror", redisAddr: "127.0.0.1:40001"}
+			file := filepath.Join(dir, alg+".yaml")
+			if err := os.WriteFile(file, []byte(instanceConfig(spec, 40002, sec)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(file, true, func(string) string { return "" })
+			if err != nil {
+				t.Fatalf("config.Load of the instance config: %v", err)
+			}
+			k := cfg.Keys[0]
+			want := map[string]string{
+				"-listen": "127.0.0.1:40003", "-issuer": cfg.Issuer, "-audience": cfg.Audience,
+				"-access-ttl": cfg.Tokens.AccessTTL.String(), "-leeway": cfg.Tokens.Leeway.String(),
+				"-kid": k.KID, "-alg": k.Alg,
+			}
+			if k.SecretEnv != "" {
+				want["-secret-env"] = k.SecretEnv
+			} else {
+				want["-private-key-file"] = k.PrivateKeyFile
+			}
+			args := referenceArgs(instanceSpec{alg: alg, mode: referenceMode}, 40003, sec)
+			if len(args)%2 != 0 {
+				t.Fatalf("referenceArgs = %q, want flag and value pairs", args)
+			}
+			got := map[string]string{}
+			for i := 0; i < len(args); i += 2 {
+				got[args[i]] = args[i+1]
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("reference flags against the instance's configuration (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -47,8 +47,8 @@ func writePlot(path string, r *results) error {
 			if v.CacheSize > 0 {
 				name += "+cache"
 			}
-			if v.Mode == "off" {
-				name += "\n(reference)"
+			if v.Mode == referenceMode {
+				name += "\n(signatures only)"
 			}
 			names = append(names, name)
 			values = append(values, v.RequestsPerSec)

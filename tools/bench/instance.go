@@ -20,30 +20,43 @@ import (
 const cacheKey = "tokens.verified_cache_size"
 
 // hs256SecretEnv names the variable that carries the HS256 secret to
-// tokenguard (keys[].secret_env).
+// tokenguard (keys[].secret_env) and to the reference server.
 const hs256SecretEnv = "BENCH_HS256_SECRET"
+
+// The kids of the run's two keys, the same for tokenguard and the
+// reference server, which verify each other's tokens.
+const (
+	hs256KID = "hs1"
+	es256KID = "es1"
+)
+
+// referenceMode is the mode of the reference: not tokenguard but the
+// reference server (./reference), which verifies signatures with
+// tokenguard's auth package and checks no revocation.
+const referenceMode = "reference"
 
 // instanceSpec says how to configure one tokenguard.
 type instanceSpec struct {
 	name      string
 	alg       string // HS256 or ES256
-	mode      string // off, strict or mirror (revocation.mode)
+	mode      string // strict or mirror (revocation.mode), or referenceMode
 	cacheSize int    // verified-token cache entries; 0: off
 	redisAddr string
 }
 
-// instance is one running tokenguard.
+// instance is one running tokenguard, or the reference server.
 type instance struct {
 	spec instanceSpec
 	base string // http://127.0.0.1:port
 	proc *process
 }
 
-// launcher starts the tokenguard instances of one run: the binary built for
-// it, where their configurations (which hold the run's secrets) and their
-// logs go.
+// launcher starts the tokenguard instances of one run and its reference
+// servers: the binaries built for it, where their configurations (which
+// hold the run's secrets) and their logs go.
 type launcher struct {
-	bin       string
+	bin       string // tokenguard
+	reference string // the reference server
 	configDir string
 	logDir    string
 	sec       secrets
@@ -56,11 +69,15 @@ func (l launcher) start(ctx context.Context, spec instanceSpec) (*instance, erro
 	if err != nil {
 		return nil, err
 	}
-	file := filepath.Join(l.configDir, spec.name+".yaml")
-	if err := os.WriteFile(file, []byte(instanceConfig(spec, port, l.sec)), 0o600); err != nil {
-		return nil, err
+	bin, args := l.reference, referenceArgs(spec, port, l.sec)
+	if spec.mode != referenceMode {
+		file := filepath.Join(l.configDir, spec.name+".yaml")
+		if err := os.WriteFile(file, []byte(instanceConfig(spec, port, l.sec)), 0o600); err != nil {
+			return nil, err
+		}
+		bin, args = l.bin, []string{"-config", file}
 	}
-	p, err := startProcess(ctx, spec.name, l.bin, []string{"-config", file}, instanceEnv(spec, l.sec), filepath.Join(l.logDir, spec.name+".log"))
+	p, err := startProcess(ctx, spec.name, bin, args, instanceEnv(spec, l.sec), filepath.Join(l.logDir, spec.name+".log"))
 	if err != nil {
 		return nil, err
 	}
@@ -83,13 +100,30 @@ func instanceConfig(spec instanceSpec, port int, sec secrets) string {
 	fmt.Fprintf(&b, "revocation:\n  mode: %s\n", spec.mode)
 	switch spec.alg {
 	case "ES256":
-		fmt.Fprintf(&b, "keys:\n  - {kid: es1, alg: ES256, private_key_file: %q}\n", sec.es256File)
+		fmt.Fprintf(&b, "keys:\n  - {kid: %s, alg: ES256, private_key_file: %q}\n", es256KID, sec.es256File)
 	default:
-		fmt.Fprintf(&b, "keys:\n  - {kid: hs1, alg: HS256, secret_env: %s}\n", hs256SecretEnv)
+		fmt.Fprintf(&b, "keys:\n  - {kid: %s, alg: HS256, secret_env: %s}\n", hs256KID, hs256SecretEnv)
 	}
 	fmt.Fprintf(&b, "clients:\n  - {id: app, secret: %q, permissions: [sessions]}\n  - {id: admin, secret: %q, permissions: [admin]}\n",
 		sec.appSecret, sec.adminSecret)
 	return b.String()
+}
+
+// referenceArgs are the reference server's flags: the instance's key, and
+// the issuer, audience and token lifetimes tokenguard has by default (which
+// instanceConfig leaves alone), so that it accepts the tokens tokenguard
+// issues with that key.
+func referenceArgs(spec instanceSpec, port int, sec secrets) []string {
+	def := config.Default()
+	args := []string{
+		"-listen", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		"-issuer", def.Issuer, "-audience", def.Audience,
+		"-access-ttl", def.Tokens.AccessTTL.String(), "-leeway", def.Tokens.Leeway.String(),
+	}
+	if spec.alg == "ES256" {
+		return append(args, "-kid", es256KID, "-alg", "ES256", "-private-key-file", sec.es256File)
+	}
+	return append(args, "-kid", hs256KID, "-alg", "HS256", "-secret-env", hs256SecretEnv)
 }
 
 // instanceEnv is the benchmark's environment without any TOKENGUARD_

@@ -1,16 +1,23 @@
 // Command bench is tokenguard's load benchmark (issue 5). It builds the
-// service with the bench tag, starts its own redis-server and tokenguard
-// instances on loopback, and measures, all in one run: /v1/verify
-// throughput and latency for every revocation mode, HS256 and ES256,
-// interleaved round by round; how fast a revocation reaches another
-// instance; what a revoked token costs Redis and the mirror; how long an
-// instance takes to load a million revocations; and revocations per second
-// through the API. It prints a table, writes bench/out/results.json and
-// results.md (and every process's log to bench/out/logs), and plots
-// requests/s to docs/performance.png.
+// service as it ships, and the reference server beside it (./reference:
+// signatures verified by tokenguard's auth package, no revocation check),
+// starts its own redis-server and instances on loopback, and measures, all
+// in one run: /v1/verify throughput and latency for the reference and every
+// revocation mode, HS256 and ES256, interleaved round by round; how fast a
+// revocation reaches another instance; what a revoked token costs Redis and
+// the mirror; how long an instance takes to load a million revocations; and
+// revocations per second through the API. It prints a table and writes
+// results.json, results.md, the plot of requests/s (results.png) and
+// every process's log to its output directory, tools/bench/out by default.
+// Only -publish also replaces the committed docs/performance.png and the
+// results in docs/performance.md.
 //
-//	go run ./bench                # the full run, about five minutes on 2 cores
-//	go run ./bench -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+// It is its own module, so that its plotting library stays out of the
+// service's go.mod. From the repository's root:
+//
+//	go -C tools/bench run .            # the full run, about five minutes on 2 cores
+//	go -C tools/bench run . -publish   # the same, then updates docs/
+//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
 package main
@@ -24,9 +31,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
@@ -60,7 +65,7 @@ type options struct {
 	loadWorkers       int
 	readyTimeout      time.Duration
 	outDir            string
-	plotPath          string
+	publish           bool
 	skipThroughput    bool
 	skipPropagation   bool
 	skipRate          bool
@@ -84,8 +89,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.cacheSize, "cache-size", 10_000, "tokens.verified_cache_size of the ES256 mirror+cache variant")
 	fs.IntVar(&o.loadWorkers, "load-workers", 64, "goroutines loading revocations into Redis")
 	fs.DurationVar(&o.readyTimeout, "ready-timeout", 60*time.Second, "how long an instance may take to answer /readyz 200")
-	fs.StringVar(&o.outDir, "out", "", "directory for results.json and results.md (default <module>/bench/out)")
-	fs.StringVar(&o.plotPath, "plot", "", "PNG plot of requests/s (default <module>/docs/performance.png)")
+	fs.StringVar(&o.outDir, "out", "", "directory for results.json, results.md, results.png and logs/ (default tools/bench/out)")
+	fs.BoolVar(&o.publish, "publish", false, "also replace the committed docs/performance.png and the results in docs/performance.md (a complete run without problems only)")
 	fs.BoolVar(&o.skipThroughput, "skip-throughput", false, "skip the wrk runs")
 	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
 	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
@@ -109,6 +114,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory):
+		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
 }
@@ -140,16 +147,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var undo cleanups
 	defer undo.run()
 
-	root, err := moduleRoot(ctx)
+	benchDir, serviceDir, err := moduleDirs(ctx)
 	if err != nil {
 		return err
 	}
-	if opts.outDir == "" {
-		opts.outDir = filepath.Join(root, "bench", "out")
-	}
-	if opts.plotPath == "" {
-		opts.plotPath = filepath.Join(root, "docs", "performance.png")
-	}
+	out := outputPaths(opts.outDir, benchDir, serviceDir, opts.publish)
 	t, err := findTools(ctx, log)
 	if err != nil {
 		return err
@@ -163,8 +165,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			log.Warn("remove temporary directory", "dir", dir, "err", err)
 		}
 	})
-	log.Info("building tokenguard with -tags tokenguard_bench", "module", root)
-	bin, err := buildTokenguard(ctx, root, dir)
+	log.Info("building tokenguard and the reference server", "service", serviceDir, "bench", benchDir)
+	bin, err := buildTokenguard(ctx, serviceDir, dir)
+	if err != nil {
+		return err
+	}
+	ref, err := buildReference(ctx, benchDir, dir)
 	if err != nil {
 		return err
 	}
@@ -172,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logDir := filepath.Join(opts.outDir, "logs")
+	logDir := out.logs
 	if err := os.RemoveAll(logDir); err != nil {
 		return err
 	}
@@ -183,7 +189,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log:        log,
 		opts:       opts,
 		tools:      t,
-		tokenguard: launcher{bin: bin, configDir: dir, logDir: logDir, sec: sec},
+		tokenguard: launcher{bin: bin, reference: ref, configDir: dir, logDir: logDir, sec: sec},
 		dir:        dir,
 		logDir:     logDir,
 	}
@@ -204,11 +210,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	res.Seconds = time.Since(res.StartedAt).Seconds()
 	res.Targets = evaluate(res)
-	if err := b.report(res, stdout); err != nil {
+	if err := report(res, out, stdout); err != nil {
 		return err
 	}
 	if len(res.Problems) > 0 {
-		return fmt.Errorf("%d problem(s), listed above and in %s", len(res.Problems), filepath.Join(opts.outDir, "results.md"))
+		return fmt.Errorf("%d problem(s), listed above and in %s", len(res.Problems), out.md)
 	}
 	return nil
 }
@@ -305,36 +311,5 @@ func (b *bench) measureMemory(ctx context.Context, res *results) error {
 		return ctx.Err()
 	}
 	res.problem(err)
-	return nil
-}
-
-// report prints the table and writes results.json, results.md and the plot.
-func (b *bench) report(res *results, stdout io.Writer) error {
-	if err := writePlot(b.opts.plotPath, res); err != nil {
-		res.problem(fmt.Errorf("plot: %w", err))
-	}
-	if err := writeJSON(filepath.Join(b.opts.outDir, "results.json"), res); err != nil {
-		return err
-	}
-	md, err := os.Create(filepath.Join(b.opts.outDir, "results.md"))
-	if err != nil {
-		return err
-	}
-	if err := writeMarkdown(md, res); err != nil {
-		md.Close()
-		return err
-	}
-	if err := md.Close(); err != nil {
-		return err
-	}
-	fmt.Fprintln(stdout)
-	if err := writeText(stdout, res); err != nil {
-		return err
-	}
-	wrote := []string{filepath.Join(b.opts.outDir, "results.json"), filepath.Join(b.opts.outDir, "results.md")}
-	if len(res.Throughput) > 0 {
-		wrote = append(wrote, b.opts.plotPath)
-	}
-	fmt.Fprintf(stdout, "\nwrote %s\n", strings.Join(wrote, ", "))
 	return nil
 }
