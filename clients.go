@@ -1,38 +1,22 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
-	"github.com/tokenguard/tokenguard/handlers"
 )
 
-// loadClients resolves each client's secret to its SHA-256, the only form the
-// HTTP layer keeps.
-func loadClients(cfg config.Config, getenv func(string) string) ([]handlers.Client, error) {
-	out := make([]handlers.Client, 0, len(cfg.Clients))
-	for i, c := range cfg.Clients {
-		hc := handlers.Client{ID: c.ID, Permissions: c.Permissions}
-		switch {
-		case c.SecretSHA256 != "":
-			b, err := hex.DecodeString(c.SecretSHA256)
-			if err != nil || len(b) != sha256.Size {
-				return nil, fmt.Errorf("configuration: clients[%d].secret_sha256: want 64 hex digits", i)
-			}
-			copy(hc.SecretHash[:], b)
-		default:
-			secret, what := c.Secret, fmt.Sprintf("clients[%d].secret", i)
-			if c.SecretEnv != "" {
-				secret, what = getenv(c.SecretEnv), fmt.Sprintf("clients[%d] (secret from $%s)", i, c.SecretEnv)
-			}
-			if err := cfg.CheckSecret(what, []byte(secret), false); err != nil {
-				return nil, fmt.Errorf("configuration: %w", err)
-			}
-			hc.SecretHash = sha256.Sum256([]byte(secret))
-		}
-		out = append(out, hc)
+// loadClients builds the client registry, which checks each client's
+// settings and keeps its secret as a SHA-256 only.
+func loadClients(cfg config.Config, getenv func(string) string) (*clients.Registry, error) {
+	entries := make([]clients.Entry, 0, len(cfg.Clients))
+	for _, c := range cfg.Clients {
+		entries = append(entries, clients.Entry{ID: c.ID, Secret: c.Secret, SecretEnv: c.SecretEnv, SecretSHA256: c.SecretSHA256, Permissions: c.Permissions})
 	}
-	return out, nil
+	r, err := clients.New(clients.Config{Clients: entries, Getenv: getenv, Dev: cfg.Dev})
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return r, nil
 }

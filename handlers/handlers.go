@@ -14,6 +14,7 @@ import (
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
@@ -30,7 +31,9 @@ type RevocationState interface {
 type Config struct {
 	Auth        *auth.Service
 	Revocations RevocationState
-	Clients     []Client
+	// Clients are the machine callers the client routes admit; nil admits
+	// none.
+	Clients *clients.Registry
 	// Ready reports whether the service can answer; it backs /readyz.
 	Ready func(ctx context.Context) error
 	// BodyLimit caps request bodies, in bytes.
@@ -55,7 +58,7 @@ type Config struct {
 type handler struct {
 	auth    *auth.Service
 	rev     RevocationState
-	clients clients
+	clients clientAuth
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	now     func() time.Time
@@ -76,7 +79,7 @@ func New(cfg Config) *echo.Echo {
 	h := &handler{
 		auth:    cfg.Auth,
 		rev:     cfg.Revocations,
-		clients: newClients(cfg.Clients),
+		clients: clientAuth{registry: cfg.Clients},
 		ready:   cfg.Ready,
 		log:     cfg.Logger,
 		now:     cfg.Clock,

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -31,6 +30,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/clients"
 )
 
 const (
@@ -143,21 +143,21 @@ func newSidecar(t *testing.T, opts sidecarOptions) *sidecar {
 	if opts.state != nil {
 		state = opts.state(store)
 	}
-	client := func(id string, perms ...string) Client {
-		return Client{ID: id, SecretHash: sha256.Sum256([]byte(id + "-secret")), Permissions: perms}
+	client := func(id string, perms ...string) clients.Entry {
+		return clients.Entry{ID: id, Secret: id + "-secret", Permissions: perms}
 	}
 	refresh := &fakeRefresh{tokens: map[string]RefreshInfo{}, revoked: map[string]string{}}
 	logs := &bytes.Buffer{}
 	h := New(Config{
 		Auth:        svc,
 		Revocations: state,
-		Clients: []Client{
+		Clients: newRegistry(t,
 			client("gateway", permIntrospect),
 			client("app", permSessions, permRevoke, permIntrospect),
 			client("other", permRevoke, permIntrospect),
 			client("admin", permAdmin),
 			client("nobody"),
-		},
+		),
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Clock:         clock,
 		Verify:        opts.verify,
