@@ -15,10 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/tokenguard/tokenguard/audit"
-	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
@@ -67,17 +65,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	set, err := checkConfig(cfg, getenv)
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	log := newLogger(cfg.LogFormat, stderr)
 	log.Info("configuration loaded", "path", path, "config", fmt.Sprintf("%+v", cfg.Redacted()))
 	if cfg.Dev {
 		log.Warn("DEV MODE: production safety checks are relaxed; never run dev: true in production")
 	}
 
-	authSvc, err := newAuth(ctx, cfg, getenv, log)
-	if err != nil {
-		return err
-	}
-	clients, err := loadClients(cfg, getenv)
+	authSvc, err := newAuth(ctx, cfg, set.auth, log)
 	if err != nil {
 		return err
 	}
@@ -100,16 +98,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}()
 
-	mode, err := blacklist.ParseMode(cfg.Revocation.Mode)
-	if err != nil {
-		return fmt.Errorf("configuration: revocation.mode: %w", err)
-	}
 	revocations := blacklist.New(conn.Client, blacklist.Config{
 		Prefix:           cfg.Redis.KeyPrefix,
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
 		Logger:           log,
-		Mode:             mode,
+		Mode:             set.mode,
 		MaxStaleness:     cfg.Revocation.MaxStaleness,
 		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
 	})
@@ -144,15 +138,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return err
 	}
-	verify, err := verifyConfig(cfg.Verify)
-	if err != nil {
-		return err
-	}
 	e, err := handlers.New(handlers.Config{
-		Verify:    verify,
+		Verify:    set.verify,
 		Auth:      authSvc,
 		Users:     accounts,
-		Clients:   clients,
+		Clients:   set.clients,
 		Ready:     revocations.Ready,
 		BodyLimit: cfg.HTTP.BodyLimit,
 		Logger:    log,
@@ -206,57 +196,4 @@ func newLogger(format string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
-}
-
-// newAuth loads the configured keys or, in dev mode with none, generates an
-// ephemeral one, and the trusted issuers, whose JWKS refreshes run until ctx
-// is done.
-func newAuth(ctx context.Context, cfg config.Config, getenv func(string) string, log *slog.Logger) (*auth.Service, error) {
-	var keys []*auth.Key
-	for i, k := range cfg.Keys {
-		kc := auth.KeyConfig{
-			ID:             k.KID,
-			Alg:            k.Alg,
-			PrivateKeyFile: k.PrivateKeyFile,
-			PublicKeyFile:  k.PublicKeyFile,
-			VerifyOnly:     k.VerifyOnly,
-		}
-		if k.SecretEnv != "" {
-			kc.Secret = []byte(getenv(k.SecretEnv))
-			what := fmt.Sprintf("keys[%d] (secret from $%s)", i, k.SecretEnv)
-			if err := cfg.CheckSecret(what, kc.Secret, true); err != nil {
-				return nil, fmt.Errorf("configuration: %w", err)
-			}
-		}
-		key, err := auth.LoadKey(kc)
-		if err != nil {
-			return nil, fmt.Errorf("configuration: keys[%d]: %w", i, err)
-		}
-		keys = append(keys, key)
-	}
-	if len(keys) == 0 {
-		key, err := auth.GenerateEdDSAKey(fmt.Sprintf("dev-%d", time.Now().Unix()))
-		if err != nil {
-			return nil, err
-		}
-		log.Warn("EPHEMERAL KEY: no keys configured, signing with a fresh EdDSA key; every token dies when tokenguard exits", "kid", key.ID())
-		keys = append(keys, key)
-	}
-	trusted, err := trustedIssuers(ctx, cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	svc, err := auth.New(auth.Config{
-		Issuer:            cfg.Issuer,
-		Audience:          cfg.Audience,
-		AccessTTL:         cfg.Tokens.AccessTTL,
-		Leeway:            cfg.Tokens.Leeway,
-		Keys:              keys,
-		TrustedIssuers:    trusted,
-		VerifiedCacheSize: cfg.Tokens.VerifiedCacheSize,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	return svc, nil
 }

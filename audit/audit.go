@@ -11,7 +11,6 @@ package audit
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strconv"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 var (
@@ -76,7 +75,7 @@ type Config struct {
 // Log reads and writes the audit trail.
 type Log struct {
 	rdb       redis.UniversalClient
-	prefix    string
+	keys      keyspace.Keys
 	retention time.Duration
 	now       func() time.Time
 }
@@ -87,17 +86,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Log {
 	if now == nil {
 		now = time.Now
 	}
-	return &Log{rdb: rdb, prefix: cfg.Prefix, retention: cfg.Retention, now: now}
-}
-
-// all names the stream of every event.
-func (l *Log) all() string { return l.prefix + "events" }
-
-// of names the stream of one user's events, in the user's shard. The
-// subject is written in base64url, so that the key never matches the
-// blacklist's pattern for its own entries, whatever the subject holds.
-func (l *Log) of(subject string) string {
-	return l.prefix + "{" + strconv.Itoa(blacklist.Shard(subject)) + "}:events:" + base64.RawURLEncoding.EncodeToString([]byte(subject))
+	return &Log{rdb: rdb, keys: keyspace.New(cfg.Prefix), retention: cfg.Retention, now: now}
 }
 
 // Record appends an event. Its Time defaults to now; its ID is assigned.
@@ -114,9 +103,9 @@ func (l *Log) Record(ctx context.Context, e Event) error {
 		"sid", e.SessionID,
 		"reason", e.Reason,
 	}
-	streams := []string{l.all()}
+	streams := []string{l.keys.Events()}
 	if e.Subject != "" {
-		streams = append(streams, l.of(e.Subject))
+		streams = append(streams, l.keys.UserEvents(e.Subject))
 	}
 	// Two keys in different slots: a plain pipeline, not a transaction.
 	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -180,9 +169,9 @@ func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
 		}
 		end = "(" + q.Before
 	}
-	key := l.all()
+	key := l.keys.Events()
 	if q.Subject != "" {
-		key = l.of(q.Subject)
+		key = l.keys.UserEvents(q.Subject)
 	}
 	msgs, err := l.rdb.XRevRangeN(ctx, key, end, "-", int64(q.Limit)).Result()
 	if err != nil {

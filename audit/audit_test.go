@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
@@ -97,7 +98,7 @@ func TestOldEventsAreDroppedAndStreamsExpire(t *testing.T) {
 		now := time.Now()
 		l := New(rdb, Config{Prefix: "tg:", Retention: time.Hour, Clock: func() time.Time { return now }})
 		record(t, l, 2)
-		for _, key := range []string{l.all(), l.of("alice"), l.of("bob")} {
+		for _, key := range []string{l.keys.Events(), l.keys.UserEvents("alice"), l.keys.UserEvents("bob")} {
 			if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 || ttl > time.Hour {
 				t.Errorf("TTL of %s = %v, want (0, 1h]", key, ttl)
 			}
@@ -105,7 +106,7 @@ func TestOldEventsAreDroppedAndStreamsExpire(t *testing.T) {
 		if err := l.Record(ctx, Event{Type: TypeBan, Actor: "admin", Subject: "eve}:u:x"}); err != nil {
 			t.Fatal(err)
 		}
-		if clash := rdb.Keys(ctx, "tg:{*}:?:*").Val(); len(clash) != 0 {
+		if clash := rdb.Keys(ctx, keyspace.New("tg:").SnapshotPattern()).Val(); len(clash) != 0 {
 			t.Errorf("keys %v match the blacklist's entry pattern", clash)
 		}
 		now = now.Add(time.Hour + time.Second)

@@ -24,6 +24,9 @@ const (
 	algEdDSA = "EdDSA"
 )
 
+// algorithms are the algorithms a key of ours may be pinned to.
+var algorithms = []string{algHS256, algRS256, algES256, algEdDSA}
+
 const (
 	// minRSABits follows NIST SP 800-57: RSA keys below 2048 bits are no
 	// longer acceptable for signatures.
@@ -61,6 +64,11 @@ type KeyConfig struct {
 	// from a file here and never appears in error messages.
 	Secret []byte
 
+	// SecretEnv names the environment variable the caller read Secret
+	// from, if any. Errors name it, and a key that is not HS256 must not
+	// have one, even when the variable is empty.
+	SecretEnv string
+
 	// VerifyOnly marks a key that verifies tokens but never signs them,
 	// such as the previous key during a rotation.
 	VerifyOnly bool
@@ -92,26 +100,23 @@ func (k *Key) CanSign() bool { return k.sign != nil }
 // key.
 func (k *Key) Public() crypto.PublicKey { return k.public }
 
-// LoadKey validates cfg and loads its key material. It enforces RSA keys of
-// at least 2048 bits, P-256 for ES256, Ed25519 for EdDSA, an HS256 secret of
-// at least 32 bytes, and a key type that matches Alg. Every failure wraps
+// LoadKey validates cfg and loads its key material. It enforces the rules
+// of Settings.Check, then RSA keys of at least 2048 bits, P-256 for ES256,
+// Ed25519 for EdDSA, and a key type that matches Alg. Every failure wraps
 // ErrKeyConfig and names the kid.
 func LoadKey(cfg KeyConfig) (*Key, error) {
-	if cfg.ID == "" {
-		return nil, fmt.Errorf("%w: kid is required", ErrKeyConfig)
+	what := "key"
+	if cfg.ID != "" {
+		what = fmt.Sprintf("kid %q", cfg.ID)
 	}
-	method, err := signingMethod(cfg.Alg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: kid %q: %w", ErrKeyConfig, cfg.ID, err)
+	if err := firstProblem(cfg.problems); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeyConfig, what, err)
 	}
-	k := &Key{id: cfg.ID, alg: cfg.Alg, method: method}
+	k := &Key{id: cfg.ID, alg: cfg.Alg, method: signingMethod(cfg.Alg)}
 	if cfg.Alg == algHS256 {
-		err = k.loadSecret(cfg)
-	} else {
-		err = k.loadAsymmetric(cfg)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%w: kid %q: %w", ErrKeyConfig, cfg.ID, err)
+		k.loadSecret(cfg)
+	} else if err := k.loadAsymmetric(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrKeyConfig, what, err)
 	}
 	return k, nil
 }
@@ -137,54 +142,31 @@ func GenerateEdDSAKey(id string) (*Key, error) {
 	}, nil
 }
 
-// signingMethod maps a supported alg name to its golang-jwt method.
-func signingMethod(alg string) (jwt.SigningMethod, error) {
+// signingMethod maps an algorithm of algorithms to its golang-jwt method.
+func signingMethod(alg string) jwt.SigningMethod {
 	switch alg {
 	case algHS256:
-		return jwt.SigningMethodHS256, nil
+		return jwt.SigningMethodHS256
 	case algRS256:
-		return jwt.SigningMethodRS256, nil
+		return jwt.SigningMethodRS256
 	case algES256:
-		return jwt.SigningMethodES256, nil
+		return jwt.SigningMethodES256
 	case algEdDSA:
-		return jwt.SigningMethodEdDSA, nil
-	case "":
-		return nil, errors.New("alg is required")
-	default:
-		return nil, fmt.Errorf("unsupported alg %q (want HS256, RS256, ES256 or EdDSA)", alg)
+		return jwt.SigningMethodEdDSA
 	}
+	return nil
 }
 
-func (k *Key) loadSecret(cfg KeyConfig) error {
-	if cfg.PrivateKeyFile != "" || cfg.PublicKeyFile != "" {
-		return errors.New("HS256 takes a secret, not key files")
-	}
-	if len(cfg.Secret) == 0 {
-		return errors.New("HS256 secret is empty")
-	}
-	if len(cfg.Secret) < minSecretBytes {
-		return fmt.Errorf("HS256 secret is %d bytes, need at least %d", len(cfg.Secret), minSecretBytes)
-	}
+func (k *Key) loadSecret(cfg KeyConfig) {
 	// Copy so that the caller cannot change the key after validation.
 	secret := append([]byte(nil), cfg.Secret...)
 	k.verify = secret
 	if !cfg.VerifyOnly {
 		k.sign = secret
 	}
-	return nil
 }
 
 func (k *Key) loadAsymmetric(cfg KeyConfig) error {
-	if len(cfg.Secret) != 0 {
-		return fmt.Errorf("%s takes key files, not a secret", cfg.Alg)
-	}
-	if cfg.PrivateKeyFile == "" && cfg.PublicKeyFile == "" {
-		return errors.New("private_key_file or public_key_file is required")
-	}
-	if cfg.PrivateKeyFile == "" && !cfg.VerifyOnly {
-		return errors.New("a signing key needs private_key_file (or mark it verify-only)")
-	}
-
 	var priv crypto.Signer
 	var pub crypto.PublicKey
 	if cfg.PrivateKeyFile != "" {

@@ -103,11 +103,10 @@ type trusted struct {
 // more than one, a duplicate kid) wrap ErrKeyConfig; other problems wrap
 // ErrConfig.
 func New(cfg Config) (*Service, error) {
+	if err := firstProblem(func(bad report) { checkIdentity(cfg.Issuer, cfg.Audience, bad) }); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	switch {
-	case cfg.Issuer == "":
-		return nil, fmt.Errorf("%w: issuer is required", ErrConfig)
-	case cfg.Audience == "":
-		return nil, fmt.Errorf("%w: audience is required", ErrConfig)
 	case cfg.AccessTTL <= 0:
 		return nil, fmt.Errorf("%w: access TTL must be positive, got %s", ErrConfig, cfg.AccessTTL)
 	case cfg.Leeway < 0:
@@ -135,18 +134,19 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.cache = cache
 
+	ids := make([]keyID, len(cfg.Keys))
 	for i, k := range cfg.Keys {
 		if k == nil || k.id == "" || k.method == nil || k.verify == nil {
 			return nil, fmt.Errorf("%w: keys[%d] is not a loaded key (use LoadKey)", ErrKeyConfig, i)
 		}
-		if _, dup := s.keys[k.id]; dup {
-			return nil, fmt.Errorf("%w: duplicate kid %q", ErrKeyConfig, k.id)
-		}
+		ids[i] = keyID{kid: k.id, signs: k.CanSign()}
+	}
+	if err := firstProblem(func(bad report) { checkKeySet(ids, bad.ofItem) }); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKeyConfig, err)
+	}
+	for _, k := range cfg.Keys {
 		s.keys[k.id] = k
 		if k.CanSign() {
-			if s.signer != nil {
-				return nil, fmt.Errorf("%w: kids %q and %q can both sign; mark all but one verify-only", ErrKeyConfig, s.signer.id, k.id)
-			}
 			s.signer = k
 		}
 		if !slices.Contains(s.algs, k.alg) {
@@ -160,23 +160,21 @@ func New(cfg Config) (*Service, error) {
 			s.jwks = append(s.jwks, j)
 		}
 	}
-	if s.signer == nil {
-		return nil, fmt.Errorf("%w: no signing key configured", ErrKeyConfig)
-	}
 
 	s.keyfunc = s.lookupKey
 	s.parser = s.newParser(s.algs, s.issuer, s.audience)
 
+	issuers := make([]string, len(cfg.TrustedIssuers))
 	for i, ti := range cfg.TrustedIssuers {
-		switch {
-		case ti == nil || ti.issuer == "":
+		if ti == nil || ti.issuer == "" {
 			return nil, fmt.Errorf("%w: trusted issuers[%d] is not loaded (use NewTrustedIssuer)", ErrConfig, i)
-		case ti.issuer == s.issuer:
-			return nil, fmt.Errorf("%w: trusted issuer %q is our own issuer", ErrConfig, ti.issuer)
 		}
-		if _, dup := s.trusted[ti.issuer]; dup {
-			return nil, fmt.Errorf("%w: duplicate trusted issuer %q", ErrConfig, ti.issuer)
-		}
+		issuers[i] = ti.issuer
+	}
+	if err := firstProblem(func(bad report) { checkTrustedSet(s.issuer, issuers, bad.ofItem) }); err != nil {
+		return nil, fmt.Errorf("%w: trusted issuer: %w", ErrConfig, err)
+	}
+	for _, ti := range cfg.TrustedIssuers {
 		if s.trusted == nil {
 			s.trusted = make(map[string]trusted, len(cfg.TrustedIssuers))
 		}

@@ -15,7 +15,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -98,30 +97,17 @@ type TrustedIssuer struct {
 	keys     jwkset.Storage   // set for JWKSURL
 }
 
-// NewTrustedIssuer validates cfg and loads the issuer's key. For a JWKS it
-// fetches the set once before returning; if that fails the issuer starts
-// with an empty set, logs the failure and tries again on the first token
-// with an unknown kid (rate limited) and in the background every
-// RefreshInterval. A failed fetch never empties the cached set, so tokens
+// NewTrustedIssuer validates cfg by the rules of Settings.Check and loads
+// the issuer's key. For a JWKS it fetches the set once before returning; if
+// that fails the issuer starts with an empty set, logs the failure and
+// tries again on the first token with an unknown kid (rate limited) and in
+// the background every RefreshInterval. A failed fetch never empties the cached set, so tokens
 // keep verifying while the issuer is unreachable. The background refresh
 // stops when ctx is done. Errors wrap ErrConfig.
 func NewTrustedIssuer(ctx context.Context, cfg TrustedIssuerConfig) (*TrustedIssuer, error) {
-	if cfg.Issuer == "" {
-		return nil, fmt.Errorf("%w: trusted issuer: issuer is required", ErrConfig)
-	}
 	what := fmt.Sprintf("trusted issuer %q", cfg.Issuer)
-	switch {
-	case cfg.Audience == "":
-		return nil, fmt.Errorf("%w: %s: audience is required", ErrConfig, what)
-	case len(cfg.Algorithms) == 0:
-		return nil, fmt.Errorf("%w: %s: algorithms are required", ErrConfig, what)
-	case (cfg.JWKSURL == "") == (cfg.PublicKeyFile == ""):
-		return nil, fmt.Errorf("%w: %s: set exactly one of jwks_url and public_key_file", ErrConfig, what)
-	}
-	for _, alg := range cfg.Algorithms {
-		if !slices.Contains(ForeignAlgorithms, alg) {
-			return nil, fmt.Errorf("%w: %s: algorithm %q not allowed (want one of %v)", ErrConfig, what, alg, ForeignAlgorithms)
-		}
+	if err := firstProblem(cfg.problems); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrConfig, what, err)
 	}
 	ti := &TrustedIssuer{
 		issuer:   cfg.Issuer,
@@ -142,9 +128,6 @@ func NewTrustedIssuer(ctx context.Context, cfg TrustedIssuerConfig) (*TrustedIss
 		}
 		ti.static = pub
 		return ti, nil
-	}
-	if u, err := url.Parse(cfg.JWKSURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("%w: %s: jwks_url must be an http(s) URL", ErrConfig, what)
 	}
 	keys, err := fetchJWKS(ctx, cfg)
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 // Ban is a ban on a user.
@@ -46,19 +48,19 @@ func (s *Store) Ban(ctx context.Context, subject string, b Ban) error {
 		return err
 	}
 	return s.apply(ctx,
-		change{kind: kindBan, id: subject, value: string(v), ttl: ttl},
+		change{kind: keyspace.KindBan, id: subject, value: string(v), ttl: ttl},
 		s.cutOffChange(subject, now))
 }
 
 // Unban lifts a ban. Tokens cut off by the ban stay dead.
 func (s *Store) Unban(ctx context.Context, subject string) error {
-	return s.apply(ctx, change{kind: kindBan, id: subject, del: true})
+	return s.apply(ctx, change{kind: keyspace.KindBan, id: subject, del: true})
 }
 
 // BanOf returns the user's ban, if one is stored. Whether it is in force is
 // for Ban.ActiveAt to say.
 func (s *Store) BanOf(ctx context.Context, subject string) (Ban, bool, error) {
-	v, err := s.rdb.Get(ctx, s.keys.ban(subject)).Result()
+	v, err := s.rdb.Get(ctx, s.keys.Entry(keyspace.KindBan, subject)).Result()
 	if errors.Is(err, redis.Nil) {
 		return Ban{}, false, nil
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 var (
@@ -89,7 +91,7 @@ func ParseMode(s string) (Mode, error) {
 // answers checks from a local copy of it (see Run).
 type Store struct {
 	rdb    redis.UniversalClient
-	keys   keyspace
+	keys   keyspace.Keys
 	leeway time.Duration
 	hold   time.Duration // how long session and cut-off entries live
 	now    func() time.Time
@@ -116,7 +118,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	}
 	s := &Store{
 		rdb:           rdb,
-		keys:          keyspace{prefix: cfg.Prefix},
+		keys:          keyspace.New(cfg.Prefix),
 		leeway:        cfg.Leeway,
 		hold:          cfg.MaxTokenLifetime + cfg.Leeway,
 		now:           now,
@@ -229,14 +231,14 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 	var cut, ban *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		if t.ID != "" {
-			tok = p.Exists(ctx, s.keys.token(t.ID))
+			tok = p.Exists(ctx, s.keys.Entry(keyspace.KindRevokedToken, t.ID))
 		}
 		if t.SessionID != "" {
-			sess = p.Exists(ctx, s.keys.session(t.SessionID))
+			sess = p.Exists(ctx, s.keys.Entry(keyspace.KindEndedSession, t.SessionID))
 		}
 		if t.Subject != "" {
-			cut = p.Get(ctx, s.keys.cutOff(t.Subject))
-			ban = p.Get(ctx, s.keys.ban(t.Subject))
+			cut = p.Get(ctx, s.keys.Entry(keyspace.KindCutOff, t.Subject))
+			ban = p.Get(ctx, s.keys.Entry(keyspace.KindBan, t.Subject))
 		}
 		return nil
 	})
@@ -274,13 +276,13 @@ func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error
 	if ttl < time.Millisecond {
 		return nil
 	}
-	return s.apply(ctx, change{kind: kindToken, id: id, value: unixSeconds(until), ttl: ttl})
+	return s.apply(ctx, change{kind: keyspace.KindRevokedToken, id: id, value: unixSeconds(until), ttl: ttl})
 }
 
 // RevokeSession ends a session: every token carrying its id is refused from
 // now on. The entry lives as long as a token of that session can.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
-	return s.apply(ctx, change{kind: kindSession, id: sessionID, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
+	return s.apply(ctx, change{kind: keyspace.KindEndedSession, id: sessionID, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
 }
 
 // CutOff refuses every token of subject issued at or before at. A later
@@ -290,12 +292,12 @@ func (s *Store) CutOff(ctx context.Context, subject string, at time.Time) error 
 }
 
 func (s *Store) cutOffChange(subject string, at time.Time) change {
-	return change{kind: kindCutOff, id: subject, value: strconv.FormatInt(at.UnixMicro(), 10), ttl: s.hold, keepMax: true}
+	return change{kind: keyspace.KindCutOff, id: subject, value: strconv.FormatInt(at.UnixMicro(), 10), ttl: s.hold, keepMax: true}
 }
 
 // CutOffOf returns the user's cut-off, if one is in force.
 func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, error) {
-	v, err := s.rdb.Get(ctx, s.keys.cutOff(subject)).Result()
+	v, err := s.rdb.Get(ctx, s.keys.Entry(keyspace.KindCutOff, subject)).Result()
 	if errors.Is(err, redis.Nil) {
 		return time.Time{}, false, nil
 	}

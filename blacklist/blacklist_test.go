@@ -11,6 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
@@ -151,7 +152,7 @@ func TestRevokedTokenIsRefusedUntilItExpires(t *testing.T) {
 		wantRevoked(t, s.Check(ctx, Token{ID: "jti-1", Subject: "alice", IssuedAt: now}), "revoked jti")
 		wantGood(t, s.Check(ctx, Token{ID: "jti-2", Subject: "alice", IssuedAt: now}), "another jti of the same user")
 
-		ttl, err := rdb.PTTL(ctx, s.keys.token("jti-1")).Result()
+		ttl, err := rdb.PTTL(ctx, s.keys.Entry(keyspace.KindRevokedToken, "jti-1")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -179,7 +180,7 @@ func TestAlreadyExpiredTokenIsNotWritten(t *testing.T) {
 			if err := s.RevokeToken(ctx, "old-"+name, exp); err != nil {
 				t.Fatalf("RevokeToken(%s): %v", name, err)
 			}
-			n, err := rdb.Exists(ctx, s.keys.token("old-"+name)).Result()
+			n, err := rdb.Exists(ctx, s.keys.Entry(keyspace.KindRevokedToken, "old-"+name)).Result()
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -208,7 +209,7 @@ func TestRevokedSessionRefusesEveryTokenOfThatSessionOnly(t *testing.T) {
 		wantRevoked(t, s.Check(ctx, Token{ID: "t2", SessionID: "sid-a", Subject: "alice", IssuedAt: now}), "another token of the ended session")
 		wantGood(t, s.Check(ctx, Token{ID: "t3", SessionID: "sid-b", Subject: "alice", IssuedAt: now}), "another session of the same user")
 
-		ttl, err := rdb.PTTL(ctx, s.keys.session("sid-a")).Result()
+		ttl, err := rdb.PTTL(ctx, s.keys.Entry(keyspace.KindEndedSession, "sid-a")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +272,7 @@ func TestCutOffNeverMovesBack(t *testing.T) {
 		}
 		wantRevoked(t, s.Check(ctx, Token{ID: "x", Subject: "alice", IssuedAt: now.Add(-time.Second)}),
 			"token issued between the two cut-offs: the later one must stand")
-		ttl, err := rdb.PTTL(ctx, s.keys.cutOff("alice")).Result()
+		ttl, err := rdb.PTTL(ctx, s.keys.Entry(keyspace.KindCutOff, "alice")).Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -359,30 +360,12 @@ func TestMalformedCutOffValueIsNotTrusted(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	s := New(rdb, Config{Prefix: "tg:", Mode: ModeStrict})
-	if err := m.Set(s.keys.cutOff("alice"), "not-a-number"); err != nil {
+	if err := m.Set(s.keys.Entry(keyspace.KindCutOff, "alice"), "not-a-number"); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Check(context.Background(), Token{ID: "x", Subject: "alice", IssuedAt: time.Now()})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("Check with a foreign cut-off value = %v, want ErrUnavailable (refuse, never guess)", err)
-	}
-}
-
-func TestKeysOfOneIDShareAShardAndIDsSpreadOverAll(t *testing.T) {
-	k := keyspace{prefix: "tg:"}
-	if got, want := k.cutOff("alice"), "tg:{"; !strings.HasPrefix(got, want) {
-		t.Fatalf("cutOff key = %q, want prefix %q", got, want)
-	}
-	seen := map[int]bool{}
-	for i := 0; i < 1000; i++ {
-		sh := Shard(strings.Repeat("x", i%7) + string(rune('a'+i%26)) + string(rune('0'+i%10)) + string(rune(i)))
-		if sh < 0 || sh >= shards {
-			t.Fatalf("Shard = %d, want 0..%d", sh, shards-1)
-		}
-		seen[sh] = true
-	}
-	if len(seen) != shards {
-		t.Errorf("1000 ids landed in %d shards, want all %d", len(seen), shards)
 	}
 }
 
@@ -411,7 +394,7 @@ func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
 		if b.Reason != "spam" || b.By != "admin" || b.Until.Sub(now.Add(time.Hour)).Abs() > time.Millisecond {
 			t.Errorf("BanOf = %+v, want reason spam, by admin, until in an hour", b)
 		}
-		ttl := rdb.PTTL(ctx, s.keys.ban("mallory")).Val()
+		ttl := rdb.PTTL(ctx, s.keys.Entry(keyspace.KindBan, "mallory")).Val()
 		if ttl <= 0 || ttl > time.Hour {
 			t.Errorf("ban key TTL = %v, want (0, 1h]: a ban with a duration lapses by itself", ttl)
 		}
@@ -448,7 +431,7 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 		wantGood(t, s.Check(ctx, fresh), "a ban past its end")
 		if expire != nil {
 			expire(time.Hour + time.Second)
-			if n := rdb.Exists(ctx, s.keys.ban("mallory")).Val(); n != 0 {
+			if n := rdb.Exists(ctx, s.keys.Entry(keyspace.KindBan, "mallory")).Val(); n != 0 {
 				t.Errorf("the ban key outlived its duration")
 			}
 		}
@@ -467,7 +450,7 @@ func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
 		if err := s.Ban(ctx, "mallory", Ban{}); err != nil {
 			t.Fatal(err)
 		}
-		msgs, err := rdb.XRange(ctx, s.keys.log(Shard("mallory")), "-", "+").Result()
+		msgs, err := rdb.XRange(ctx, s.keys.ChangeLog(keyspace.Shard("mallory")), "-", "+").Result()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -477,12 +460,12 @@ func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
 		if msgs[0].Values["t"] != "b" || msgs[1].Values["t"] != "u" || msgs[0].Values["id"] != "mallory" {
 			t.Errorf("log entries = %v, want the ban then the cut-off of mallory", msgs)
 		}
-		if ttl := rdb.PTTL(ctx, s.keys.log(Shard("mallory"))).Val(); ttl <= 0 {
+		if ttl := rdb.PTTL(ctx, s.keys.ChangeLog(keyspace.Shard("mallory"))).Val(); ttl <= 0 {
 			t.Errorf("log TTL = %v, want positive", ttl)
 		}
 		// An indefinite ban is the one entry without a TTL (go-redis
 		// reports "no expiry" as -1).
-		if ttl := rdb.PTTL(ctx, s.keys.ban("mallory")).Val(); ttl != -1 {
+		if ttl := rdb.PTTL(ctx, s.keys.Entry(keyspace.KindBan, "mallory")).Val(); ttl != -1 {
 			t.Errorf("indefinite ban TTL = %v, want none (-1)", ttl)
 		}
 	})

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 // mirror is this instance's in-memory copy of the whole revocation state, so
@@ -17,7 +19,7 @@ import (
 // keys, then kept current by following the shards' change logs; the
 // instance's own writes are applied to it before they are acknowledged.
 type mirror struct {
-	parts [shards]part
+	parts [keyspace.Shards]part
 
 	// confirmed is when the mirror last knew it held every change (unix
 	// nanoseconds); zero until the first snapshot is in.
@@ -55,17 +57,17 @@ func newEntries() entries {
 // converges on the same state.
 func (e *entries) put(kind byte, id, value string) error {
 	switch kind {
-	case kindToken, kindSession:
+	case keyspace.KindRevokedToken, keyspace.KindEndedSession:
 		exp, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
 			return fmt.Errorf("entry %c:%s: bad expiry %q", kind, id, value)
 		}
-		if kind == kindToken {
+		if kind == keyspace.KindRevokedToken {
 			e.tokens[id] = exp
 		} else {
 			e.sessions[id] = exp
 		}
-	case kindCutOff:
+	case keyspace.KindCutOff:
 		us, err := strconv.ParseInt(value, 10, 64)
 		if err != nil {
 			return fmt.Errorf("entry u:%s: bad cut-off %q", id, value)
@@ -73,7 +75,7 @@ func (e *entries) put(kind byte, id, value string) error {
 		if us > e.cutOffs[id] {
 			e.cutOffs[id] = us
 		}
-	case kindBan:
+	case keyspace.KindBan:
 		if value == "" {
 			delete(e.bans, id)
 			return nil
@@ -129,19 +131,19 @@ func newMirror() *mirror {
 func (m *mirror) lookup(t Token) state {
 	var st state
 	if t.ID != "" {
-		p := &m.parts[Shard(t.ID)]
+		p := &m.parts[keyspace.Shard(t.ID)]
 		p.mu.RLock()
 		_, st.tokenRevoked = p.tokens[t.ID]
 		p.mu.RUnlock()
 	}
 	if t.SessionID != "" {
-		p := &m.parts[Shard(t.SessionID)]
+		p := &m.parts[keyspace.Shard(t.SessionID)]
 		p.mu.RLock()
 		_, st.sessionRevoked = p.sessions[t.SessionID]
 		p.mu.RUnlock()
 	}
 	if t.Subject != "" {
-		p := &m.parts[Shard(t.Subject)]
+		p := &m.parts[keyspace.Shard(t.Subject)]
 		p.mu.RLock()
 		if us, ok := p.cutOffs[t.Subject]; ok {
 			st.cutOff = time.UnixMicro(us)
@@ -157,14 +159,14 @@ func (m *mirror) lookup(t Token) state {
 
 // set applies one entry under its shard's lock.
 func (m *mirror) set(kind byte, id, value string) error {
-	p := &m.parts[Shard(id)]
+	p := &m.parts[keyspace.Shard(id)]
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.put(kind, id, value)
 }
 
 // replace swaps in a freshly loaded state, shard by shard.
-func (m *mirror) replace(fresh *[shards]entries) {
+func (m *mirror) replace(fresh *[keyspace.Shards]entries) {
 	for i := range m.parts {
 		p := &m.parts[i]
 		p.mu.Lock()
@@ -254,13 +256,13 @@ func (s *Store) sweepLoop(ctx context.Context) {
 // returns, for each shard, the id of the last log entry that existed before
 // the scan began: following from there replays every change that raced the
 // scan, so none is missed.
-func (s *Store) snapshot(ctx context.Context) ([shards]string, error) {
-	var pos [shards]string
+func (s *Store) snapshot(ctx context.Context) ([keyspace.Shards]string, error) {
+	var pos [keyspace.Shards]string
 	started := s.now()
-	last := make([]*redis.XMessageSliceCmd, shards)
+	last := make([]*redis.XMessageSliceCmd, keyspace.Shards)
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range last {
-			last[i] = p.XRevRangeN(ctx, s.keys.log(i), "+", "-", 1)
+			last[i] = p.XRevRangeN(ctx, s.keys.ChangeLog(i), "+", "-", 1)
 		}
 		return nil
 	})
@@ -274,7 +276,7 @@ func (s *Store) snapshot(ctx context.Context) ([shards]string, error) {
 		}
 	}
 
-	var fresh [shards]entries
+	var fresh [keyspace.Shards]entries
 	for i := range fresh {
 		fresh[i] = newEntries()
 	}
@@ -299,9 +301,9 @@ func (s *Store) snapshot(ctx context.Context) ([shards]string, error) {
 // in one pipelined round trip. SCAN never blocks Redis the way KEYS does.
 const snapshotBatch = 2000
 
-func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[shards]entries, mu *sync.Mutex) error {
+func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[keyspace.Shards]entries, mu *sync.Mutex) error {
 	var cursor uint64
-	pattern := s.keys.pattern()
+	pattern := s.keys.SnapshotPattern()
 	for {
 		keys, next, err := c.Scan(ctx, cursor, pattern, snapshotBatch).Result()
 		if err != nil {
@@ -322,11 +324,11 @@ func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[s
 // loadBatch reads the values of one SCAN batch in one round trip: the TTL of
 // a revoked token or session (its key holds only "1"), the value of the
 // others.
-func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[shards]entries, mu *sync.Mutex) error {
+func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]entries, mu *sync.Mutex) error {
 	now := s.now()
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
-			if kind, _, _ := s.keys.parseKey(k); kind == kindToken || kind == kindSession {
+			if kind, _, _ := s.keys.ParseEntry(k); kind == keyspace.KindRevokedToken || kind == keyspace.KindEndedSession {
 				p.PTTL(ctx, k)
 			} else {
 				p.Get(ctx, k)
@@ -344,7 +346,7 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 	mu.Lock()
 	defer mu.Unlock()
 	for i, cmd := range cmds {
-		kind, id, ok := s.keys.parseKey(keys[i])
+		kind, id, ok := s.keys.ParseEntry(keys[i])
 		if !ok {
 			continue
 		}
@@ -362,7 +364,7 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 			}
 			v = cmd.Val()
 		}
-		if err := fresh[Shard(id)].put(kind, id, v); err != nil {
+		if err := fresh[keyspace.Shard(id)].put(kind, id, v); err != nil {
 			s.log.Warn("revocation mirror skips a malformed entry", "err", err)
 		}
 	}
@@ -372,14 +374,14 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 // follow reads the change logs from pos until an error, a gap or the end of
 // ctx. Shards are read together in one blocking XREAD where the store allows
 // it, and one reader per shard on Cluster, whose slots differ.
-func (s *Store) follow(ctx context.Context, pos [shards]string, since time.Time) error {
+func (s *Store) follow(ctx context.Context, pos [keyspace.Shards]string, since time.Time) error {
 	var groups [][]int
 	if _, ok := s.rdb.(*redis.ClusterClient); ok {
-		for i := 0; i < shards; i++ {
+		for i := 0; i < keyspace.Shards; i++ {
 			groups = append(groups, []int{i})
 		}
 	} else {
-		all := make([]int, shards)
+		all := make([]int, keyspace.Shards)
 		for i := range all {
 			all[i] = i
 		}
@@ -410,11 +412,11 @@ func (s *Store) follow(ctx context.Context, pos [shards]string, since time.Time)
 	return context.Cause(ctx)
 }
 
-func (s *Store) followGroup(ctx context.Context, group []int, pos [shards]string, confirm func(time.Time)) error {
+func (s *Store) followGroup(ctx context.Context, group []int, pos [keyspace.Shards]string, confirm func(time.Time)) error {
 	streams := make([]string, 2*len(group))
 	index := map[string]int{}
 	for i, sh := range group {
-		streams[i] = s.keys.log(sh)
+		streams[i] = s.keys.ChangeLog(sh)
 		streams[len(group)+i] = pos[sh]
 		index[streams[i]] = len(group) + i
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
@@ -110,7 +111,7 @@ func TestMirrorResyncsAfterFallingBehindTheTrimmedLog(t *testing.T) {
 
 	// A change the log no longer holds: the key is there, its log entry
 	// was trimmed away before this reader saw it.
-	key := m.keys.token("trimmed-away")
+	key := m.keys.Entry(keyspace.KindRevokedToken, "trimmed-away")
 	if err := rdb.Set(ctx, key, time.Now().Add(time.Hour).Unix(), time.Hour).Err(); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 // change is one entry to set or delete, and to append to its shard's change
@@ -70,15 +72,15 @@ return #KEYS - 1
 // apply writes changes that share one shard atomically, and only returns nil
 // once Redis has them.
 func (s *Store) apply(ctx context.Context, changes ...change) error {
-	shard := Shard(changes[0].id)
+	shard := keyspace.Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
 	args := make([]any, 0, 2+6*len(changes))
 	args = append(args, s.hold.Milliseconds(), s.hold.Milliseconds())
 	for _, c := range changes {
-		if Shard(c.id) != shard {
-			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, Shard(c.id))
+		if keyspace.Shard(c.id) != shard {
+			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, keyspace.Shard(c.id))
 		}
-		keys = append(keys, s.keys.name(c.kind, c.id))
+		keys = append(keys, s.keys.Entry(c.kind, c.id))
 		mode := "set"
 		switch {
 		case c.del:
@@ -88,7 +90,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 		}
 		args = append(args, string(c.kind), c.id, c.value, storedValue(c), strconv.FormatInt(c.ttl.Milliseconds(), 10), mode)
 	}
-	keys = append(keys, s.keys.log(shard))
+	keys = append(keys, s.keys.ChangeLog(shard))
 	if err := changeScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -113,7 +115,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 // already says when it ends. The log entry carries the expiry instead, for
 // the mirrors.
 func storedValue(c change) string {
-	if c.kind == kindToken || c.kind == kindSession {
+	if c.kind == keyspace.KindRevokedToken || c.kind == keyspace.KindEndedSession {
 		return "1"
 	}
 	return c.value

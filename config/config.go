@@ -181,14 +181,6 @@ type TrustedIssuer struct {
 	Algorithms []string `yaml:"algorithms"`
 }
 
-// Permissions a client can hold.
-const (
-	PermSessions   = "sessions"
-	PermAdmin      = "admin"
-	PermIntrospect = "introspect"
-	PermRevoke     = "revoke"
-)
-
 // Default returns the configuration in code, before file and environment.
 func Default() Config {
 	return Config{

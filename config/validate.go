@@ -1,38 +1,24 @@
 package config
 
 import (
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/tokenguard/tokenguard/blacklist"
 )
 
-// isDevSecret reports whether s is one of the client secrets of the
-// committed dev configuration or a classic placeholder. Outside dev mode a
-// client or key secret equal to one of them stops start-up.
-func isDevSecret(s string) bool {
-	switch s {
-	case "dev-app-secret", "dev-admin-secret", "dev-gateway-secret", "secret", "changeme", "password":
-		return true
-	}
-	return false
-}
-
-// MinHMACSecret is the shortest HS256 secret allowed (RFC 7518 §3.2).
-const MinHMACSecret = 32
-
-var knownAlgs = []string{"HS256", "RS256", "ES256", "EdDSA"}
-
-var knownPermissions = []string{PermSessions, PermAdmin, PermIntrospect, PermRevoke}
-
-// Validate checks everything that can be checked without the environment's
-// secrets; see CheckProduction for the rest. The error names every bad
-// setting.
+// Validate checks the shape of the settings that no other package owns
+// (addresses, durations and their ranges, limits) and the production
+// refusals that need nothing but the file: outside dev mode, no embedded
+// store and no ephemeral signing key. The error names every bad setting.
+//
+// The rules of the settings another package enforces are applied by the
+// wiring before anything connects: revocation.mode by blacklist.ParseMode,
+// keys and trusted_issuers by auth.Settings.Check, clients (their secrets
+// from the environment and the production refusals on them included) by
+// clients.New, verify.trusted_proxies by handlers.ParseProxy.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
@@ -40,12 +26,6 @@ func (c Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
-	}
-	if c.Issuer == "" {
-		bad("issuer", "must not be empty")
-	}
-	if c.Audience == "" {
-		bad("audience", "must not be empty")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "want text or json, got %q", c.LogFormat)
@@ -107,9 +87,6 @@ func (c Config) Validate() error {
 		bad("http.body_limit", "want 1024 to 16777216 bytes, got %d", c.HTTP.BodyLimit)
 	}
 
-	if _, err := blacklist.ParseMode(c.Revocation.Mode); err != nil {
-		bad("revocation.mode", "%v", err)
-	}
 	if c.Revocation.MaxStaleness <= 0 || c.Revocation.MaxStaleness > time.Minute {
 		bad("revocation.max_staleness", "want more than 0 and at most 1m, got %v", c.Revocation.MaxStaleness)
 	}
@@ -117,71 +94,12 @@ func (c Config) Validate() error {
 		bad("revocation.on_store_failure", "want closed or open, got %q", c.Revocation.OnStoreFailure)
 	}
 
-	kids := map[string]bool{}
-	signers := 0
-	for i, k := range c.Keys {
-		p := fmt.Sprintf("keys[%d]", i)
-		if k.KID == "" {
-			bad(p+".kid", "must not be empty")
-		} else if kids[k.KID] {
-			bad(p+".kid", "duplicate kid %q", k.KID)
-		}
-		kids[k.KID] = true
-		if !slices.Contains(knownAlgs, k.Alg) {
-			bad(p+".alg", "want one of %v, got %q", knownAlgs, k.Alg)
-		}
-		if k.Alg == "HS256" {
-			if k.SecretEnv == "" || k.PrivateKeyFile != "" || k.PublicKeyFile != "" {
-				bad(p, "an HS256 key takes its secret from secret_env, and nothing else")
-			}
-		} else if k.SecretEnv != "" || (k.PrivateKeyFile == "" && k.PublicKeyFile == "") {
-			bad(p, "a %s key needs private_key_file (or public_key_file when verify_only), not secret_env", k.Alg)
-		}
-		if !k.VerifyOnly {
-			signers++
-			if k.Alg != "HS256" && k.PrivateKeyFile == "" {
-				bad(p, "a signing key needs private_key_file; set verify_only: true for a public key only")
-			}
-		}
+	if name := c.Verify.Cookie; name != "" && !isToken(name) {
+		bad("verify.cookie", "%q is not a valid cookie name (RFC 6265: no spaces, controls or separators)", name)
 	}
-	if len(c.Keys) > 0 && signers != 1 {
-		bad("keys", "exactly one key must sign (the others verify_only: true), got %d", signers)
+	if d := c.Verify.CacheMaxAge; d < 0 || d > c.Tokens.AccessTTL || d%time.Second != 0 {
+		bad("verify.cache_max_age", "want whole seconds from 0 (no-store) to tokens.access_ttl (%v), got %v", c.Tokens.AccessTTL, d)
 	}
-
-	ids := map[string]bool{}
-	for i, cl := range c.Clients {
-		p := fmt.Sprintf("clients[%d]", i)
-		if cl.ID == "" || strings.ContainsAny(cl.ID, ": \t\n") {
-			bad(p+".id", "must be non-empty, without colons or spaces, got %q", cl.ID)
-		} else if ids[cl.ID] {
-			bad(p+".id", "duplicate client id %q", cl.ID)
-		}
-		ids[cl.ID] = true
-		sources := 0
-		for _, s := range []string{cl.Secret, cl.SecretEnv, cl.SecretSHA256} {
-			if s != "" {
-				sources++
-			}
-		}
-		if sources != 1 {
-			bad(p, "set exactly one of secret, secret_env and secret_sha256")
-		}
-		if cl.SecretSHA256 != "" {
-			if b, err := hex.DecodeString(cl.SecretSHA256); err != nil || len(b) != 32 {
-				bad(p+".secret_sha256", "want 64 hex digits (SHA-256 of the secret)")
-			}
-		}
-		if cl.Secret != "" && !c.Dev {
-			bad(p+".secret", "a clear-text secret in the file is for dev only; use secret_env or secret_sha256")
-		}
-		for _, perm := range cl.Permissions {
-			if !slices.Contains(knownPermissions, perm) {
-				bad(p+".permissions", "unknown permission %q (known: %v)", perm, knownPermissions)
-			}
-		}
-	}
-
-	c.validateSidecar(bad)
 
 	if !c.Dev {
 		if len(c.Redis.Addrs) == 0 {
@@ -194,22 +112,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// CheckSecret refuses an empty secret, an HMAC secret shorter than
-// MinHMACSecret and, outside dev mode, a known dev secret. what names the
-// setting; the secret itself never appears in the error.
-func (c Config) CheckSecret(what string, secret []byte, hmacKey bool) error {
-	if len(secret) == 0 {
-		return fmt.Errorf("%s: the secret is empty (is its environment variable set?)", what)
-	}
-	if hmacKey && len(secret) < MinHMACSecret {
-		return fmt.Errorf("%s: an HMAC secret needs at least %d bytes, got %d", what, MinHMACSecret, len(secret))
-	}
-	if !c.Dev && isDevSecret(string(secret)) {
-		return fmt.Errorf("%s: production mode (dev: false) refuses a known dev secret", what)
-	}
-	return nil
-}
-
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -217,4 +119,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// isToken reports whether s is an RFC 7230 token, which is what RFC 6265
+// allows as a cookie name.
+func isToken(s string) bool {
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b <= 0x20 || b >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?={}`, b) >= 0 {
+			return false
+		}
+	}
+	return s != ""
 }

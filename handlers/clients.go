@@ -1,62 +1,42 @@
 package handlers
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"net/http"
 	"net/url"
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/tokenguard/tokenguard/clients"
 )
 
-// Permissions a client may hold.
+// Permissions the routes require.
 const (
-	permSessions = "sessions"
-	permAdmin    = "admin"
+	permSessions   = clients.PermSessions
+	permAdmin      = clients.PermAdmin
+	permIntrospect = clients.PermIntrospect
+	permRevoke     = clients.PermRevoke
 )
 
-// Client is a machine caller authenticated with HTTP Basic.
-type Client struct {
-	ID string
-	// SecretHash is the SHA-256 of the client's secret; the secret itself
-	// is not kept.
-	SecretHash  [sha256.Size]byte
-	Permissions []string
-}
+// Client is the machine caller a client route admitted.
+type Client = clients.Client
 
-type clients struct {
-	byID map[string]Client
-}
-
-func newClients(list []Client) clients {
-	cs := clients{byID: make(map[string]Client, len(list))}
-	for _, c := range list {
-		cs.byID[c.ID] = c
-	}
-	return cs
+// clientAuth reads client credentials off a request and has the registry
+// check them; how a secret is checked is the clients package's business.
+type clientAuth struct {
+	registry *clients.Registry
 }
 
 var errInvalidClient = &apiError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 
-// authenticate checks HTTP Basic credentials. The secret is compared in
-// constant time as a hash, and an unknown client id costs the same as a wrong
-// secret, so timing tells nothing about which clients exist.
-func (cs clients) authenticate(r *http.Request) (Client, bool) {
+// authenticate checks HTTP Basic credentials.
+func (a clientAuth) authenticate(r *http.Request) (Client, bool) {
 	id, secret, ok := r.BasicAuth()
 	if !ok {
 		return Client{}, false
 	}
-	return cs.check(id, secret)
-}
-
-// check compares a client's secret in constant time, as a hash.
-func (cs clients) check(id, secret string) (Client, bool) {
-	got := sha256.Sum256([]byte(secret))
-	c, known := cs.byID[id]
-	match := subtle.ConstantTimeCompare(got[:], c.SecretHash[:]) == 1
-	return c, known && match
+	return a.registry.Check(id, secret)
 }
 
 // authenticateOAuth authenticates the client of an OAuth endpoint
@@ -72,7 +52,7 @@ func (cs clients) check(id, secret string) (Client, bool) {
 // missing or wrong credentials. An invalid_client answer must carry
 // WWW-Authenticate: Basic; oauthClient adds it. A body over the limit comes
 // back as the *http.MaxBytesError that the error handler answers 413.
-func (cs clients) authenticateOAuth(r *http.Request) (Client, error) {
+func (a clientAuth) authenticateOAuth(r *http.Request) (Client, error) {
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -102,7 +82,7 @@ func (cs clients) authenticateOAuth(r *http.Request) (Client, error) {
 		if formID != "" && formID != id {
 			return Client{}, &apiError{http.StatusBadRequest, "invalid_request", "client_id differs from the authenticated client"}
 		}
-		c, ok := cs.check(id, secret)
+		c, ok := a.registry.Check(id, secret)
 		if !ok {
 			return Client{}, errInvalidClient
 		}
@@ -111,7 +91,7 @@ func (cs clients) authenticateOAuth(r *http.Request) (Client, error) {
 	if formID == "" || formSecret == "" {
 		return Client{}, errInvalidClient
 	}
-	c, ok := cs.check(formID, formSecret)
+	c, ok := a.registry.Check(formID, formSecret)
 	if !ok {
 		return Client{}, errInvalidClient
 	}

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -9,15 +8,17 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/tokenguard/tokenguard/clients"
 )
 
 func TestOAuthClientAuthentication(t *testing.T) {
 	// A secret with characters that form-urlencoding changes.
 	const secret = "s3cr+t %/:é"
-	cs := newClients([]Client{
-		{ID: "app", SecretHash: sha256.Sum256([]byte(secret))},
-		{ID: "a b", SecretHash: sha256.Sum256([]byte("x"))},
-	})
+	cs := clientAuth{registry: newRegistry(t,
+		clients.Entry{ID: "app", Secret: secret},
+		clients.Entry{ID: "a/b", Secret: "x"},
+	)}
 	basic := func(id, secret string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
 	}
@@ -31,7 +32,7 @@ func TestOAuthClientAuthentication(t *testing.T) {
 		wantCode   string
 	}{
 		{"Basic with the id and secret form-urlencoded", basic("app", enc(secret)), nil, "app", 0, ""},
-		{"Basic with a form-urlencoded id", basic(enc("a b"), "x"), nil, "a b", 0, ""},
+		{"Basic with a form-urlencoded id", basic(enc("a/b"), "x"), nil, "a/b", 0, ""},
 		{"client_secret_post", "", url.Values{"client_id": {"app"}, "client_secret": {secret}}, "app", 0, ""},
 		{"Basic with the matching client_id also in the form", basic("app", enc(secret)), url.Values{"client_id": {"app"}}, "app", 0, ""},
 		{"Basic with the secret not form-urlencoded", basic("app", secret), nil, "", 401, "invalid_client"},
@@ -69,4 +70,15 @@ func TestOAuthClientAuthentication(t *testing.T) {
 			}
 		})
 	}
+}
+
+// newRegistry builds the client registry of a test, in dev mode so that the
+// secrets can be given in clear text.
+func newRegistry(t testing.TB, entries ...clients.Entry) *clients.Registry {
+	t.Helper()
+	r, err := clients.New(clients.Config{Clients: entries, Dev: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

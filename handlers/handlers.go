@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/auth"
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -23,8 +24,10 @@ type Config struct {
 	// Auth publishes the keys and metadata. Required.
 	Auth *auth.Service
 	// Users runs every workflow the endpoints expose. Required.
-	Users   *users.Service
-	Clients []Client
+	Users *users.Service
+	// Clients are the machine callers the client routes admit; nil admits
+	// none.
+	Clients *clients.Registry
 	// Ready reports whether the service can answer; it backs /readyz.
 	// Required.
 	Ready func(ctx context.Context) error
@@ -40,7 +43,7 @@ type Config struct {
 type handler struct {
 	auth    *auth.Service
 	users   *users.Service
-	clients clients
+	clients clientAuth
 	ready   func(ctx context.Context) error
 	log     *slog.Logger
 	now     func() time.Time
@@ -65,7 +68,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	h := &handler{
 		auth:    cfg.Auth,
 		users:   cfg.Users,
-		clients: newClients(cfg.Clients),
+		clients: clientAuth{registry: cfg.Clients},
 		ready:   cfg.Ready,
 		log:     cfg.Logger,
 		now:     cfg.Clock,

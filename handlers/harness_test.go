@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -29,6 +28,7 @@ import (
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -114,10 +114,10 @@ var testClients = []struct {
 	id    string
 	perms []string
 }{
-	{"gateway", []string{permIntrospect}},
-	{"app", []string{permSessions, permRevoke, permIntrospect}},
-	{"other", []string{permSessions, permRevoke, permIntrospect}},
-	{"admin", []string{permAdmin}},
+	{"gateway", []string{clients.PermIntrospect}},
+	{"app", []string{clients.PermSessions, clients.PermRevoke, clients.PermIntrospect}},
+	{"other", []string{clients.PermSessions, clients.PermRevoke, clients.PermIntrospect}},
+	{"admin", []string{clients.PermAdmin}},
 	{"nobody", nil},
 }
 
@@ -174,14 +174,18 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list []Client
+	var list []clients.Entry
 	for _, c := range testClients {
-		list = append(list, Client{ID: c.id, SecretHash: sha256.Sum256([]byte(c.id + "-secret")), Permissions: c.perms})
+		list = append(list, clients.Entry{ID: c.id, Secret: c.id + "-secret", Permissions: c.perms})
+	}
+	registry, err := clients.New(clients.Config{Clients: list, Dev: true})
+	if err != nil {
+		t.Fatal(err)
 	}
 	e, err := New(Config{
 		Auth:    svc,
 		Users:   us,
-		Clients: list,
+		Clients: registry,
 		Ready:   store.Ready,
 		Logger:  log,
 		Clock:   clk.Now,

@@ -12,13 +12,6 @@ import (
 	"github.com/tokenguard/tokenguard/users"
 )
 
-// Permissions of the OAuth endpoints (config.PermIntrospect and
-// config.PermRevoke).
-const (
-	permIntrospect = "introspect"
-	permRevoke     = "revoke"
-)
-
 // Token type hints (RFC 7009 §2.1, RFC 7662 §2.1).
 const (
 	hintAccessToken  = "access_token"

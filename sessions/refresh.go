@@ -62,7 +62,7 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 	next := t.next(salt)
 	now := s.now()
 	res, err := refreshScript.Run(ctx, s.rdb,
-		[]string{s.keys.session(t.sid), s.keys.history(t.sid), s.keys.grace(t.sid)},
+		[]string{s.keys.Session(t.sid), s.keys.RefreshHistory(t.sid), s.keys.RefreshGrace(t.sid)},
 		now.UnixMilli(), t.gen, t.hash(), t.fingerprint(), clientID,
 		next.hash(), next.fingerprint(), string(salt),
 		s.idle.Milliseconds(), s.tail.Milliseconds(), s.window.Milliseconds(), (s.window + graceSlack).Milliseconds(),
@@ -114,7 +114,7 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 			s.log.Error("refresh token replayed: session state deleted but its access tokens could not be revoked", "sid", sess.ID, "sub", sess.Subject, "err", err)
 			return Refreshed{}, err
 		}
-		if err := s.rdb.ZRem(ctx, s.keys.user(sess.Subject), sess.ID).Err(); err != nil {
+		if err := s.rdb.ZRem(ctx, s.keys.UserSessions(sess.Subject), sess.ID).Err(); err != nil {
 			s.log.Warn("prune session index", "sub", sess.Subject, "err", err)
 		}
 		return Refreshed{}, &EndedError{Session: sess, Cause: cause, err: ret}
@@ -291,7 +291,7 @@ func (s *Store) lookup(ctx context.Context, raw string) (Session, standing, erro
 	if !ok {
 		return Session{}, standingNone, nil
 	}
-	m, err := s.rdb.HGetAll(ctx, s.keys.session(t.sid)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.keys.Session(t.sid)).Result()
 	if err != nil {
 		return Session{}, standingNone, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}

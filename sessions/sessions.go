@@ -5,7 +5,7 @@
 // and only hashes of it are ever stored.
 //
 // Every key of a session lives in the hash-tag shard of its user
-// (blacklist.Shard), and a session id is drawn so that it falls in that
+// (keyspace.Shard), and a session id is drawn so that it falls in that
 // shard too. A session id alone therefore locates all of the user's keys, and
 // the scripts that touch several of them run on one Redis Cluster slot.
 package sessions
@@ -23,7 +23,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
 var (
@@ -108,7 +108,7 @@ type Config struct {
 // Store keeps sessions in Redis.
 type Store struct {
 	rdb     redis.UniversalClient
-	keys    keyspace
+	keys    keyspace.Keys
 	idle    time.Duration
 	maxAge  time.Duration
 	window  time.Duration
@@ -123,7 +123,7 @@ type Store struct {
 func New(rdb redis.UniversalClient, cfg Config) *Store {
 	s := &Store{
 		rdb:     rdb,
-		keys:    keyspace{prefix: cfg.Prefix},
+		keys:    keyspace.New(cfg.Prefix),
 		idle:    cfg.RefreshTTL,
 		maxAge:  cfg.MaxAge,
 		window:  cfg.ReuseWindow,
@@ -183,14 +183,14 @@ const maxIDDraws = 1000
 // NewID returns a random session id (128 bits, base64url) that falls in the
 // same shard as subject, so that the id alone locates the user's keys.
 func NewID(subject string) (string, error) {
-	want := blacklist.Shard(subject)
+	want := keyspace.Shard(subject)
 	var b [idBytes]byte
 	for range maxIDDraws {
 		if _, err := rand.Read(b[:]); err != nil {
 			return "", fmt.Errorf("generate session id: %w", err)
 		}
 		id := base64.RawURLEncoding.EncodeToString(b[:])
-		if blacklist.Shard(id) == want {
+		if keyspace.Shard(id) == want {
 			return id, nil
 		}
 	}
@@ -210,7 +210,7 @@ func validID(id string) bool {
 // returns its first refresh token. When the user now has more sessions than
 // MaxPerUser, the oldest are ended (CauseEvicted) and returned.
 func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted []Session, err error) {
-	if sess.Subject == "" || !validID(sess.ID) || blacklist.Shard(sess.ID) != blacklist.Shard(sess.Subject) {
+	if sess.Subject == "" || !validID(sess.ID) || keyspace.Shard(sess.ID) != keyspace.Shard(sess.Subject) {
 		return "", nil, errors.New("sessions: a session needs a subject and an id from NewID(subject)")
 	}
 	claims := []byte("{}")
@@ -228,7 +228,7 @@ func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted [
 	end := now.Add(s.maxAge).UnixMilli()
 	ttl := min(s.idle, s.maxAge) + s.tail
 	err = openScript.Run(ctx, s.rdb,
-		[]string{s.keys.session(sess.ID), s.keys.history(sess.ID), s.keys.user(sess.Subject)},
+		[]string{s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.UserSessions(sess.Subject)},
 		ttl.Milliseconds(), (s.maxAge + s.tail).Milliseconds(), nowMS, sess.ID, tok.fingerprint(),
 		"sub", sess.Subject,
 		"cid", sess.ClientID,
@@ -313,7 +313,7 @@ func (s *Store) Get(ctx context.Context, id string) (Session, error) {
 	if !validID(id) {
 		return Session{}, ErrNotFound
 	}
-	m, err := s.rdb.HGetAll(ctx, s.keys.session(id)).Result()
+	m, err := s.rdb.HGetAll(ctx, s.keys.Session(id)).Result()
 	if err != nil {
 		return Session{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -397,7 +397,7 @@ func (s *Store) Count(ctx context.Context, subject string) (int, error) {
 // including those past their refresh lifetime whose last access token may
 // still live.
 func (s *Store) all(ctx context.Context, subject string) ([]Session, error) {
-	idx := s.keys.user(subject)
+	idx := s.keys.UserSessions(subject)
 	ids, err := s.rdb.ZRevRange(ctx, idx, 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -408,7 +408,7 @@ func (s *Store) all(ctx context.Context, subject string) ([]Session, error) {
 	cmds := make([]*redis.MapStringStringCmd, len(ids))
 	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.session(id))
+			cmds[i] = p.HGetAll(ctx, s.keys.Session(id))
 		}
 		return nil
 	})
@@ -499,46 +499,12 @@ func (s *Store) EndAll(ctx context.Context, subject, except string) ([]Session, 
 // its keys share one slot.
 func (s *Store) drop(ctx context.Context, sess Session) error {
 	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.keys.session(sess.ID), s.keys.history(sess.ID), s.keys.grace(sess.ID))
-		p.ZRem(ctx, s.keys.user(sess.Subject), sess.ID)
+		p.Del(ctx, s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.RefreshGrace(sess.ID))
+		p.ZRem(ctx, s.keys.UserSessions(sess.Subject), sess.ID)
 		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
-}
-
-// keyspace names the keys, all in the shard of their user:
-//
-//	<prefix>{<shard>}:session:<sid>            hash: the session and its refresh-token state
-//	<prefix>{<shard>}:rt-history:<sid>         8-byte fingerprint of every refresh token issued, by generation
-//	<prefix>{<shard>}:rt-grace:<sid>           the reuse window's salt, alive only during the window
-//	<prefix>{<shard>}:user-sessions:<b64 sub>  sorted set of the user's session ids by creation time
-//
-// The kinds are longer than one letter, and the subject is written in
-// base64url, so that no key of ours ever matches the blacklist's pattern for
-// its own entries (<prefix>{*}:?:*), whatever characters a subject holds.
-type keyspace struct {
-	prefix string
-}
-
-func (k keyspace) session(id string) string { return k.name("session", id, id) }
-func (k keyspace) history(id string) string { return k.name("rt-history", id, id) }
-func (k keyspace) grace(id string) string   { return k.name("rt-grace", id, id) }
-func (k keyspace) user(sub string) string {
-	return k.name("user-sessions", sub, base64.RawURLEncoding.EncodeToString([]byte(sub)))
-}
-
-// name is <prefix>{<shard of owner>}:<kind>:<id>.
-func (k keyspace) name(kind, owner, id string) string {
-	b := make([]byte, 0, len(k.prefix)+len(kind)+len(id)+8)
-	b = append(b, k.prefix...)
-	b = append(b, '{')
-	b = strconv.AppendInt(b, int64(blacklist.Shard(owner)), 10)
-	b = append(b, "}:"...)
-	b = append(b, kind...)
-	b = append(b, ':')
-	b = append(b, id...)
-	return string(b)
 }

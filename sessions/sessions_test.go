@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
@@ -147,7 +147,7 @@ func TestSessionIDsFallInTheirUsersShard(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := blacklist.Shard(id), blacklist.Shard(sub); got != want {
+		if got, want := keyspace.Shard(id), keyspace.Shard(sub); got != want {
 			t.Errorf("Shard(NewID(%q)) = %d, want %d", sub, got, want)
 		}
 		if !validID(id) {
@@ -622,7 +622,7 @@ func TestEveryKeyIsInTheUsersShardAndExpires(t *testing.T) {
 			t.Fatal(err)
 		}
 		slices.Sort(keys)
-		tag := fmt.Sprintf("tg:{%d}:", blacklist.Shard(subject))
+		tag := fmt.Sprintf("tg:{%d}:", keyspace.Shard(subject))
 		if len(keys) != 4 {
 			t.Errorf("keys = %v, want session, history, grace and index", keys)
 		}
@@ -638,11 +638,11 @@ func TestEveryKeyIsInTheUsersShardAndExpires(t *testing.T) {
 				t.Errorf("the window's salt lives %v, want at most the window and its slack", ttl)
 			}
 		}
-		if clash := rdb.Keys(ctx, "tg:{*}:?:*").Val(); len(clash) != 0 {
+		if clash := rdb.Keys(ctx, keyspace.New("tg:").SnapshotPattern()).Val(); len(clash) != 0 {
 			t.Errorf("keys %v match the blacklist's entry pattern", clash)
 		}
 		secret := strings.Split(rt, ".")[2]
-		if strings.Contains(fmt.Sprint(rdb.HGetAll(ctx, f.store.keys.session(sess.ID)).Val()), secret) {
+		if strings.Contains(fmt.Sprint(rdb.HGetAll(ctx, f.store.keys.Session(sess.ID)).Val()), secret) {
 			t.Errorf("the refresh token's secret is stored in clear")
 		}
 	})
