@@ -12,6 +12,7 @@ import (
 )
 
 func TestOAuthClientAuthentication(t *testing.T) {
+	t.Parallel()
 	// A secret with characters that form-urlencoding changes.
 	const secret = "s3cr+t %/:é"
 	cs := newClients([]Client{

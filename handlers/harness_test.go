@@ -350,3 +350,16 @@ func (h *harness) events(subject string) []audit.Event {
 	}
 	return list
 }
+
+// keyOf finds the key of one revocation entry: kind j (a token), s (a
+// session), u (a user's cut-off) or b (a ban), of id.
+func (h *harness) keyOf(kind, id string) string {
+	h.t.Helper()
+	for _, k := range h.redis.Keys() {
+		if strings.HasSuffix(k, ":"+kind+":"+id) {
+			return k
+		}
+	}
+	h.t.Fatalf("no %s entry for %s in %v", kind, id, h.redis.Keys())
+	return ""
+}
