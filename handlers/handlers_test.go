@@ -131,3 +131,12 @@ func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 		t.Errorf("PURGE /v1/sessions = %d, want 405", rec.Code)
 	}
 }
+
+func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.wantClientErrors(t, []clientMistake{
+		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
+		{"a wrong method", "PUT", "/v1/sessions", "app", "", ``, 405, "method_not_allowed"},
+	})
+}

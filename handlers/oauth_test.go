@@ -262,3 +262,78 @@ func TestAnUnreachableStoreIsNeverAnsweredAsInactiveOrRevoked(t *testing.T) {
 		}
 	}
 }
+
+func TestIntrospectionAndRevocationOverHTTP(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	s := h.login("app", "alice", "laptop")
+	introspect := func(token string) map[string]any {
+		t.Helper()
+		r := h.form("/oauth2/introspect", "gateway", url.Values{"token": {token}})
+		if r.status != http.StatusOK {
+			t.Fatalf("introspect = %d %s, want 200", r.status, r.body)
+		}
+		return r.json(t)
+	}
+
+	want := map[string]any{
+		"active": true, "sub": "alice", "iss": testIssuer, "aud": "api", "client_id": "app",
+		"scope": "read write", "sid": s.sid, "jti": s.claims.ID, "exp": float64(s.claims.ExpiresAt.Unix()), "iat": float64(testNow.Unix()),
+		"token_type": "Bearer", "token_use": "access_token",
+	}
+	if diff := cmp.Diff(introspect(s.token), want); diff != "" {
+		t.Errorf("introspection of a live token (-got +want):\n%s", diff)
+	}
+
+	if r := h.form("/oauth2/revoke", "app", url.Values{"token": {s.token}, "token_type_hint": {"refresh_token"}}); r.status != http.StatusOK {
+		t.Fatalf("revoke = %d %s, want 200", r.status, r.body)
+	}
+	h.wantVerify(t, s.token, http.StatusUnauthorized, "revoked through RFC 7009")
+	h.wantTTL(t, "j", s.claims.ID, s.claims.ExpiresAt.Sub(h.now())+testLeeway)
+	if diff := cmp.Diff(introspect(s.token), map[string]any{"active": false}); diff != "" {
+		t.Errorf("introspection of the revoked token (-got +want):\n%s", diff)
+	}
+	for _, token := range []string{"unknown-opaque-token", s.token, "a.b.c"} {
+		if r := h.form("/oauth2/revoke", "app", url.Values{"token": {token}}); r.status != http.StatusOK {
+			t.Errorf("revoke %q = %d %s, want 200 (RFC 7009 §2.2)", token, r.status, r.body)
+		}
+	}
+	for _, client := range []string{"app:wrong", "ghost:app-secret", ""} {
+		r := h.form("/oauth2/introspect", client, url.Values{"token": {s.token}})
+		if r.status != http.StatusUnauthorized || r.json(t)["error"] != "invalid_client" {
+			t.Errorf("introspect as %q = %d %s, want 401 invalid_client", client, r.status, r.body)
+		}
+	}
+
+	other := h.login("app", "bob", "laptop")
+	h.redis.SetError("LOADING the store is down")
+	r := h.form("/oauth2/revoke", "app", url.Values{"token": {other.token}})
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Errorf("revoke with Redis down = %d %s (Retry-After %q), want 503 with Retry-After", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	h.redis.SetError("")
+	h.wantVerify(t, other.token, http.StatusOK, "a revocation answered 503 was not made")
+}
+
+func TestRefreshTokensAreIntrospectedAndRevokedThroughTheOAuthEndpoints(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	l := h.login("app", "alice", "phone")
+
+	got := h.form("/oauth2/introspect", "app", url.Values{"token": {l.refresh}}).json(t)
+	if got["active"] != true || got["token_use"] != "refresh_token" || got["sub"] != "alice" || got["client_id"] != "app" || got["sid"] != l.sid {
+		t.Errorf("introspection of a live refresh token by its own client = %v, want active, token_use refresh_token, of alice, client app, sid %s", got, l.sid)
+	}
+	if got := h.form("/oauth2/introspect", "gateway", url.Values{"token": {l.refresh}}).json(t); len(got) != 1 || got["active"] != false {
+		t.Errorf("introspection of app's refresh token by another client = %v, want exactly {\"active\": false}", got)
+	}
+
+	if r := h.form("/oauth2/revoke", "app", url.Values{"token": {l.refresh}, "token_type_hint": {"access_token"}}); r.status != http.StatusOK {
+		t.Fatalf("RFC 7009 revocation of the refresh token (with a wrong hint) = %d %s, want 200", r.status, r.body)
+	}
+	h.wantVerify(t, l.token, http.StatusUnauthorized, "the session's access token after its refresh token was revoked")
+	h.wantRefresh(t, l.refresh, http.StatusBadRequest, "the revoked refresh token")
+	if got := h.form("/oauth2/introspect", "app", url.Values{"token": {l.refresh}}).json(t); len(got) != 1 || got["active"] != false {
+		t.Errorf("introspection of the revoked refresh token = %v, want exactly {\"active\": false}", got)
+	}
+}

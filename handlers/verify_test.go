@@ -1,6 +1,12 @@
 package handlers
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -297,4 +303,118 @@ func (s *harness) revocationSubjectOf(token string) string {
 		s.t.Fatal(err)
 	}
 	return s.users.SubjectOf(c)
+}
+
+func TestVerifyAnswersEveryMethodAndSubpathWithIdentityHeaders(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	s := h.login("app", "alice", "laptop")
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, http.MethodPatch} {
+		for _, path := range []string{"/v1/verify", "/v1/verify/some/upstream/path"} {
+			r := h.do(m, path, "Bearer "+s.token, "", "")
+			if r.status != http.StatusOK {
+				t.Errorf("%s %s = %d, want 200", m, path, r.status)
+				continue
+			}
+			for hdr, want := range map[string]string{"X-Auth-Request-User": "alice", "X-Auth-Session": s.sid, "X-Auth-Token-Id": s.claims.ID} {
+				if got := r.header.Get(hdr); got != want {
+					t.Errorf("%s %s: %s = %q, want %q", m, path, hdr, got, want)
+				}
+			}
+		}
+	}
+	r := h.do(http.MethodGet, "/v1/verify", "", "", "")
+	if r.status != http.StatusUnauthorized {
+		t.Fatalf("verify without a token = %d, want 401", r.status)
+	}
+	if got, want := r.header.Get("WWW-Authenticate"), `Bearer realm="tokenguard"`; got != want {
+		t.Errorf("WWW-Authenticate without a token = %q, want %q (no error attribute, RFC 6750 §3.1)", got, want)
+	}
+	r = h.do(http.MethodGet, "/v1/verify", "Bearer nonsense", "", "")
+	if got := r.header.Get("WWW-Authenticate"); !strings.Contains(got, `error="invalid_token"`) {
+		t.Errorf("WWW-Authenticate for a bad token = %q, want error=\"invalid_token\"", got)
+	}
+}
+
+// TestHostileTokensAreRefusedWith401 signs with our own RS256 key, as a
+// production configuration does, so that the algorithm-confusion attack
+// (HS256 keyed with the RSA public key) is the classic one.
+func TestHostileTokensAreRefusedWith401(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{rsa: true})
+	good := h.login("app", "alice", "laptop")
+	now := h.now()
+	claims := func(edit func(jwt.MapClaims)) jwt.MapClaims {
+		c := jwt.MapClaims{
+			"iss": testIssuer, "sub": "mallory", "aud": []string{"api"},
+			"exp": now.Add(5 * time.Minute).Unix(), "iat": now.Unix(), "jti": "hostile-1", "sid": "s1",
+		}
+		if edit != nil {
+			edit(c)
+		}
+		return c
+	}
+	hdr := map[string]any{"kid": "rs1", "typ": "at+jwt"}
+	b64 := func(v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	pubDER, err := x509.MarshalPKIXPublicKey(&h.rsa.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER})
+	confused := func() string {
+		signing := b64(map[string]any{"alg": "HS256", "kid": "rs1", "typ": "at+jwt"}) + "." + b64(claims(nil))
+		mac := hmac.New(sha256.New, pubPEM)
+		mac.Write([]byte(signing))
+		return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+	}
+	parts := strings.Split(good.token, ".")
+	var payload map[string]any
+	raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	if err := json.Unmarshal(raw, &payload); err != nil {
+		t.Fatal(err)
+	}
+	payload["sub"] = "admin"
+	tampered := parts[0] + "." + b64(payload) + "." + parts[2]
+
+	cases := []struct {
+		name, token string
+	}{
+		{"alg none", b64(map[string]any{"alg": "none", "kid": "rs1", "typ": "at+jwt"}) + "." + b64(claims(nil)) + "."},
+		{"HS256 signed with the RS256 public key", confused()},
+		{"an unknown kid", h.signRS256(map[string]any{"kid": "nope", "typ": "at+jwt"}, claims(nil))},
+		{"a wrong typ", h.signRS256(map[string]any{"kid": "rs1", "typ": "JWT"}, claims(nil))},
+		{"a wrong issuer", h.signRS256(hdr, claims(func(c jwt.MapClaims) { c["iss"] = "https://evil.test" }))},
+		{"a wrong audience", h.signRS256(hdr, claims(func(c jwt.MapClaims) { c["aud"] = "other" }))},
+		{"expired beyond the leeway", h.signRS256(hdr, claims(func(c jwt.MapClaims) { c["exp"] = now.Add(-testLeeway - time.Minute).Unix() }))},
+		{"not yet valid", h.signRS256(hdr, claims(func(c jwt.MapClaims) { c["nbf"] = now.Add(10 * time.Minute).Unix() }))},
+		{"no jti", h.signRS256(hdr, claims(func(c jwt.MapClaims) { delete(c, "jti") }))},
+		{"no exp", h.signRS256(hdr, claims(func(c jwt.MapClaims) { delete(c, "exp") }))},
+		{"a tampered payload", tampered},
+		{"64 KiB of garbage", strings.Repeat("A", 64<<10)},
+		{"three dots", "..."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.verify("/v1/verify", c.token)
+			if r.status != http.StatusUnauthorized {
+				t.Errorf("verify = %d %s, want 401", r.status, r.body)
+			}
+			if got := r.json(t)["error"]; got != "invalid_token" {
+				t.Errorf("error = %v, want invalid_token", got)
+			}
+		})
+	}
+	// The control: a token signed the same way but well-formed passes.
+	if got := h.verify("/v1/verify", h.signRS256(hdr, claims(nil))).status; got != http.StatusOK {
+		t.Errorf("control token signed by the test = %d, want 200 (the table would prove nothing)", got)
+	}
+	if strings.Contains(h.logs.String(), good.token) {
+		t.Errorf("a token appeared in the logs")
+	}
 }

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lestrrat-go/jwx/v3/jwk"
+	jwxjwt "github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/tokenguard/tokenguard/auth"
 )
@@ -54,6 +57,44 @@ func TestMetadataPathsFollowRFC8414(t *testing.T) {
 	} {
 		if diff := cmp.Diff(metadataPaths(issuer), want); diff != "" {
 			t.Errorf("metadataPaths(%q) (-got +want):\n%s", issuer, diff)
+		}
+	}
+}
+
+// TestOurJWKSVerifiesOurTokensWithAnotherLibrary fetches our JWKS and
+// metadata as a third party would and verifies a session's access token,
+// RS256 as in production, with lestrrat-go/jwx rather than golang-jwt.
+func TestOurJWKSVerifiesOurTokensWithAnotherLibrary(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{rsa: true})
+	s := h.login("app", "alice", "laptop")
+	r := h.do(http.MethodGet, "/.well-known/jwks.json", "", "", "")
+	if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Cache-Control"), "public, max-age=") {
+		t.Fatalf("GET jwks = %d (Cache-Control %q), want 200 and public caching", r.status, r.header.Get("Cache-Control"))
+	}
+	set, err := jwk.Parse([]byte(r.body))
+	if err != nil {
+		t.Fatalf("jwx cannot parse our JWKS %s: %v", r.body, err)
+	}
+	tok, err := jwxjwt.ParseString(s.token, jwxjwt.WithKeySet(set), jwxjwt.WithClock(jwxjwt.ClockFunc(h.now)),
+		jwxjwt.WithIssuer(testIssuer), jwxjwt.WithAudience("api"))
+	if err != nil {
+		t.Fatalf("jwx refuses our token against our JWKS: %v", err)
+	}
+	if sub, _ := tok.Subject(); sub != "alice" {
+		t.Errorf("jwx reads sub %q, want alice", sub)
+	}
+
+	m := h.do(http.MethodGet, "/.well-known/oauth-authorization-server", "", "", "").json(t)
+	for k, v := range map[string]string{
+		"issuer":                 testIssuer,
+		"jwks_uri":               testIssuer + "/.well-known/jwks.json",
+		"token_endpoint":         testIssuer + "/oauth2/token",
+		"introspection_endpoint": testIssuer + "/oauth2/introspect",
+		"revocation_endpoint":    testIssuer + "/oauth2/revoke",
+	} {
+		if m[k] != v {
+			t.Errorf("metadata %s = %v, want %s", k, m[k], v)
 		}
 	}
 }
