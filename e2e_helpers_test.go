@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -38,7 +39,6 @@ type testServer struct {
 	base  string
 	redis *redistest.Server
 	rdb   *redis.Client
-	rsa   *rsa.PrivateKey // the RS256 signing key, for crafting hostile tokens
 	logs  *syncBuffer
 }
 
@@ -117,7 +117,7 @@ clients:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, redis: srv, rdb: srv.Client(), rsa: key, logs: &syncBuffer{}}
+	ts := &testServer{t: t, redis: srv, rdb: srv.Client(), logs: &syncBuffer{}}
 	ts.base = startServe(t, []string{"-config", cfgFile}, env, ts.logs)
 	return ts
 }
@@ -170,38 +170,6 @@ func awaitReadyz(t *testing.T, base string) {
 	}
 }
 
-// clientMistake is a bad request and the documented 4xx it must get.
-type clientMistake struct {
-	name, method, path, auth, contentType, body string
-	wantStatus                                  int
-	wantError                                   string
-}
-
-// wantClientErrors sends each mistake and checks its status and JSON error
-// body, which must explain itself; a 401 invalid_client must also carry a
-// Basic challenge.
-func (ts *testServer) wantClientErrors(t *testing.T, cases []clientMistake) {
-	t.Helper()
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			r := ts.do(c.method, c.path, c.auth, c.contentType, []byte(c.body))
-			if r.status != c.wantStatus {
-				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
-			}
-			m := r.json(t)
-			if got := m["error"]; got != c.wantError {
-				t.Errorf("error = %v, want %q", got, c.wantError)
-			}
-			if d, _ := m["error_description"].(string); d == "" {
-				t.Errorf("error_description is empty; a client mistake deserves an explanation")
-			}
-			if c.wantStatus == http.StatusUnauthorized && c.wantError == "invalid_client" && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
-				t.Errorf("WWW-Authenticate = %q, want a Basic challenge", r.header.Get("WWW-Authenticate"))
-			}
-		})
-	}
-}
-
 // response is what a request came back with.
 type response struct {
 	status int
@@ -251,6 +219,12 @@ func doRequest(t *testing.T, base, method, path, auth, contentType string, body 
 	return response{resp.StatusCode, resp.Header, b}
 }
 
+// form posts a form to path; auth is "id:secret" for Basic or "".
+func (ts *testServer) form(path, auth string, v url.Values) response {
+	ts.t.Helper()
+	return ts.do(http.MethodPost, path, auth, "application/x-www-form-urlencoded", []byte(v.Encode()))
+}
+
 // session is one login: its access token and session id.
 type session struct {
 	token string
@@ -259,12 +233,20 @@ type session struct {
 	exp   time.Time
 }
 
-func createSession(t *testing.T, base, subject string) session {
+// sessionBody is the body of a login of subject from a laptop, with a scope
+// and an extra claim.
+func sessionBody(subject string) string {
+	return fmt.Sprintf(`{"subject":%q,"scope":"read write","claims":{"tenant":"t1"},"device":{"name":"laptop","ip":"192.0.2.7","user_agent":"curl/8"}}`, subject)
+}
+
+// createSession is the one login of the end-to-end tests: POST /v1/sessions
+// as the app client with the JSON body given, failing the test unless it is
+// answered 201 with a Bearer token and a session.
+func createSession(t *testing.T, base, body string) session {
 	t.Helper()
-	body := fmt.Sprintf(`{"subject":%q,"scope":"read write","claims":{"tenant":"t1"},"device":{"name":"laptop","ip":"192.0.2.7","user_agent":"curl/8"}}`, subject)
 	r := doRequest(t, base, http.MethodPost, "/v1/sessions", appAuth, "application/json", []byte(body))
 	if r.status != http.StatusCreated {
-		t.Fatalf("POST /v1/sessions = %d %s, want 201", r.status, r.body)
+		t.Fatalf("POST /v1/sessions %s = %d %s, want 201", body, r.status, r.body)
 	}
 	var out struct {
 		AccessToken string `json:"access_token"`
@@ -289,7 +271,11 @@ func createSession(t *testing.T, base, subject string) session {
 	return session{token: out.AccessToken, sid: out.SessionID, jti: claims["jti"].(string), exp: exp.Time}
 }
 
-func (ts *testServer) session(subject string) session { return createSession(ts.t, ts.base, subject) }
+// session logs subject in with sessionBody.
+func (ts *testServer) session(subject string) session {
+	ts.t.Helper()
+	return createSession(ts.t, ts.base, sessionBody(subject))
+}
 
 // verifyStatus asks /v1/verify about a token.
 func (ts *testServer) verifyStatus(token string) int {
@@ -330,18 +316,4 @@ func (ts *testServer) wantTTLNear(pattern string, exp time.Time) {
 	if d := ttl - want; d < -time.Second || d > time.Second {
 		ts.t.Errorf("TTL of %s = %v, want %v ± 1s (remaining lifetime + leeway)", pattern, ttl, want)
 	}
-}
-
-// signRS256 signs arbitrary header and claims with the server's own key.
-func (ts *testServer) signRS256(header map[string]any, claims jwt.MapClaims) string {
-	ts.t.Helper()
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
-	for k, v := range header {
-		tok.Header[k] = v
-	}
-	s, err := tok.SignedString(ts.rsa)
-	if err != nil {
-		ts.t.Fatal(err)
-	}
-	return s
 }

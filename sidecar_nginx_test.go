@@ -94,7 +94,7 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 		}
 	}
 
-	alice := sessionWith(t, ts.base, `{"subject":"alice","scope":"read","claims":{"email":"alice@example.test","groups":["dev","ops"]}}`)
+	alice := createSession(t, ts.base, `{"subject":"alice","scope":"read","claims":{"email":"alice@example.test","groups":["dev","ops"]}}`)
 	r := get("/orders/7", alice.token, map[string]string{"X-Auth-Request-User": "admin", "X-Auth-Request-Scope": "admin"})
 	if want := "path=/orders/7 user=alice email=alice@example.test groups=dev,ops scope=read"; r.status != http.StatusOK || string(r.body) != want {
 		t.Fatalf("a good token through nginx = %d %q, want 200 %q (the client's own X-Auth-* headers replaced)\n%s", r.status, r.body, want, ngx.Logs())
@@ -121,22 +121,8 @@ func TestForwardAuthBehindRealNginx(t *testing.T) {
 		t.Errorf("the app was reached %d times by refused requests, want never", got-before)
 	}
 
-	root := sessionWith(t, ts.base, `{"subject":"root","scope":"read admin"}`)
+	root := createSession(t, ts.base, `{"subject":"root","scope":"read admin"}`)
 	if r := get("/admin/users", root.token, nil); r.status != http.StatusOK || !strings.Contains(string(r.body), "user=root") {
 		t.Errorf("the admin area with the admin scope = %d %q, want 200 for root", r.status, r.body)
 	}
-}
-
-// sessionWith opens a session with the given JSON body.
-func sessionWith(t *testing.T, base, body string) session {
-	t.Helper()
-	r := doRequest(t, base, http.MethodPost, "/v1/sessions", appAuth, "application/json", []byte(body))
-	if r.status != http.StatusCreated {
-		t.Fatalf("POST /v1/sessions %s = %d %s, want 201", body, r.status, r.body)
-	}
-	tok, _ := r.json(t)["access_token"].(string)
-	if tok == "" {
-		t.Fatalf("session response %s has no access token", r.body)
-	}
-	return session{token: tok}
 }

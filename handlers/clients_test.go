@@ -13,6 +13,7 @@ import (
 )
 
 func TestOAuthClientAuthentication(t *testing.T) {
+	t.Parallel()
 	// A secret with characters that form-urlencoding changes.
 	const secret = "s3cr+t %/:é"
 	cs := clientAuth{registry: newRegistry(t,

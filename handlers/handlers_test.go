@@ -14,6 +14,7 @@ import (
 )
 
 func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		fault echo.HandlerFunc
@@ -23,6 +24,7 @@ func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, harnessOptions{})
 			// A route of the real instance that fails as told: the fault
 			// goes through the same middleware and error handler as
@@ -47,6 +49,7 @@ func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 }
 
 func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		state func(h *harness, c *auth.Claims) error
@@ -69,6 +72,7 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			h := newHarness(t, harnessOptions{})
 			tok, claims := h.issue(auth.IssueRequest{SessionID: "s"})
 			if err := c.state(h, claims); err != nil {
@@ -86,6 +90,7 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 // other status into a 500, so neither an unusual method nor a large body a
 // proxy forwards may change the answer of the forward-auth check.
 func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
+	t.Parallel()
 	hs := newHarness(t, harnessOptions{})
 	h := hs.e
 	tok, _ := hs.issue(auth.IssueRequest{SessionID: "s"})
@@ -125,4 +130,13 @@ func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 	if rec.Code != http.StatusMethodNotAllowed {
 		t.Errorf("PURGE /v1/sessions = %d, want 405", rec.Code)
 	}
+}
+
+func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.wantClientErrors(t, []clientMistake{
+		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
+		{"a wrong method", "PUT", "/v1/sessions", "app", "", ``, 405, "method_not_allowed"},
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -42,6 +43,7 @@ const (
 	testMaxAge  = 24 * time.Hour
 	testPrefix  = "tg:"
 	testRetains = 24 * time.Hour
+	testReuse   = 10 * time.Second
 )
 
 // testNow is where every harness clock starts, on a whole second so that
@@ -62,8 +64,11 @@ type harness struct {
 	audit    *audit.Log
 	redis    *miniredis.Miniredis
 	idpKey   ed25519.PrivateKey
-	logs     *syncBuffer
-	clock    *clock
+	// rsa is our RS256 signing key "rs1" with harnessOptions.rsa, for
+	// tests that sign tokens of their own with it; nil otherwise.
+	rsa   *rsa.PrivateKey
+	logs  *syncBuffer
+	clock *clock
 }
 
 type harnessOptions struct {
@@ -73,17 +78,26 @@ type harnessOptions struct {
 	mirror bool
 	// maxPerUser caps each user's sessions; zero means no cap.
 	maxPerUser int
+	// rsa signs with a fresh 2048-bit RS256 key "rs1", as a production
+	// configuration does, instead of the EdDSA key "k1".
+	rsa bool
 }
 
 // clock is a settable clock, safe for the handlers' goroutines.
 type clock struct{ ns atomic.Int64 }
 
-func (c *clock) Now() time.Time            { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) set(t time.Time)           { c.ns.Store(t.UnixNano()) }
-func (c *clock) advance(d time.Duration)   { c.ns.Add(int64(d)) }
-func newClock(t time.Time) *clock          { c := &clock{}; c.set(t); return c }
-func (h *harness) now() time.Time          { return h.clock.Now() }
-func (h *harness) advance(d time.Duration) { h.clock.advance(d) }
+func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
+func (c *clock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
+func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
+func newClock(t time.Time) *clock        { c := &clock{}; c.set(t); return c }
+func (h *harness) now() time.Time        { return h.clock.Now() }
+
+// advance lets d pass for everyone: the clock of the workflows and stores,
+// and the TTLs of the keys in miniredis.
+func (h *harness) advance(d time.Duration) {
+	h.clock.advance(d)
+	h.redis.FastForward(d)
+}
 
 // syncBuffer collects log lines written from any goroutine.
 type syncBuffer struct {
@@ -124,10 +138,7 @@ var testClients = []struct {
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
 	clk := newClock(testNow)
-	own, err := auth.GenerateEdDSAKey("k1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	own, rsaKey := ownKey(t, opts.rsa)
 	pub, idpKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +176,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		runMirror(t, store)
 	}
 	sess := sessions.New(rdb, sessions.Config{
-		Prefix: testPrefix, RefreshTTL: testIdle, MaxAge: testMaxAge, ReuseWindow: 10 * time.Second,
+		Prefix: testPrefix, RefreshTTL: testIdle, MaxAge: testMaxAge, ReuseWindow: testReuse,
 		MaxPerUser: opts.maxPerUser, AccessTokenLife: testTTL + testLeeway, Revoker: store, Clock: clk.Now, Logger: log,
 	})
 	// The trail keeps real time: miniredis stamps stream ids with it.
@@ -194,7 +205,38 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, logs: logs, clock: clk}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk}
+}
+
+// ownKey is our signing key: EdDSA "k1", or with withRSA an RS256 "rs1"
+// loaded from a PEM file as configured keys are, returned with its private
+// half.
+func ownKey(t testing.TB, withRSA bool) (*auth.Key, *rsa.PrivateKey) {
+	t.Helper()
+	if !withRSA {
+		k, err := auth.GenerateEdDSAKey("k1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k, nil
+	}
+	priv, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "rs256.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	k, err := auth.LoadKey(auth.KeyConfig{ID: "rs1", Alg: "RS256", PrivateKeyFile: file})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k, priv
 }
 
 // runMirror follows Redis until the test ends and waits until the mirror
@@ -266,13 +308,7 @@ func (h *harness) login(client, subject, device string) login {
 	if r.status != http.StatusCreated {
 		h.t.Fatalf("POST /v1/sessions as %s for %q = %d %s, want 201", client, subject, r.status, r.body)
 	}
-	var out struct {
-		AccessToken  string `json:"access_token"`
-		TokenType    string `json:"token_type"`
-		ExpiresIn    int64  `json:"expires_in"`
-		RefreshToken string `json:"refresh_token"`
-		SessionID    string `json:"session_id"`
-	}
+	var out tokenPair
 	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
 		h.t.Fatal(err)
 	}
@@ -284,6 +320,16 @@ func (h *harness) login(client, subject, device string) login {
 		h.t.Fatalf("the access token just issued does not verify: %v", err)
 	}
 	return login{token: out.AccessToken, refresh: out.RefreshToken, sid: out.SessionID, claims: claims}
+}
+
+// tokenPair is the body of a 201 from POST /v1/sessions or a 200 from the
+// token endpoint, read as a client reads it.
+type tokenPair struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	SessionID    string `json:"session_id"`
 }
 
 func quote(s string) string {
@@ -353,4 +399,150 @@ func (h *harness) events(subject string) []audit.Event {
 		h.t.Fatal(err)
 	}
 	return list
+}
+
+// refresh redeems a refresh token at the token endpoint as client.
+func (h *harness) refresh(client, rt string) reply {
+	return h.form("/oauth2/token", client, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}})
+}
+
+// mustRefresh redeems a refresh token as the app client and returns the new
+// pair, failing the test unless the answer is 200.
+func (h *harness) mustRefresh(t *testing.T, rt string) tokenPair {
+	t.Helper()
+	r := h.refresh("app", rt)
+	if r.status != http.StatusOK {
+		t.Fatalf("refresh = %d %s, want 200", r.status, r.body)
+	}
+	var p tokenPair
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// wantRefresh checks the token endpoint's answer to a refresh token
+// presented by the app client: a 400 must be invalid_grant.
+func (h *harness) wantRefresh(t *testing.T, rt string, want int, why string) {
+	t.Helper()
+	r := h.refresh("app", rt)
+	if r.status != want {
+		t.Errorf("refresh = %d %s, want %d: %s", r.status, r.body, want, why)
+		return
+	}
+	if want == http.StatusBadRequest {
+		if got := r.json(t)["error"]; got != "invalid_grant" {
+			t.Errorf("refresh error = %v, want invalid_grant: %s", got, why)
+		}
+	}
+}
+
+// wantVerify checks the answer of /v1/verify to an access token.
+func (h *harness) wantVerify(t *testing.T, token string, want int, why string) {
+	t.Helper()
+	if got := h.verify("/v1/verify", token).status; got != want {
+		t.Errorf("verify = %d, want %d: %s", got, want, why)
+	}
+}
+
+// keyOf finds the key of one revocation entry: kind j (a token), s (a
+// session), u (a user's cut-off) or b (a ban), of id.
+func (h *harness) keyOf(kind, id string) string {
+	h.t.Helper()
+	for _, k := range h.redis.Keys() {
+		if strings.HasSuffix(k, ":"+kind+":"+id) {
+			return k
+		}
+	}
+	h.t.Fatalf("no %s entry for %s in %v", kind, id, h.redis.Keys())
+	return ""
+}
+
+// wantTTL checks the TTL of a revocation entry. The clock stands still
+// unless a test moves it, so TTLs are exact.
+func (h *harness) wantTTL(t *testing.T, kind, id string, want time.Duration) {
+	t.Helper()
+	if got := h.redis.TTL(h.keyOf(kind, id)); got != want {
+		t.Errorf("TTL of the %s entry of %s = %v, want %v", kind, id, got, want)
+	}
+}
+
+// listSessions asks GET /v1/sessions with an access token.
+func (h *harness) listSessions(token string) []map[string]any {
+	h.t.Helper()
+	r := h.do(http.MethodGet, "/v1/sessions", "Bearer "+token, "", "")
+	if r.status != http.StatusOK {
+		h.t.Fatalf("GET /v1/sessions = %d %s, want 200", r.status, r.body)
+	}
+	var out struct {
+		Sessions []map[string]any `json:"sessions"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &out); err != nil {
+		h.t.Fatal(err)
+	}
+	return out.Sessions
+}
+
+// adminUser fetches GET /v1/admin/users/{subject} as the admin client.
+func (h *harness) adminUser(subject string) map[string]any {
+	h.t.Helper()
+	r := h.do(http.MethodGet, "/v1/admin/users/"+subject, "admin", "", "")
+	if r.status != http.StatusOK {
+		h.t.Fatalf("GET /v1/admin/users/%s = %d %s, want 200", subject, r.status, r.body)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
+		h.t.Fatal(err)
+	}
+	return m
+}
+
+// signRS256 signs any header and claims with our RS256 key (harnessOptions.rsa).
+func (h *harness) signRS256(header map[string]any, claims jwt.MapClaims) string {
+	h.t.Helper()
+	if h.rsa == nil {
+		h.t.Fatal("signRS256 needs harnessOptions{rsa: true}")
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
+	for k, v := range header {
+		tok.Header[k] = v
+	}
+	s, err := tok.SignedString(h.rsa)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+// clientMistake is a bad request and the documented 4xx it must get; auth
+// is as for harness.do.
+type clientMistake struct {
+	name, method, path, auth, contentType, body string
+	wantStatus                                  int
+	wantError                                   string
+}
+
+// wantClientErrors sends each mistake and checks its status and JSON error
+// body, which must explain itself; a 401 invalid_client must also carry a
+// Basic challenge. It is the one refusal runner of the package.
+func (h *harness) wantClientErrors(t *testing.T, cases []clientMistake) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do(c.method, c.path, c.auth, c.contentType, c.body)
+			if r.status != c.wantStatus {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
+			}
+			m := r.json(t)
+			if got := m["error"]; got != c.wantError {
+				t.Errorf("error = %v, want %q", got, c.wantError)
+			}
+			if d, _ := m["error_description"].(string); d == "" {
+				t.Errorf("error_description is empty; a client mistake deserves an explanation")
+			}
+			if c.wantStatus == http.StatusUnauthorized && c.wantError == "invalid_client" && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+				t.Errorf("WWW-Authenticate = %q, want a Basic challenge", r.header.Get("WWW-Authenticate"))
+			}
+		})
+	}
 }
