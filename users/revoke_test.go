@@ -1,0 +1,460 @@
+package users
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/audit"
+	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/sessions"
+)
+
+// pastExpiry moves a fixture's clock beyond the expiry of every access
+// token issued so far, leeway included.
+func pastExpiry(f *fixture) { f.clock.advance(testTTL + testLeeway + time.Second) }
+
+// tampered returns token with the last character of its signature changed.
+func tampered(token string) string {
+	last := token[len(token)-1]
+	repl := byte('A')
+	if last == 'A' {
+		repl = 'B'
+	}
+	return token[:len(token)-1] + string(repl)
+}
+
+// revocationTTL is how long Redis keeps the revocation of the token with
+// id jti.
+func (f *fixture) revocationTTL(t *testing.T, jti string) time.Duration {
+	t.Helper()
+	keys, err := f.rdb.Keys(t.Context(), f.prefix+"{*}:j:"+jti).Result()
+	if err != nil || len(keys) != 1 {
+		t.Fatalf("find the revocation of %s: %v, %d keys", jti, err, len(keys))
+	}
+	ttl, err := f.rdb.PTTL(t.Context(), keys[0]).Result()
+	if err != nil {
+		t.Fatalf("PTTL %s: %v", keys[0], err)
+	}
+	return ttl
+}
+
+func TestRevokeToken(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		t.Run("a revoked token is refused while its session's other tokens work, recorded once as admin_revocation", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			is := f.open(t, "alice")
+			next, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			if err := f.users.RevokeToken(t.Context(), console, is.AccessToken); err != nil {
+				t.Fatalf("RevokeToken: %v, want nil", err)
+			}
+			got := map[string]string{
+				"revoked token":        f.verdict(t, is.AccessToken),
+				"same session's token": f.verdict(t, next.AccessToken),
+				"refresh token":        f.refreshable(t, next.RefreshToken),
+			}
+			want := map[string]string{"revoked token": "revoked", "same session's token": "accepted", "refresh token": "live"}
+			if diff := cmp.Diff(got, want); diff != "" {
+				t.Errorf("after the revocation (-got +want):\n%s", diff)
+			}
+			wantEvents := []audit.Event{{
+				Type: audit.TypeAdminRevocation, Actor: console, Subject: "alice", SessionID: is.Session.ID,
+				Reason: "token " + is.Claims.ID,
+			}}
+			if diff := cmp.Diff(f.events(t), wantEvents); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+		})
+
+		t.Run("a trusted issuer's token is recorded under its user's qualified name", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			tok := f.foreign(t, "42", jwt.MapClaims{"sid": "idp-session"})
+			c := f.claims(t, tok)
+			if err := f.users.RevokeToken(t.Context(), console, tok); err != nil {
+				t.Fatalf("RevokeToken: %v, want nil", err)
+			}
+			if got := f.verdict(t, tok); got != "revoked" {
+				t.Errorf("the token is %s, want revoked", got)
+			}
+			want := []audit.Event{{
+				Type: audit.TypeAdminRevocation, Actor: console, Subject: foreignIssuer + "#42", SessionID: "idp-session",
+				Reason: "token " + c.ID,
+			}}
+			if diff := cmp.Diff(f.events(t), want); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+		})
+
+		t.Run("an expired token needs nothing written and is no error", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			tok := f.bare(t, "alice")
+			pastExpiry(f)
+			before := f.state(t)
+			if err := f.users.RevokeToken(t.Context(), console, tok); err != nil {
+				t.Fatalf("RevokeToken: %v, want nil", err)
+			}
+			if diff := cmp.Diff(f.state(t), before); diff != "" {
+				t.Errorf("Redis after revoking an expired token (-got +want):\n%s", diff)
+			}
+			if got := f.events(t); len(got) != 0 {
+				t.Errorf("events %+v, want none", got)
+			}
+		})
+
+		for _, tc := range []struct {
+			name  string
+			token func(t *testing.T, f *fixture) string
+		}{
+			{"garbage", func(*testing.T, *fixture) string { return "not-a-token" }},
+			{"an empty token", func(*testing.T, *fixture) string { return "" }},
+			{"a token with a tampered signature", func(t *testing.T, f *fixture) string { return tampered(f.bare(t, "alice")) }},
+			{"a refresh token", func(t *testing.T, f *fixture) string { return f.open(t, "alice").RefreshToken }},
+		} {
+			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				tok := tc.token(t, f)
+				before := f.state(t)
+				if err := f.users.RevokeToken(t.Context(), console, tok); !errors.Is(err, ErrInvalid) {
+					t.Fatalf("RevokeToken: %v, want ErrInvalid", err)
+				}
+				if diff := cmp.Diff(f.state(t), before); diff != "" {
+					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+				}
+				if got := f.events(t); len(got) != 0 {
+					t.Errorf("events %+v, want none", got)
+				}
+			})
+		}
+	})
+}
+
+func TestRevokeID(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		t.Run("a token revoked by its jti is refused until its exp, recorded once as admin_revocation without a subject", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			tok := f.bare(t, "alice")
+			other := f.bare(t, "alice")
+			c := f.claims(t, tok)
+			if err := f.users.RevokeID(t.Context(), console, c.ID, c.ExpiresAt.Time); err != nil {
+				t.Fatalf("RevokeID: %v, want nil", err)
+			}
+			// The entry outlives the token by the leeway, and no more.
+			if ttl, most := f.revocationTTL(t, c.ID), testTTL+testLeeway; ttl > most || ttl < most-time.Minute {
+				t.Errorf("the revocation lives %v, want about %v", ttl, most)
+			}
+			got := map[string]string{"revoked": f.verdict(t, tok), "other": f.verdict(t, other)}
+			if diff := cmp.Diff(got, map[string]string{"revoked": "revoked", "other": "accepted"}); diff != "" {
+				t.Errorf("after the revocation (-got +want):\n%s", diff)
+			}
+			want := []audit.Event{{Type: audit.TypeAdminRevocation, Actor: console, Reason: "token " + c.ID}}
+			if diff := cmp.Diff(f.events(t), want); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+		})
+
+		for _, tc := range []struct {
+			name string
+			jti  string
+			exp  time.Time
+		}{
+			{"an empty jti", "", time.Now().Add(time.Hour)},
+			{"a jti longer than 255 bytes", strings.Repeat("j", 256), time.Now().Add(time.Hour)},
+			{"a jti with a control character", "j\x7f", time.Now().Add(time.Hour)},
+			{"a missing exp", "jti-1", time.Time{}},
+			{"an exp at the epoch", "jti-1", time.Unix(0, 0)},
+			{"a negative exp", "jti-1", time.Unix(-1, 0)},
+		} {
+			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				before := f.state(t)
+				if err := f.users.RevokeID(t.Context(), console, tc.jti, tc.exp); !errors.Is(err, ErrInvalid) {
+					t.Fatalf("RevokeID: %v, want ErrInvalid", err)
+				}
+				if diff := cmp.Diff(f.state(t), before); diff != "" {
+					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+				}
+				if got := f.events(t); len(got) != 0 {
+					t.Errorf("events %+v, want none", got)
+				}
+			})
+		}
+	})
+}
+
+func TestRevokeAccess(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		for _, tc := range []struct {
+			name  string
+			token func(t *testing.T, f *fixture) string
+		}{
+			{"our access token", func(t *testing.T, f *fixture) string { return f.open(t, "alice").AccessToken }},
+			{"a trusted issuer's access token", func(t *testing.T, f *fixture) string { return f.foreign(t, "42", nil) }},
+			{"a token of no session", func(t *testing.T, f *fixture) string { return f.bare(t, "alice") }},
+		} {
+			t.Run(tc.name+" is done and refused afterwards, and its user's other tokens are not", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				other := f.open(t, "alice")
+				tok := tc.token(t, f)
+				done, err := f.users.RevokeAccess(t.Context(), app, tok)
+				if err != nil || !done {
+					t.Fatalf("RevokeAccess: %v, %v; want true, nil", done, err)
+				}
+				got := map[string]string{"revoked": f.verdict(t, tok), "other": f.verdict(t, other.AccessToken)}
+				if diff := cmp.Diff(got, map[string]string{"revoked": "revoked", "other": "accepted"}); diff != "" {
+					t.Errorf("after the revocation (-got +want):\n%s", diff)
+				}
+				// Revoking again is no error: RFC 7009 revocation is
+				// idempotent.
+				if done, err := f.users.RevokeAccess(t.Context(), app, tok); err != nil || !done {
+					t.Errorf("RevokeAccess again: %v, %v; want true, nil", done, err)
+				}
+				// As before the move to this package, RFC 7009 revocation of
+				// an access token is logged, not audited.
+				if got := f.events(t); len(got) != 0 {
+					t.Errorf("events %+v, want none", got)
+				}
+			})
+		}
+
+		for _, tc := range []struct {
+			name     string
+			token    func(t *testing.T, f *fixture) string
+			wantDone bool
+		}{
+			{"an expired access token is done with nothing written", func(t *testing.T, f *fixture) string {
+				tok := f.bare(t, "alice")
+				pastExpiry(f)
+				return tok
+			}, true},
+			{"a refresh token is left for the caller to try as one", func(t *testing.T, f *fixture) string { return f.open(t, "alice").RefreshToken }, false},
+			{"garbage is not done", func(*testing.T, *fixture) string { return "garbage" }, false},
+			{"a tampered token is not done", func(t *testing.T, f *fixture) string { return tampered(f.bare(t, "alice")) }, false},
+		} {
+			t.Run(tc.name+" and changes nothing", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				tok := tc.token(t, f)
+				before := f.state(t)
+				done, err := f.users.RevokeAccess(t.Context(), app, tok)
+				if err != nil || done != tc.wantDone {
+					t.Fatalf("RevokeAccess: %v, %v; want %v, nil", done, err, tc.wantDone)
+				}
+				if diff := cmp.Diff(f.state(t), before); diff != "" {
+					t.Errorf("Redis after the call (-got +want):\n%s", diff)
+				}
+			})
+		}
+	})
+}
+
+func TestRevokeRefresh(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		t.Run("the client's own refresh token ends its session, recorded once as refresh_revoked", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			w := newLogoutWorld(t, f)
+			done, err := f.users.RevokeRefresh(t.Context(), app, w.caller.RefreshToken)
+			if err != nil || !done {
+				t.Fatalf("RevokeRefresh: %v, %v; want true, nil", done, err)
+			}
+			want := map[string]string{
+				"caller access": "revoked", "caller refresh": "dead",
+				"other access": "accepted", "other refresh": "live",
+				"bare token": "accepted",
+				"bob access": "accepted", "bob refresh": "live",
+			}
+			if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
+				t.Errorf("tokens after the revocation (-got +want):\n%s", diff)
+			}
+			wantEvents := []audit.Event{{Type: sessions.CauseRevoked, Actor: app, Subject: "alice", SessionID: w.caller.Session.ID}}
+			if diff := cmp.Diff(f.events(t), wantEvents); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+			// Once ended, the token is no live refresh token any more.
+			done, err = f.users.RevokeRefresh(t.Context(), app, w.caller.RefreshToken)
+			if err != nil || done {
+				t.Errorf("RevokeRefresh again: %v, %v; want false, nil", done, err)
+			}
+			if got := len(f.events(t)); got != 1 {
+				t.Errorf("%d events after revoking again, want still 1", got)
+			}
+		})
+
+		t.Run("another client's refresh token is refused with ErrOtherClient and nothing ends", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			is := f.open(t, "alice")
+			before := f.state(t)
+			done, err := f.users.RevokeRefresh(t.Context(), "intruder", is.RefreshToken)
+			if !errors.Is(err, ErrOtherClient) || done {
+				t.Fatalf("RevokeRefresh: %v, %v; want false, ErrOtherClient", done, err)
+			}
+			if diff := cmp.Diff(f.state(t), before); diff != "" {
+				t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+			}
+			if got := f.verdict(t, is.AccessToken); got != "accepted" {
+				t.Errorf("the session's access token is %s, want accepted", got)
+			}
+			if got := f.events(t); len(got) != 0 {
+				t.Errorf("events %+v, want none", got)
+			}
+		})
+
+		for _, tc := range []struct {
+			name  string
+			token func(t *testing.T, f *fixture) string
+		}{
+			{"garbage", func(*testing.T, *fixture) string { return "garbage" }},
+			{"an access token", func(t *testing.T, f *fixture) string { return f.open(t, "alice").AccessToken }},
+			{"a rotated-away refresh token", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				if _, err := f.users.Refresh(t.Context(), is.RefreshToken, app, ""); err != nil {
+					t.Fatalf("Refresh: %v", err)
+				}
+				return is.RefreshToken
+			}},
+		} {
+			t.Run(tc.name+" is not done and changes nothing", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				tok := tc.token(t, f)
+				before := f.state(t)
+				done, err := f.users.RevokeRefresh(t.Context(), app, tok)
+				if err != nil || done {
+					t.Fatalf("RevokeRefresh: %v, %v; want false, nil", done, err)
+				}
+				if diff := cmp.Diff(f.state(t), before); diff != "" {
+					t.Errorf("Redis after the call (-got +want):\n%s", diff)
+				}
+				if got := f.events(t); len(got) != 0 {
+					t.Errorf("events %+v, want none", got)
+				}
+			})
+		}
+	})
+}
+
+func TestRefreshToken(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		t.Run("a live refresh token is described", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			opened := f.clock.Now().Truncate(time.Millisecond)
+			is := f.open(t, "alice")
+			f.clock.advance(time.Minute)
+			rotated := f.clock.Now().Truncate(time.Millisecond)
+			next, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			info, ok, err := f.users.RefreshToken(t.Context(), next.RefreshToken)
+			if err != nil || !ok {
+				t.Fatalf("RefreshToken: %v, %v; want true, nil", ok, err)
+			}
+			want := sessions.Info{
+				SessionID: is.Session.ID,
+				Subject:   "alice",
+				ClientID:  app,
+				Scope:     "read write",
+				CreatedAt: opened,
+				IssuedAt:  rotated,
+				ExpiresAt: rotated.Add(testIdle),
+			}
+			if diff := cmp.Diff(info, want); diff != "" {
+				t.Errorf("RefreshToken (-got +want):\n%s", diff)
+			}
+		})
+
+		t.Run("a refresh token issued after its user's cut-off is live", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			is := f.open(t, "alice")
+			if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now()); err != nil {
+				t.Fatalf("CutOff: %v", err)
+			}
+			f.clock.advance(time.Millisecond)
+			next, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")
+			if err != nil {
+				t.Fatalf("Refresh: %v", err)
+			}
+			if got := f.refreshable(t, next.RefreshToken); got != "live" {
+				t.Errorf("the refresh token is %s, want live", got)
+			}
+		})
+
+		for _, tc := range []struct {
+			name string
+			// token opens what the case needs and returns the token to
+			// look at.
+			token func(t *testing.T, f *fixture) string
+		}{
+			{"a refresh token whose session was revoked", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				// Only the revocation entry: the session store still
+				// holds the session, as when its end is half done.
+				if err := f.rev.RevokeSession(t.Context(), is.Session.ID); err != nil {
+					t.Fatalf("RevokeSession: %v", err)
+				}
+				return is.RefreshToken
+			}},
+			{"a refresh token whose session was ended", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				if err := f.users.EndSession(t.Context(), console, is.Session.ID); err != nil {
+					t.Fatalf("EndSession: %v", err)
+				}
+				return is.RefreshToken
+			}},
+			{"a refresh token whose user was cut off after it was issued", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				f.clock.advance(time.Millisecond)
+				if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now()); err != nil {
+					t.Fatalf("CutOff: %v", err)
+				}
+				return is.RefreshToken
+			}},
+			{"a refresh token of a banned user", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				f.clock.advance(-time.Second) // the ban's cut-off precedes the token
+				if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "spam"}); err != nil {
+					t.Fatalf("blacklist Ban: %v", err)
+				}
+				f.clock.advance(time.Second)
+				return is.RefreshToken
+			}},
+			{"an expired refresh token", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				f.clock.advance(testIdle)
+				return is.RefreshToken
+			}},
+			{"a rotated-away refresh token", func(t *testing.T, f *fixture) string {
+				is := f.open(t, "alice")
+				if _, err := f.users.Refresh(t.Context(), is.RefreshToken, app, ""); err != nil {
+					t.Fatalf("Refresh: %v", err)
+				}
+				return is.RefreshToken
+			}},
+			{"an access token", func(t *testing.T, f *fixture) string { return f.open(t, "alice").AccessToken }},
+			{"garbage", func(*testing.T, *fixture) string { return "garbage" }},
+		} {
+			t.Run(tc.name+" is not live", func(t *testing.T) {
+				f := newFixture(t, rdb, options{})
+				tok := tc.token(t, f)
+				info, ok, err := f.users.RefreshToken(t.Context(), tok)
+				if err != nil || ok {
+					t.Fatalf("RefreshToken: %v, %v; want false, nil", ok, err)
+				}
+				if diff := cmp.Diff(info, sessions.Info{}); diff != "" {
+					t.Errorf("RefreshToken described a dead token (-got +want):\n%s", diff)
+				}
+			})
+		}
+	})
+}
