@@ -279,6 +279,25 @@ func (c *Cluster) masterOf(ctx context.Context, node *Server, key string) (*Serv
 	return nil, fmt.Errorf("%s sees no master for slot %d", node, slot)
 }
 
+// ReplicaOf returns the running node that replicates master.
+func (c *Cluster) ReplicaOf(master *Server) *Server {
+	c.t.Helper()
+	for _, s := range c.Nodes {
+		if s == master || !s.Running() {
+			continue
+		}
+		r, err := s.admin().Info(context.Background(), "replication").Result()
+		if err != nil {
+			c.t.Fatalf("INFO replication on %s: %v", s, err)
+		}
+		if infoField(r, "role") == "slave" && infoField(r, "master_port") == strconv.Itoa(master.port) {
+			return s
+		}
+	}
+	c.t.Fatalf("%s has no replica", master)
+	return nil
+}
+
 // AwaitReplicaOf waits until s replicates master and a write to master
 // is confirmed by WAIT: the replica is in sync and the master streams to it
 // (which, after a first sync, waits for the replica's first acknowledgement,
