@@ -82,13 +82,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 
 	conn, err := redisconn.Open(ctx, redisconn.Config{
-		Addrs:       cfg.Redis.Addrs,
-		MasterName:  cfg.Redis.MasterName,
-		Username:    cfg.Redis.Username,
-		Password:    cfg.Redis.Password,
-		DB:          cfg.Redis.DB,
-		DialTimeout: cfg.Redis.DialTimeout,
-		Timeout:     cfg.Redis.Timeout,
+		Addrs:          cfg.Redis.Addrs,
+		MasterName:     cfg.Redis.MasterName,
+		Username:       cfg.Redis.Username,
+		Password:       cfg.Redis.Password,
+		DB:             cfg.Redis.DB,
+		DialTimeout:    cfg.Redis.DialTimeout,
+		Timeout:        cfg.Redis.Timeout,
+		MinReplicasAck: cfg.Redis.MinReplicasAck,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -108,6 +109,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
 		Logger:           log,
+		Writer:           conn.Writer,
 		Mode:             mode,
 		MaxStaleness:     cfg.Revocation.MaxStaleness,
 		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
@@ -133,6 +135,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Revoker:         revocations,
 		Ended:           recordEnding(events, log),
 		Logger:          log,
+		Writer:          conn.Writer,
 	})
 	verify, err := verifyConfig(cfg.Verify)
 	if err != nil {
@@ -144,6 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Revocations:   revocations,
 		Clients:       clients,
 		Ready:         revocations.Ready,
+		StaleShards:   revocations.StaleShards,
 		BodyLimit:     cfg.HTTP.BodyLimit,
 		Logger:        log,
 		Sessions:      sessionStore,
