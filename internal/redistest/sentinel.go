@@ -107,6 +107,49 @@ func (g *Sentinel) Addrs() []string {
 	return out
 }
 
+// AwaitHealthy waits until every Sentinel names the same master, which
+// says it is one, and the other data server replicates it in sync; it
+// returns the master. Which server that is does not matter: a starved
+// master may have been failed over once more.
+func (g *Sentinel) AwaitHealthy() *Server {
+	g.t.Helper()
+	ctx := context.Background()
+	var got *Server
+	await(g.t, formTimeout, "the Sentinel group to be healthy", func() error {
+		got = nil
+		for _, s := range g.Sentinels {
+			addr, err := g.sentinel(s).GetMasterAddrByName(ctx, g.Name).Result()
+			if err != nil {
+				return err
+			}
+			m := g.data(addr)
+			if m == nil || (got != nil && m != got) {
+				return fmt.Errorf("%s names %v", s, addr)
+			}
+			got = m
+		}
+		replica := g.Master
+		if got == g.Master {
+			replica = g.Replica
+		}
+		if role, err := info(ctx, got.admin(), "replication", "role"); role != "master" {
+			return fmt.Errorf("%s has role %q (%v)", got, role, err)
+		}
+		return replicating(ctx, replica, got)
+	})
+	return got
+}
+
+// data returns the data server at addr (host, port), or nil.
+func (g *Sentinel) data(addr []string) *Server {
+	for _, d := range []*Server{g.Master, g.Replica} {
+		if len(addr) == 2 && d.Addr == addr[0]+":"+addr[1] {
+			return d
+		}
+	}
+	return nil
+}
+
 // AwaitFailover waits until every Sentinel names a master other than old,
 // and that server says it is a master; it returns it.
 func (g *Sentinel) AwaitFailover(old *Server) *Server {
@@ -120,12 +163,7 @@ func (g *Sentinel) AwaitFailover(old *Server) *Server {
 			if err != nil {
 				return err
 			}
-			var m *Server
-			for _, d := range []*Server{g.Master, g.Replica} {
-				if len(addr) == 2 && d.Addr == addr[0]+":"+addr[1] {
-					m = d
-				}
-			}
+			m := g.data(addr)
 			if m == nil || m == old || (got != nil && m != got) {
 				return fmt.Errorf("%s names %v", s, addr)
 			}
