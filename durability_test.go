@@ -20,7 +20,7 @@ func TestWithAppendFsyncAlwaysAKill9AndRestartLosesNoAcknowledgedRevocation(t *t
 	srv := redistest.StartWith(t, "--appendonly", "yes", "--appendfsync", "always")
 	f := startFleet(t, fmt.Sprintf("  addrs: [%q]\n  dial_timeout: 500ms\n", srv.Addr))
 	all := func(int) bool { return true }
-	l := f.startLoad(all, nil)
+	l := f.startLoad(all, nil, nil)
 	awaitCond(t, "the load to get revocations acknowledged", func() bool { return l.ackedCount() >= 100 })
 	srv.Stop()
 	srv.Restart()

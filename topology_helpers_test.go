@@ -388,9 +388,11 @@ type load struct {
 	// "killed-master") and status (0: no answer).
 	writes map[string]int
 	// healthy counts the answers to verifications of tokens whose shards
-	// all live on healthy masters, by status.
-	healthy map[int]int
-	errs    []string
+	// all live on healthy masters, by status; lostVerify those of tokens
+	// of users on the killed master.
+	healthy    map[int]int
+	lostVerify map[int]int
+	errs       []string
 }
 
 // loadOps bounds each load goroutine; the pace bounds the rate, which only
@@ -400,8 +402,8 @@ const (
 	loadPace = 4 * time.Millisecond
 )
 
-func (f *fleet) startLoad(lost func(int) bool, probes []login) *load {
-	l := &load{f: f, lost: lost, stop: make(chan struct{}), writes: map[string]int{}, healthy: map[int]int{}}
+func (f *fleet) startLoad(lost func(int) bool, probes, lostProbes []login) *load {
+	l := &load{f: f, lost: lost, stop: make(chan struct{}), writes: map[string]int{}, healthy: map[int]int{}, lostVerify: map[int]int{}}
 	for _, in := range f.both() {
 		// Revocations on healthy and on lost shards have goroutines of
 		// their own, so that writes waiting on the lost master never slow
@@ -412,8 +414,9 @@ func (f *fleet) startLoad(lost func(int) bool, probes []login) *load {
 				go l.revoke(in, onLost)
 			}
 		}
-		l.wg.Add(1)
-		go l.verify(in, probes)
+		l.wg.Add(2)
+		go l.verify(in, probes, l.healthy)
+		go l.verify(in, lostProbes, l.lostVerify)
 	}
 	return l
 }
@@ -460,7 +463,8 @@ func (l *load) revoke(in *instance, onLost bool) {
 	}
 }
 
-func (l *load) verify(in *instance, probes []login) {
+// verify verifies the probes' tokens at in and counts the answers in into.
+func (l *load) verify(in *instance, probes []login, into map[int]int) {
 	defer l.wg.Done()
 	if len(probes) == 0 {
 		return
@@ -475,7 +479,7 @@ func (l *load) verify(in *instance, probes []login) {
 		}
 		status := l.f.verify(in, probes[i%len(probes)].token)
 		l.mu.Lock()
-		l.healthy[status]++
+		into[status]++
 		l.mu.Unlock()
 	}
 }
@@ -559,7 +563,7 @@ func (f *fleet) survive(o outage) recovery {
 	}
 	victim := f.probeUsers(1, o.lost)[0]
 
-	l := f.startLoad(o.lost, probes)
+	l := f.startLoad(o.lost, probes, []login{victim})
 	defer func() {
 		select {
 		case <-l.stop:
@@ -605,7 +609,7 @@ func (f *fleet) survive(o outage) recovery {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	t.Logf("load: revocations by shard and answer %v, verifications of healthy users by answer %v", l.writes, l.healthy)
+	t.Logf("load: revocations by shard and answer %v; verifications by answer: users on healthy masters %v, a user on the killed master %v", l.writes, l.healthy, l.lostVerify)
 	for _, e := range l.errs {
 		t.Errorf("load: %s", e)
 	}
