@@ -258,25 +258,42 @@ func (c *Cluster) running() *Server {
 
 // masterOf asks node which node serves key as master.
 func (c *Cluster) masterOf(ctx context.Context, node *Server, key string) (*Server, error) {
-	slot, err := node.admin().ClusterKeySlot(ctx, key).Result()
+	addr, err := node.slotMaster(ctx, key)
 	if err != nil {
 		return nil, err
 	}
-	ranges, err := node.admin().ClusterSlots(ctx).Result()
-	if err != nil {
-		return nil, err
-	}
-	for _, r := range ranges {
-		if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 {
-			for _, s := range c.Nodes {
-				if s.Addr == r.Nodes[0].Addr {
-					return s, nil
-				}
-			}
-			return nil, fmt.Errorf("slot %d is served by %s, not one of ours", slot, r.Nodes[0].Addr)
+	for _, s := range c.Nodes {
+		if s.Addr == addr {
+			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("%s sees no master for slot %d", node, slot)
+	return nil, fmt.Errorf("%s is served by %s, not one of ours", key, addr)
+}
+
+// slotMaster asks s (CLUSTER SHARDS) for the address of the master that
+// serves key's slot.
+func (s *Server) slotMaster(ctx context.Context, key string) (string, error) {
+	slot, err := s.admin().ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		return "", err
+	}
+	shards, err := s.admin().ClusterShards(ctx).Result()
+	if err != nil {
+		return "", err
+	}
+	for _, sh := range shards {
+		for _, r := range sh.Slots {
+			if r.Start > slot || slot > r.End {
+				continue
+			}
+			for _, n := range sh.Nodes {
+				if n.Role == "master" {
+					return fmt.Sprintf("%s:%d", n.IP, n.Port), nil
+				}
+			}
+		}
+	}
+	return "", fmt.Errorf("%s sees no master for slot %d", s, slot)
 }
 
 // ReplicaOf returns the running node that replicates master.
@@ -339,20 +356,14 @@ func (s *Server) ownKey(ctx context.Context) (string, error) {
 	if on, err := info(ctx, s.admin(), "cluster", "cluster_enabled"); err != nil || on != "1" {
 		return fmt.Sprintf(key, 0), err
 	}
-	ranges, err := s.admin().ClusterSlots(ctx).Result()
-	if err != nil {
-		return "", err
-	}
 	for n := range 1000 {
 		k := fmt.Sprintf(key, n)
-		slot, err := s.admin().ClusterKeySlot(ctx, k).Result()
+		addr, err := s.slotMaster(ctx, k)
 		if err != nil {
 			return "", err
 		}
-		for _, r := range ranges {
-			if int64(r.Start) <= slot && slot <= int64(r.End) && len(r.Nodes) > 0 && r.Nodes[0].Addr == s.Addr {
-				return k, nil
-			}
+		if addr == s.Addr {
+			return k, nil
 		}
 	}
 	return "", fmt.Errorf("%s serves no slot", s)
