@@ -24,7 +24,7 @@ func idIn(t *testing.T, prefix string, sh int) string {
 	return ""
 }
 
-func TestAChecksJudgesOnlyTheShardsItReads(t *testing.T) {
+func TestACheckIsJudgedByTheShardsItReadsAlone(t *testing.T) {
 	now := time.Now()
 	for _, open := range []bool{false, true} {
 		t.Run(fmt.Sprintf("on_store_failure open=%v", open), func(t *testing.T) {
