@@ -73,10 +73,10 @@ return #KEYS - 1
 // apply writes changes that share one shard atomically, and only returns nil
 // once Redis has them, and as many replicas as the Writer waits for.
 //
-// Every change is idempotent: a set to the same value, a cut-off that keeps
-// the later of two times, a delete. A client told "unavailable" may retry
-// the same revocation, logout or ban safely, whether or not the first
-// attempt reached Redis.
+// Repeating a change does no harm: a revocation set again, a cut-off that
+// keeps the later of two times, a ban put in place anew, a delete. A client
+// told "unavailable" may retry the same revocation, logout or ban safely,
+// whether or not the first attempt reached Redis.
 func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
