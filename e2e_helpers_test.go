@@ -225,12 +225,13 @@ func (ts *testServer) form(path, auth string, v url.Values) response {
 	return ts.do(http.MethodPost, path, auth, "application/x-www-form-urlencoded", []byte(v.Encode()))
 }
 
-// session is one login: its access token and session id.
+// session is one login: its access token, refresh token and session id.
 type session struct {
-	token string
-	sid   string
-	jti   string
-	exp   time.Time
+	token   string
+	refresh string
+	sid     string
+	jti     string
+	exp     time.Time
 }
 
 // sessionBody is the body of a login of subject from a laptop, with a scope
@@ -249,15 +250,16 @@ func createSession(t *testing.T, base, body string) session {
 		t.Fatalf("POST /v1/sessions %s = %d %s, want 201", body, r.status, r.body)
 	}
 	var out struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int64  `json:"expires_in"`
-		SessionID   string `json:"session_id"`
+		AccessToken  string `json:"access_token"`
+		TokenType    string `json:"token_type"`
+		ExpiresIn    int64  `json:"expires_in"`
+		RefreshToken string `json:"refresh_token"`
+		SessionID    string `json:"session_id"`
 	}
 	if err := json.Unmarshal(r.body, &out); err != nil {
 		t.Fatal(err)
 	}
-	if out.TokenType != "Bearer" || out.AccessToken == "" || out.SessionID == "" || out.ExpiresIn <= 0 {
+	if out.TokenType != "Bearer" || out.AccessToken == "" || out.RefreshToken == "" || out.SessionID == "" || out.ExpiresIn <= 0 {
 		t.Fatalf("session response %s lacks token, type, expiry or session id", r.body)
 	}
 	claims := jwt.MapClaims{}
@@ -268,7 +270,7 @@ func createSession(t *testing.T, base, body string) session {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return session{token: out.AccessToken, sid: out.SessionID, jti: claims["jti"].(string), exp: exp.Time}
+	return session{token: out.AccessToken, refresh: out.RefreshToken, sid: out.SessionID, jti: claims["jti"].(string), exp: exp.Time}
 }
 
 // session logs subject in with sessionBody.

@@ -81,13 +81,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 
 	conn, err := redisconn.Open(ctx, redisconn.Config{
-		Addrs:       cfg.Redis.Addrs,
-		MasterName:  cfg.Redis.MasterName,
-		Username:    cfg.Redis.Username,
-		Password:    cfg.Redis.Password,
-		DB:          cfg.Redis.DB,
-		DialTimeout: cfg.Redis.DialTimeout,
-		Timeout:     cfg.Redis.Timeout,
+		Addrs:          cfg.Redis.Addrs,
+		MasterName:     cfg.Redis.MasterName,
+		Username:       cfg.Redis.Username,
+		Password:       cfg.Redis.Password,
+		DB:             cfg.Redis.DB,
+		DialTimeout:    cfg.Redis.DialTimeout,
+		Timeout:        cfg.Redis.Timeout,
+		MinReplicasAck: cfg.Redis.MinReplicasAck,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -103,6 +104,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
 		Logger:           log,
+		Writer:           conn.Writer,
 		Mode:             set.mode,
 		MaxStaleness:     cfg.Revocation.MaxStaleness,
 		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
@@ -127,6 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		AccessTokenLife: cfg.Tokens.AccessTTL + cfg.Tokens.Leeway,
 		Revoker:         revocations,
 		Logger:          log,
+		Writer:          conn.Writer,
 	})
 	accounts, err := users.New(users.Config{
 		Tokens:      authSvc,
@@ -139,13 +142,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	e, err := handlers.New(handlers.Config{
-		Verify:    set.verify,
-		Auth:      authSvc,
-		Users:     accounts,
-		Clients:   set.clients,
-		Ready:     revocations.Ready,
-		BodyLimit: cfg.HTTP.BodyLimit,
-		Logger:    log,
+		Verify:      set.verify,
+		Auth:        authSvc,
+		Users:       accounts,
+		Clients:     set.clients,
+		Ready:       revocations.Ready,
+		BodyLimit:   cfg.HTTP.BodyLimit,
+		Logger:      log,
+		StaleShards: revocations.StaleShards,
 	})
 	if err != nil {
 		return err

@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/redisconn"
 )
 
 var (
@@ -49,6 +50,9 @@ type Config struct {
 	Clock func() time.Time
 	// Logger receives what the store wants operators to know.
 	Logger *slog.Logger
+	// Writer runs the store's writes, and waits for replicas if it is told
+	// to; nil writes through rdb and acknowledges once the master has them.
+	Writer *redisconn.Writer
 
 	// Mode says where checks read the state: ModeMirror (the default)
 	// from a local in-memory mirror, ModeStrict from Redis every time.
@@ -91,6 +95,7 @@ func ParseMode(s string) (Mode, error) {
 // answers checks from a local copy of it (see Run).
 type Store struct {
 	rdb    redis.UniversalClient
+	writer *redisconn.Writer
 	keys   keyspace.Keys
 	leeway time.Duration
 	hold   time.Duration // how long session and cut-off entries live
@@ -116,8 +121,13 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	writer := cfg.Writer
+	if writer == nil {
+		writer = redisconn.NewWriter(rdb, 0, 0)
+	}
 	s := &Store{
 		rdb:           rdb,
+		writer:        writer,
 		keys:          keyspace.New(cfg.Prefix),
 		leeway:        cfg.Leeway,
 		hold:          cfg.MaxTokenLifetime + cfg.Leeway,
@@ -199,11 +209,13 @@ func (st state) decide(t Token, now time.Time) error {
 
 // lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state, error) {
-	if s.mirror != nil {
-		if err := s.mirror.fresh(now, s.maxStale); err != nil && !s.openOn(err) {
+	switch {
+	case s.mirror != nil:
+		st, err := s.mirror.lookup(t, now.UnixNano(), s.maxStale)
+		if err != nil && !s.openOn(err) {
 			return state{}, err
 		}
-		return s.mirror.lookup(t), nil
+		return st, nil
 	}
 	st, err := s.lookupRedis(ctx, t)
 	if err != nil && s.openOn(err) {
@@ -308,13 +320,20 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 	return at, err == nil, err
 }
 
-// Ready reports whether the store can answer checks: in mirror mode, once
-// the mirror is loaded and current (or stale but allowed to fail open); in
-// strict mode, while Redis answers.
+// Ready reports whether the store can answer checks. In mirror mode: not
+// before every shard has loaded once, and not when every shard is stale and
+// failing closed. Some stale shards do not make the store unready: it still
+// answers every user whose shards are current, and the other instances share
+// its Redis, so routing elsewhere would not help (StaleShards names them).
+// In strict mode: while Redis answers.
 func (s *Store) Ready(ctx context.Context) error {
 	if s.mirror != nil {
-		if err := s.mirror.fresh(s.now(), s.maxStale); err != nil && (!s.failOpen || s.mirror.confirmed.Load() == 0) {
-			return err
+		stale, unloaded := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+		switch {
+		case unloaded > 0:
+			return fmt.Errorf("%w: the revocation mirror has not loaded %d of %d keyspace.Shards yet", ErrUnavailable, unloaded, keyspace.Shards)
+		case len(stale) == keyspace.Shards && !s.failOpen:
+			return fmt.Errorf("%w: every revocation shard is stale (limit %v)", ErrUnavailable, s.maxStale)
 		}
 		return nil
 	}
@@ -324,13 +343,26 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
+// StaleShards lists the shards (see keyspace.Shard) whose part of the mirror has not
+// confirmed it was current within the staleness bound: checks of tokens
+// whose id, session or user falls in one get on_store_failure's answer. It
+// is empty in strict mode.
+func (s *Store) StaleShards() []int {
+	if s.mirror == nil {
+		return nil
+	}
+	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+	return stale
+}
+
 // Stats describes the mirror, for metrics and tests.
 type Stats struct {
 	// Entries is the number of revocation entries held in memory.
 	Entries int
-	// Resyncs counts the snapshots taken after the first.
+	// Resyncs counts the times a group of shards had to be loaded again.
 	Resyncs int64
-	// Confirmed is when the mirror last knew it was current.
+	// Confirmed is the oldest of the shards' confirmations that they were
+	// current; zero until every shard has loaded.
 	Confirmed time.Time
 }
 
@@ -342,9 +374,17 @@ func (s *Store) Stats() Stats {
 	var st Stats
 	st.Entries = s.mirror.size()
 	st.Resyncs = s.mirror.resyncs.Load()
-	if c := s.mirror.confirmed.Load(); c != 0 {
-		st.Confirmed = time.Unix(0, c)
+	oldest := int64(0)
+	for i := range s.mirror.parts {
+		c := s.mirror.parts[i].confirmed.Load()
+		if c == 0 {
+			return st
+		}
+		if oldest == 0 || c < oldest {
+			oldest = c
+		}
 	}
+	st.Confirmed = time.Unix(0, oldest)
 	return st
 }
 

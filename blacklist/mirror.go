@@ -15,22 +15,28 @@ import (
 )
 
 // mirror is this instance's in-memory copy of the whole revocation state, so
-// that a check makes no network call. It is loaded from a snapshot of the
-// keys, then kept current by following the shards' change logs; the
+// that a check makes no network call. Each shard is loaded from a snapshot
+// of its keys, then kept current by following its change log; the
 // instance's own writes are applied to it before they are acknowledged.
+//
+// Shards are kept current, and judged, one by one: on Cluster they live on
+// different masters, and losing one master must not stop the checks of the
+// users whose shards live on the others.
 type mirror struct {
-	parts [keyspace.Shards]part
-
-	// confirmed is when the mirror last knew it held every change (unix
-	// nanoseconds); zero until the first snapshot is in.
-	confirmed atomic.Int64
-	resyncs   atomic.Int64
+	parts   [keyspace.Shards]part
+	resyncs atomic.Int64
+	// loaded counts the follower groups that have loaded once, so that the
+	// first full load is logged once.
+	loaded atomic.Int64
 }
 
 // part is one shard's share of the mirror, under its own lock so that
 // checks on different shards never contend.
 type part struct {
-	mu sync.RWMutex
+	// confirmed is when the shard last knew it held every change (unix
+	// nanoseconds); zero until its first snapshot is in.
+	confirmed atomic.Int64
+	mu        sync.RWMutex
 	entries
 }
 
@@ -127,23 +133,43 @@ func newMirror() *mirror {
 	return m
 }
 
-// lookup reads the state of one token from memory.
-func (m *mirror) lookup(t Token) state {
+// lookup reads the state of one token from memory. It also says whether
+// every shard it read from had confirmed it was current within maxStale of
+// now (unix nanoseconds): an error wrapping ErrUnavailable names the first
+// that had not. The state is filled in either way, for failing open.
+//
+// A shard's confirmation is read before its entries: every change made
+// before that confirmation was applied before it was stored, so the entries
+// read hold them all.
+func (m *mirror) lookup(t Token, now int64, maxStale time.Duration) (state, error) {
 	var st state
+	stale := -1
 	if t.ID != "" {
-		p := &m.parts[keyspace.Shard(t.ID)]
+		sh := keyspace.Shard(t.ID)
+		p := &m.parts[sh]
+		if !p.current(now, maxStale) {
+			stale = sh
+		}
 		p.mu.RLock()
 		_, st.tokenRevoked = p.tokens[t.ID]
 		p.mu.RUnlock()
 	}
 	if t.SessionID != "" {
-		p := &m.parts[keyspace.Shard(t.SessionID)]
+		sh := keyspace.Shard(t.SessionID)
+		p := &m.parts[sh]
+		if stale < 0 && !p.current(now, maxStale) {
+			stale = sh
+		}
 		p.mu.RLock()
 		_, st.sessionRevoked = p.sessions[t.SessionID]
 		p.mu.RUnlock()
 	}
 	if t.Subject != "" {
-		p := &m.parts[keyspace.Shard(t.Subject)]
+		sh := keyspace.Shard(t.Subject)
+		p := &m.parts[sh]
+		if stale < 0 && !p.current(now, maxStale) {
+			stale = sh
+		}
 		p.mu.RLock()
 		if us, ok := p.cutOffs[t.Subject]; ok {
 			st.cutOff = time.UnixMicro(us)
@@ -154,7 +180,41 @@ func (m *mirror) lookup(t Token) state {
 		}
 		p.mu.RUnlock()
 	}
-	return st
+	if stale >= 0 {
+		return st, m.staleError(stale, now, maxStale)
+	}
+	return st, nil
+}
+
+// current reports whether the shard has confirmed it was current within
+// maxStale of now (unix nanoseconds).
+func (p *part) current(now int64, maxStale time.Duration) bool {
+	c := p.confirmed.Load()
+	return c != 0 && time.Duration(now-c) <= maxStale
+}
+
+// staleError explains why shard sh cannot answer.
+func (m *mirror) staleError(sh int, now int64, maxStale time.Duration) error {
+	c := m.parts[sh].confirmed.Load()
+	if c == 0 {
+		return fmt.Errorf("%w: revocation shard %d is not loaded yet", ErrUnavailable, sh)
+	}
+	return fmt.Errorf("%w: revocation shard %d is %v behind (limit %v)", ErrUnavailable, sh, time.Duration(now-c).Round(time.Millisecond), maxStale)
+}
+
+// stale lists the shards that have not confirmed they were current within
+// maxStale of now, and counts those never loaded.
+func (m *mirror) stale(now int64, maxStale time.Duration) (list []int, unloaded int) {
+	for i := range m.parts {
+		p := &m.parts[i]
+		if p.confirmed.Load() == 0 {
+			unloaded++
+		}
+		if !p.current(now, maxStale) {
+			list = append(list, i)
+		}
+	}
+	return list, unloaded
 }
 
 // set applies one entry under its shard's lock.
@@ -165,13 +225,20 @@ func (m *mirror) set(kind byte, id, value string) error {
 	return p.put(kind, id, value)
 }
 
-// replace swaps in a freshly loaded state, shard by shard.
-func (m *mirror) replace(fresh *[keyspace.Shards]entries) {
-	for i := range m.parts {
+// replace swaps in the freshly loaded state of some shards.
+func (m *mirror) replace(fresh *[keyspace.Shards]entries, group []int) {
+	for _, i := range group {
 		p := &m.parts[i]
 		p.mu.Lock()
 		p.entries = fresh[i]
 		p.mu.Unlock()
+	}
+}
+
+// confirm records that the shards of group held every change made before t.
+func (m *mirror) confirm(group []int, t time.Time) {
+	for _, i := range group {
+		m.parts[i].confirmed.Store(t.UnixNano())
 	}
 }
 
@@ -200,9 +267,12 @@ func (m *mirror) size() int {
 // holds; the mirror resyncs from a snapshot.
 var errBehind = errors.New("mirror fell behind the change log")
 
-// Run keeps the mirror current until ctx ends: a snapshot, then the change
-// logs from where the snapshot began, and a fresh snapshot after any error
-// (an outage, a restarted Redis) or a pause longer than the logs are kept.
+// Run keeps the mirror current until ctx ends: for each shard, a snapshot,
+// then the change log from where the snapshot began, and a fresh snapshot
+// after any error (an outage, a restarted Redis, a failover) or a pause
+// longer than the logs are kept. Shards are followed together in one
+// blocking XREAD where the store is one server, and one by one on Cluster,
+// whose slots differ, so that a master's loss stalls only its own shards.
 // It also sweeps expired entries. In strict mode it returns at once. Its
 // caller owns the goroutine; it returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
@@ -216,24 +286,65 @@ func (s *Store) Run(ctx context.Context) error {
 		defer wg.Done()
 		s.sweepLoop(ctx)
 	}()
-	defer wg.Wait()
+	groups := s.groups()
+	for _, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.keepCurrent(ctx, g, len(groups))
+		}()
+	}
+	wg.Wait()
+	return nil
+}
 
+// groups splits the shards into those followed together.
+func (s *Store) groups() [][]int {
+	if _, ok := s.rdb.(*redis.ClusterClient); ok {
+		groups := make([][]int, keyspace.Shards)
+		for i := range groups {
+			groups[i] = []int{i}
+		}
+		return groups
+	}
+	all := make([]int, keyspace.Shards)
+	for i := range all {
+		all[i] = i
+	}
+	return [][]int{all}
+}
+
+// keepCurrent keeps one group of shards current until ctx ends. It logs the
+// start and the end of each outage, not every attempt in between.
+func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
+	m := s.mirror
 	backoff := s.pollTimeout / 10
+	var failingSince time.Time
+	first := true
 	for {
 		start := s.now()
-		pos, err := s.snapshot(ctx)
+		pos, err := s.snapshot(ctx, group)
 		if err == nil {
-			s.log.Info("revocation mirror loaded", "entries", m.size(), "duration_ms", s.now().Sub(start).Milliseconds())
-			err = s.follow(ctx, pos, start)
+			switch {
+			case first && m.loaded.Add(1) == int64(groups):
+				s.log.Info("revocation mirror loaded", "entries", m.size(), "duration_ms", s.now().Sub(start).Milliseconds())
+			case !failingSince.IsZero():
+				s.log.Info("revocation mirror keyspace.Shards current again", "shards", group, "after_ms", s.now().Sub(failingSince).Milliseconds())
+			}
+			first, failingSince = false, time.Time{}
+			err = s.follow(ctx, group, pos)
 		}
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		m.resyncs.Add(1)
-		s.log.Warn("revocation mirror resyncing", "err", err)
+		if failingSince.IsZero() {
+			failingSince = s.now()
+			s.log.Warn("revocation mirror keyspace.Shards resyncing", "shards", group, "err", err)
+		}
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(backoff):
 		}
 	}
@@ -252,17 +363,17 @@ func (s *Store) sweepLoop(ctx context.Context) {
 	}
 }
 
-// snapshot loads every entry key into a fresh state and swaps it in. It
-// returns, for each shard, the id of the last log entry that existed before
-// the scan began: following from there replays every change that raced the
-// scan, so none is missed.
-func (s *Store) snapshot(ctx context.Context) ([keyspace.Shards]string, error) {
+// snapshot loads every entry key of the group's shards into a fresh state
+// and swaps it in. It returns, for each shard, the id of the last log entry
+// that existed before the scan began: following from there replays every
+// change that raced the scan, so none is missed.
+func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]string, error) {
 	var pos [keyspace.Shards]string
 	started := s.now()
-	last := make([]*redis.XMessageSliceCmd, keyspace.Shards)
+	last := make([]*redis.XMessageSliceCmd, len(group))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i := range last {
-			last[i] = p.XRevRangeN(ctx, s.keys.ChangeLog(i), "+", "-", 1)
+		for i, sh := range group {
+			last[i] = p.XRevRangeN(ctx, s.keys.ChangeLog(sh), "+", "-", 1)
 		}
 		return nil
 	})
@@ -270,30 +381,39 @@ func (s *Store) snapshot(ctx context.Context) ([keyspace.Shards]string, error) {
 		return pos, err
 	}
 	for i, c := range last {
-		pos[i] = "0-0"
+		pos[group[i]] = "0-0"
 		if msgs := c.Val(); len(msgs) > 0 {
-			pos[i] = msgs[0].ID
+			pos[group[i]] = msgs[0].ID
 		}
 	}
 
 	var fresh [keyspace.Shards]entries
-	for i := range fresh {
-		fresh[i] = newEntries()
+	var want [keyspace.Shards]bool
+	for _, sh := range group {
+		fresh[sh] = newEntries()
+		want[sh] = true
 	}
 	var mu sync.Mutex // guards fresh when several masters are scanned at once
-	scan := func(ctx context.Context, c redis.UniversalClient) error {
-		return s.scanInto(ctx, c, &fresh, &mu)
-	}
 	if cc, ok := s.rdb.(*redis.ClusterClient); ok {
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.rdb)
-	}
-	if err != nil {
+		// On Cluster a group is one shard, whose keys share one slot: scan
+		// the master that serves it, for that shard's keys alone.
+		if len(group) != 1 {
+			return pos, fmt.Errorf("blacklist: a Cluster group of %d shards", len(group))
+		}
+		node, err := cc.MasterForKey(ctx, s.keys.ChangeLog(group[0]))
+		if err != nil {
+			return pos, err
+		}
+		pattern := s.keys.ShardSnapshotPattern(group[0])
+		err = s.scanInto(ctx, node, pattern, &fresh, &want, &mu)
+		if err != nil {
+			return pos, err
+		}
+	} else if err := s.scanInto(ctx, s.rdb, s.keys.SnapshotPattern(), &fresh, &want, &mu); err != nil {
 		return pos, err
 	}
-	s.mirror.replace(&fresh)
-	s.mirror.confirm(started)
+	s.mirror.replace(&fresh, group)
+	s.mirror.confirm(group, started)
 	return pos, nil
 }
 
@@ -301,16 +421,15 @@ func (s *Store) snapshot(ctx context.Context) ([keyspace.Shards]string, error) {
 // in one pipelined round trip. SCAN never blocks Redis the way KEYS does.
 const snapshotBatch = 2000
 
-func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[keyspace.Shards]entries, mu *sync.Mutex) error {
+func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	var cursor uint64
-	pattern := s.keys.SnapshotPattern()
 	for {
 		keys, next, err := c.Scan(ctx, cursor, pattern, snapshotBatch).Result()
 		if err != nil {
 			return err
 		}
 		if len(keys) > 0 {
-			if err := s.loadBatch(ctx, c, keys, fresh, mu); err != nil {
+			if err := s.loadBatch(ctx, c, keys, fresh, want, mu); err != nil {
 				return err
 			}
 		}
@@ -323,8 +442,8 @@ func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, fresh *[k
 
 // loadBatch reads the values of one SCAN batch in one round trip: the TTL of
 // a revoked token or session (its key holds only "1"), the value of the
-// others.
-func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]entries, mu *sync.Mutex) error {
+// others. Entries of shards outside want are left out.
+func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	now := s.now()
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
@@ -347,7 +466,7 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 	defer mu.Unlock()
 	for i, cmd := range cmds {
 		kind, id, ok := s.keys.ParseEntry(keys[i])
-		if !ok {
+		if !ok || !want[keyspace.Shard(id)] {
 			continue
 		}
 		var v string
@@ -371,48 +490,9 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 	return nil
 }
 
-// follow reads the change logs from pos until an error, a gap or the end of
-// ctx. Shards are read together in one blocking XREAD where the store allows
-// it, and one reader per shard on Cluster, whose slots differ.
-func (s *Store) follow(ctx context.Context, pos [keyspace.Shards]string, since time.Time) error {
-	var groups [][]int
-	if _, ok := s.rdb.(*redis.ClusterClient); ok {
-		for i := 0; i < keyspace.Shards; i++ {
-			groups = append(groups, []int{i})
-		}
-	} else {
-		all := make([]int, keyspace.Shards)
-		for i := range all {
-			all[i] = i
-		}
-		groups = [][]int{all}
-	}
-	confirmed := make([]atomic.Int64, len(groups))
-	for i := range confirmed {
-		confirmed[i].Store(since.UnixNano())
-	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for g, shardsOf := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cancel(s.followGroup(ctx, shardsOf, pos, func(t time.Time) {
-				confirmed[g].Store(t.UnixNano())
-				oldest := t.UnixNano()
-				for i := range confirmed {
-					oldest = min(oldest, confirmed[i].Load())
-				}
-				s.mirror.confirmed.Store(oldest)
-			}))
-		}()
-	}
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
-func (s *Store) followGroup(ctx context.Context, group []int, pos [keyspace.Shards]string, confirm func(time.Time)) error {
+// follow reads the change logs of the group's shards from pos until an
+// error, a gap or the end of ctx, confirming the shards after every read.
+func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]string) error {
 	streams := make([]string, 2*len(group))
 	index := map[string]int{}
 	for i, sh := range group {
@@ -445,21 +525,6 @@ func (s *Store) followGroup(ctx context.Context, group []int, pos [keyspace.Shar
 		}
 		// Everything written before this XREAD was issued is now in.
 		last = issued
-		confirm(issued)
+		s.mirror.confirm(group, issued)
 	}
-}
-
-func (m *mirror) confirm(t time.Time) { m.confirmed.Store(t.UnixNano()) }
-
-// fresh tells whether the mirror may answer at now: it must have been loaded
-// and have confirmed it was current within maxStale.
-func (m *mirror) fresh(now time.Time, maxStale time.Duration) error {
-	c := m.confirmed.Load()
-	if c == 0 {
-		return fmt.Errorf("%w: the revocation mirror is not loaded yet", ErrUnavailable)
-	}
-	if age := now.Sub(time.Unix(0, c)); age > maxStale {
-		return fmt.Errorf("%w: the revocation mirror is %v behind (limit %v)", ErrUnavailable, age.Round(time.Millisecond), maxStale)
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package blacklist
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/redisconn"
 )
 
 // change is one entry to set or delete, and to append to its shard's change
@@ -70,7 +72,12 @@ return #KEYS - 1
 `)
 
 // apply writes changes that share one shard atomically, and only returns nil
-// once Redis has them.
+// once Redis has them, and as many replicas as the Writer waits for.
+//
+// Repeating a change does no harm: a revocation set again, a cut-off that
+// keeps the later of two times, a ban put in place anew, a delete. A client
+// told "unavailable" may retry the same revocation, logout or ban safely,
+// whether or not the first attempt reached Redis.
 func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := keyspace.Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
@@ -91,11 +98,14 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 		args = append(args, string(c.kind), c.id, c.value, storedValue(c), strconv.FormatInt(c.ttl.Milliseconds(), 10), mode)
 	}
 	keys = append(keys, s.keys.ChangeLog(shard))
-	if err := changeScript.Run(ctx, s.rdb, keys, args...).Err(); err != nil {
+	_, err := s.writer.Run(ctx, changeScript, keys, args...)
+	if err != nil && !errors.Is(err, redisconn.ErrNotReplicated) {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	// Read-your-writes: this instance refuses the token before the client
-	// hears that it is revoked; the others follow the log.
+	// hears that it is revoked; the others follow the log. A change the
+	// replicas did not confirm is applied too: it is on the master, whose
+	// log every other mirror follows, so this one agrees with them.
 	if s.mirror != nil {
 		for _, c := range changes {
 			v := c.value
@@ -106,6 +116,10 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 				return err
 			}
 		}
+	}
+	if err != nil {
+		// Not acknowledged: a failover could still lose it.
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }

@@ -60,6 +60,10 @@ type Redis struct {
 	KeyPrefix   string        `yaml:"key_prefix"`
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	Timeout     time.Duration `yaml:"timeout"`
+	// MinReplicasAck is how many replicas must confirm a revocation, logout,
+	// ban or refresh rotation (WAIT, within Timeout) before it is
+	// acknowledged; 0 acknowledges once the master has it.
+	MinReplicasAck int `yaml:"min_replicas_ack"`
 }
 
 // Revocation says how checks read the revocation state.

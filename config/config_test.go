@@ -61,9 +61,10 @@ clients:
 
 func TestPrecedenceIsDefaultsThenFileThenEnvironment(t *testing.T) {
 	cfg, err := Load(writeFile(t, devYAML), true, env(map[string]string{
-		"TOKENGUARD_LISTEN":         "127.0.0.1:9100",
-		"TOKENGUARD_REDIS_ADDRS":    "10.0.0.1:6379, 10.0.0.2:6379",
-		"TOKENGUARD_REDIS_PASSWORD": "pw",
+		"TOKENGUARD_LISTEN":                 "127.0.0.1:9100",
+		"TOKENGUARD_REDIS_ADDRS":            "10.0.0.1:6379, 10.0.0.2:6379",
+		"TOKENGUARD_REDIS_PASSWORD":         "pw",
+		"TOKENGUARD_REDIS_MIN_REPLICAS_ACK": "1",
 	}))
 	if err != nil {
 		t.Fatalf("Load: %v", err)
@@ -76,6 +77,9 @@ func TestPrecedenceIsDefaultsThenFileThenEnvironment(t *testing.T) {
 	}
 	if got, want := cfg.Redis.Password, "pw"; got != want {
 		t.Errorf("redis.password = %q, want %q", got, want)
+	}
+	if got, want := cfg.Redis.MinReplicasAck, 1; got != want {
+		t.Errorf("redis.min_replicas_ack = %d, want %d from the environment", got, want)
 	}
 	if got, want := cfg.Redis.KeyPrefix, "app:"; got != want {
 		t.Errorf("redis.key_prefix = %q, want %q (file over default)", got, want)
@@ -101,6 +105,8 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"a session limit over a year", "dev: true\ntokens:\n  session_max_age: 9000h\n", nil, "tokens.session_max_age"},
 		{"a negative reuse window", "dev: true\ntokens:\n  refresh_reuse_window: -1s\n", nil, "tokens.refresh_reuse_window"},
 		{"a reuse window over a minute", "dev: true\ntokens:\n  refresh_reuse_window: 2m\n", nil, "tokens.refresh_reuse_window"},
+		{"a negative replica count", "dev: true\nredis:\n  addrs: [127.0.0.1:6379]\n  min_replicas_ack: -1\n", nil, "redis.min_replicas_ack: want 0"},
+		{"replicas of the embedded store", "dev: true\nredis:\n  min_replicas_ack: 1\n", nil, "redis.min_replicas_ack: needs redis.addrs"},
 		{"a negative session cap", "dev: true\nsessions:\n  max_per_user: -1\n", nil, "sessions.max_per_user"},
 		{"no event retention", "dev: true\nevents:\n  retention: 0s\n", nil, "events.retention"},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
@@ -130,18 +136,19 @@ func TestEveryScalarSettingHasAnEnvironmentVariable(t *testing.T) {
 		byKey[f.Key] = f
 	}
 	for key, wantEnv := range map[string]string{
-		"listen":            "TOKENGUARD_LISTEN",
-		"redis.addrs":       "TOKENGUARD_REDIS_ADDRS",
-		"redis.password":    "TOKENGUARD_REDIS_PASSWORD",
-		"redis.master_name": "TOKENGUARD_REDIS_MASTER_NAME",
-		"redis.key_prefix":  "TOKENGUARD_REDIS_KEY_PREFIX",
-		"tokens.access_ttl": "TOKENGUARD_TOKENS_ACCESS_TTL",
-		"tokens.leeway":     "TOKENGUARD_TOKENS_LEEWAY",
-		"dev":               "TOKENGUARD_DEV",
-		"issuer":            "TOKENGUARD_ISSUER",
-		"audience":          "TOKENGUARD_AUDIENCE",
-		"redis.db":          "TOKENGUARD_REDIS_DB",
-		"redis.username":    "TOKENGUARD_REDIS_USERNAME",
+		"listen":                 "TOKENGUARD_LISTEN",
+		"redis.addrs":            "TOKENGUARD_REDIS_ADDRS",
+		"redis.password":         "TOKENGUARD_REDIS_PASSWORD",
+		"redis.master_name":      "TOKENGUARD_REDIS_MASTER_NAME",
+		"redis.key_prefix":       "TOKENGUARD_REDIS_KEY_PREFIX",
+		"tokens.access_ttl":      "TOKENGUARD_TOKENS_ACCESS_TTL",
+		"tokens.leeway":          "TOKENGUARD_TOKENS_LEEWAY",
+		"dev":                    "TOKENGUARD_DEV",
+		"issuer":                 "TOKENGUARD_ISSUER",
+		"audience":               "TOKENGUARD_AUDIENCE",
+		"redis.db":               "TOKENGUARD_REDIS_DB",
+		"redis.username":         "TOKENGUARD_REDIS_USERNAME",
+		"redis.min_replicas_ack": "TOKENGUARD_REDIS_MIN_REPLICAS_ACK",
 	} {
 		f, ok := byKey[key]
 		if !ok {

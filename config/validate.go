@@ -39,6 +39,12 @@ func (c Config) Validate() error {
 	if c.Redis.DB != 0 && len(c.Redis.Addrs) > 1 && c.Redis.MasterName == "" {
 		bad("redis.db", "Redis Cluster has only database 0")
 	}
+	if c.Redis.MinReplicasAck < 0 || c.Redis.MinReplicasAck > 16 {
+		bad("redis.min_replicas_ack", "want 0 (the master alone) to 16 replicas, got %d", c.Redis.MinReplicasAck)
+	}
+	if c.Redis.MinReplicasAck > 0 && len(c.Redis.Addrs) == 0 {
+		bad("redis.min_replicas_ack", "needs redis.addrs: the embedded store has no replicas")
+	}
 	if c.Redis.KeyPrefix == "" || strings.ContainsAny(c.Redis.KeyPrefix, "{} \t\n") {
 		bad("redis.key_prefix", "must be non-empty, without braces or spaces, got %q", c.Redis.KeyPrefix)
 	}

@@ -31,6 +31,9 @@ type Config struct {
 	// Ready reports whether the service can answer; it backs /readyz.
 	// Required.
 	Ready func(ctx context.Context) error
+	// StaleShards, when not nil, lists the revocation shards whose users
+	// cannot be answered normally; /readyz names them.
+	StaleShards func() []int
 	// BodyLimit caps request bodies, in bytes; zero means 64 KiB.
 	BodyLimit int64
 	Logger    *slog.Logger
@@ -45,6 +48,7 @@ type handler struct {
 	users   *users.Service
 	clients clientAuth
 	ready   func(ctx context.Context) error
+	stale   func() []int
 	log     *slog.Logger
 	now     func() time.Time
 
@@ -70,6 +74,7 @@ func New(cfg Config) (*echo.Echo, error) {
 		users:   cfg.Users,
 		clients: clientAuth{registry: cfg.Clients},
 		ready:   cfg.Ready,
+		stale:   cfg.StaleShards,
 		log:     cfg.Logger,
 		now:     cfg.Clock,
 
@@ -133,11 +138,36 @@ func (h *handler) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readiness is the body of /readyz: status "ready", "degraded" (200: the
+// users of the stale shards get on_store_failure's answer, everyone else is
+// answered, and another instance, sharing the same Redis, would do no
+// better) or "unavailable" (503: no user can be answered).
+type readiness struct {
+	Status      string `json:"status"`
+	StaleShards []int  `json:"stale_shards"`
+	Error       string `json:"error,omitempty"`
+	Description string `json:"error_description,omitempty"`
+}
+
 func (h *handler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := h.ready(ctx); err != nil {
-		return err
+	err := h.ready(ctx)
+	body := readiness{Status: "ready", StaleShards: []int{}}
+	if h.stale != nil {
+		if s := h.stale(); len(s) > 0 {
+			body.Status, body.StaleShards = "degraded", s
+		}
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	if err == nil {
+		return c.JSON(http.StatusOK, body)
+	}
+	if len(body.StaleShards) == 0 {
+		return err // strict mode: the error handler answers
+	}
+	body.Status = "unavailable"
+	body.Error, body.Description = "temporarily_unavailable", "the revocation state cannot be confirmed; retry shortly"
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().Header().Set("Retry-After", "1")
+	return c.JSON(http.StatusServiceUnavailable, body)
 }

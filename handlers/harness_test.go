@@ -76,6 +76,10 @@ type harnessOptions struct {
 	// mirror checks revocations from the local mirror, as served by
 	// default, instead of asking Redis every time.
 	mirror bool
+	// ready and staleShards, when not nil, replace the store's readiness
+	// and its list of stale shards behind /readyz.
+	ready       func(context.Context) error
+	staleShards func() []int
 	// maxPerUser caps each user's sessions; zero means no cap.
 	maxPerUser int
 	// rsa signs with a fresh 2048-bit RS256 key "rs1", as a production
@@ -193,14 +197,22 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ready, staleShards := store.Ready, store.StaleShards
+	if opts.ready != nil {
+		ready = opts.ready
+	}
+	if opts.staleShards != nil {
+		staleShards = opts.staleShards
+	}
 	e, err := New(Config{
-		Auth:    svc,
-		Users:   us,
-		Clients: registry,
-		Ready:   store.Ready,
-		Logger:  log,
-		Clock:   clk.Now,
-		Verify:  opts.verify,
+		Auth:        svc,
+		Users:       us,
+		Clients:     registry,
+		Ready:       ready,
+		StaleShards: staleShards,
+		Logger:      log,
+		Clock:       clk.Now,
+		Verify:      opts.verify,
 	})
 	if err != nil {
 		t.Fatal(err)

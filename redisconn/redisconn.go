@@ -26,8 +26,12 @@ type Config struct {
 	DB         int
 	// DialTimeout bounds connecting and the start-up ping.
 	DialTimeout time.Duration
-	// Timeout bounds each read and write on a connection.
+	// Timeout bounds each read and write on a connection, and how long a
+	// write waits for its replicas.
 	Timeout time.Duration
+	// MinReplicasAck is how many replicas must confirm a write before it
+	// is acknowledged (see Writer); zero waits for none.
+	MinReplicasAck int
 }
 
 // Conn is an open connection to the store.
@@ -36,6 +40,9 @@ type Conn struct {
 	Client redis.UniversalClient
 	// Embedded is true when the store lives in this process.
 	Embedded bool
+	// Writer runs the writes that must be durable before they are
+	// acknowledged, for every package that changes state.
+	Writer *Writer
 
 	stopEmbedded func()
 }
@@ -81,12 +88,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 		DialerRetries:         1,
 		ContextTimeoutEnabled: true,
 	})
+	if cc, ok := c.Client.(*redis.ClusterClient); ok {
+		watch(cc)
+	}
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
 	if err := c.Client.Ping(pctx).Err(); err != nil {
 		_ = c.Close()
 		return nil, fmt.Errorf("redis at %v: %w", addrs, err)
 	}
+	if !c.Embedded {
+		warnIfVolatile(pctx, c.Client, cfg.MasterName, log)
+	}
+	c.Writer = NewWriter(c.Client, cfg.MinReplicasAck, cfg.Timeout)
 	return c, nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/tokenguard/tokenguard/redisconn"
 )
 
 // graceSlack is how much longer than the reuse window its salt is kept, for
@@ -61,15 +63,23 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 	}
 	next := t.next(salt)
 	now := s.now()
-	res, err := refreshScript.Run(ctx, s.rdb,
+	reply, err := s.writer.Run(ctx, refreshScript,
 		[]string{s.keys.Session(t.sid), s.keys.RefreshHistory(t.sid), s.keys.RefreshGrace(t.sid)},
 		now.UnixMilli(), t.gen, t.hash(), t.fingerprint(), clientID,
 		next.hash(), next.fingerprint(), string(salt),
 		s.idle.Milliseconds(), s.tail.Milliseconds(), s.window.Milliseconds(), (s.window + graceSlack).Milliseconds(),
 		MaxGenerations, scope,
-	).Slice()
-	if err != nil {
+	)
+	// Replicas that fall short matter only for the outcomes that hand out a
+	// token: the others wrote nothing, or end the session, which the
+	// revocation below confirms on its own.
+	unconfirmed := err
+	if err != nil && !errors.Is(err, redisconn.ErrNotReplicated) {
 		return Refreshed{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	res, _ := reply.([]any)
+	if len(res) == 0 {
+		return Refreshed{}, fmt.Errorf("%w: unexpected reply from the refresh script", ErrUnavailable)
 	}
 	outcome, _ := res[0].(string)
 	switch outcome {
@@ -89,6 +99,15 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 	sess, err := s.decode(t.sid, fields)
 	if err != nil {
 		return Refreshed{}, err
+	}
+	if unconfirmed != nil && (outcome == "rotated" || outcome == "grace") {
+		// The rotation is on the master but a failover could lose it, so
+		// its token is not handed out. A retry with the same refresh token
+		// within the reuse window is answered with the token of this very
+		// rotation (the grace outcome), or rotates afresh if the rotation
+		// was lost: safe either way. (With a zero reuse window the retry
+		// counts as a replay and ends the session.)
+		return Refreshed{}, fmt.Errorf("%w: %v", ErrUnavailable, unconfirmed)
 	}
 	switch outcome {
 	case "rotated":

@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/redisconn"
 )
 
 var (
@@ -103,11 +104,15 @@ type Config struct {
 	// Clock returns the current time; nil means time.Now. Tests inject it.
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Writer runs the store's writes, and waits for replicas if it is told
+	// to; nil writes through rdb and acknowledges once the master has them.
+	Writer *redisconn.Writer
 }
 
 // Store keeps sessions in Redis.
 type Store struct {
 	rdb     redis.UniversalClient
+	writer  *redisconn.Writer
 	keys    keyspace.Keys
 	idle    time.Duration
 	maxAge  time.Duration
@@ -130,8 +135,12 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		maxUser: cfg.MaxPerUser,
 		tail:    cfg.AccessTokenLife,
 		revoker: cfg.Revoker,
+		writer:  cfg.Writer,
 		now:     cfg.Clock,
 		log:     cfg.Logger,
+	}
+	if s.writer == nil {
+		s.writer = redisconn.NewWriter(rdb, 0, 0)
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -227,7 +236,10 @@ func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted [
 	nowMS := now.UnixMilli()
 	end := now.Add(s.maxAge).UnixMilli()
 	ttl := min(s.idle, s.maxAge) + s.tail
-	err = openScript.Run(ctx, s.rdb,
+	// Not idempotent, but safe to retry: a retry opens another session,
+	// and one whose answer was lost never had its refresh token handed
+	// out; it lapses by itself, or the cap evicts it first.
+	_, err = s.writer.Run(ctx, openScript,
 		[]string{s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.UserSessions(sess.Subject)},
 		ttl.Milliseconds(), (s.maxAge + s.tail).Milliseconds(), nowMS, sess.ID, tok.fingerprint(),
 		"sub", sess.Subject,
@@ -244,7 +256,7 @@ func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted [
 		"cur", tok.hash(),
 		"prev", "",
 		"rot", 0,
-	).Err()
+	)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
@@ -495,16 +507,23 @@ func (s *Store) EndAll(ctx context.Context, subject, except string) ([]Session, 
 	return ended, nil
 }
 
-// drop deletes a session's state and its index entry in one transaction;
-// its keys share one slot.
+// drop deletes a session's state and its index entry in one atomic step;
+// its keys share one slot. Deleting what is gone does nothing, so a client
+// told "unavailable" may retry.
 func (s *Store) drop(ctx context.Context, sess Session) error {
-	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Del(ctx, s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.RefreshGrace(sess.ID))
-		p.ZRem(ctx, s.keys.UserSessions(sess.Subject), sess.ID)
-		return nil
-	})
+	_, err := s.writer.Run(ctx, dropScript,
+		[]string{s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.RefreshGrace(sess.ID), s.keys.UserSessions(sess.Subject)},
+		sess.ID)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }
+
+// dropScript deletes a session. KEYS: session, history, grace, user index.
+// ARGV: the session id.
+var dropScript = redis.NewScript(`
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('ZREM', KEYS[4], ARGV[1])
+return 1
+`)

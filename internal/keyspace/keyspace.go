@@ -89,6 +89,12 @@ func (k Keys) ChangeLog(shard int) string {
 // and no other key of ours.
 func (k Keys) SnapshotPattern() string { return k.prefix + "{*}:?:*" }
 
+// ShardSnapshotPattern is SnapshotPattern narrowed to one shard's entries,
+// for scanning the one Cluster master that serves the shard.
+func (k Keys) ShardSnapshotPattern(shard int) string {
+	return string(append(k.tag(nil, shard), ":?:*"...))
+}
+
 // ParseEntry splits a revocation entry's key into its kind and id; ok is
 // false for a key that does not have an entry's shape.
 func (k Keys) ParseEntry(key string) (kind byte, id string, ok bool) {

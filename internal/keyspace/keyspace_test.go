@@ -29,6 +29,7 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"ban", k.Entry(keyspace.KindBan, "alice"), "tg:{7}:b:alice"},
 		{"change log", k.ChangeLog(7), "tg:{7}:log"},
 		{"snapshot pattern", k.SnapshotPattern(), "tg:{*}:?:*"},
+		{"one shard's snapshot pattern", k.ShardSnapshotPattern(7), "tg:{7}:?:*"},
 		{"session", k.Session(sid), "tg:{11}:session:" + sid},
 		{"refresh history", k.RefreshHistory(sid), "tg:{11}:rt-history:" + sid},
 		{"refresh grace", k.RefreshGrace(sid), "tg:{11}:rt-grace:" + sid},
@@ -98,7 +99,7 @@ func allKeys(t *testing.T, k keyspace.Keys) (entries, others []string) {
 		m, name := v.Method(i), v.Type().Method(i).Name
 		mt := m.Type()
 		switch {
-		case name == "Entry" || name == "ChangeLog" || name == "SnapshotPattern" || name == "ParseEntry":
+		case name == "Entry" || name == "ChangeLog" || name == "SnapshotPattern" || name == "ShardSnapshotPattern" || name == "ParseEntry":
 		case mt.NumIn() == 1 && mt.In(0) == str && mt.NumOut() == 1 && mt.Out(0) == str:
 			builders++
 			for _, id := range ids {

@@ -1,6 +1,8 @@
 // Package redistest starts real redis-server processes for tests, each on a
 // free loopback port of its own, so that tests never touch a Redis that
-// happens to run on the machine and fault tests can kill and restart theirs.
+// happens to run on the machine and fault tests can kill and restart theirs:
+// single servers, a Redis Cluster (Cluster) and a Sentinel group
+// (Sentinel).
 package redistest
 
 import (
@@ -11,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,14 +30,39 @@ type Server struct {
 	bin  string
 	port int
 	dir  string
+	// conf, when set, is a config file given first on the command line
+	// (a Sentinel needs one it can rewrite).
+	conf string
+	args []string
+
+	mu   sync.Mutex // guards cmd, done and adm: tests kill servers from goroutines
 	cmd  *exec.Cmd
 	done chan struct{}
+	adm  *redis.Client
 }
 
-// Start runs a fresh redis-server on a free loopback port and stops it when
-// the test ends. Without the binary the test is skipped with a loud message,
-// except under CI=true, where a missing Redis fails the run.
+// Start runs a fresh redis-server on a free loopback port, keeping nothing
+// on disk, and stops it when the test ends. Without the binary the test is
+// skipped with a loud message, except under CI=true, where a missing Redis
+// fails the run.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return StartWith(t)
+}
+
+// StartWith is Start with more redis-server arguments, which come after the
+// defaults and so override them: "--appendonly", "yes" turns the append-only
+// file on.
+func StartWith(t testing.TB, args ...string) *Server {
+	t.Helper()
+	s := newServer(t, lookBinary(t), args)
+	s.start()
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// lookBinary finds redis-server, or skips (fails under CI=true).
+func lookBinary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -43,10 +71,13 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("SKIPPING INTEGRATION TEST: redis-server not found on PATH; install it (apt-get install redis-server) to run the real-Redis tests")
 	}
-	s := &Server{t: t, bin: bin, port: freePort(t), dir: t.TempDir()}
+	return bin
+}
+
+func newServer(t testing.TB, bin string, args []string) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: bin, port: freePort(t), dir: t.TempDir(), args: args}
 	s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
-	s.start()
-	t.Cleanup(s.Stop)
 	return s
 }
 
@@ -61,6 +92,8 @@ func (s *Server) Client() *redis.Client {
 // Stop kills the server at once (SIGKILL), as a crash would. It is safe to
 // call more than once.
 func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if s.cmd == nil {
 		return
 	}
@@ -69,25 +102,46 @@ func (s *Server) Stop() {
 	s.cmd = nil
 }
 
-// Restart starts the server again on the same port, empty: the data is gone,
-// as after a crash of a server that keeps nothing on disk.
-func (s *Server) Restart() {
+// Running reports whether the server process is up.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd != nil
+}
+
+// Restart kills the server if it runs and starts it again on the same port
+// and directory, with args added to the ones it was started with: a server
+// with an append-only file or snapshots reloads them, one without comes back
+// empty, as after a crash.
+func (s *Server) Restart(args ...string) {
 	s.t.Helper()
 	s.Stop()
+	s.args = append(s.args, args...)
 	s.start()
 }
 
 func (s *Server) start() {
 	s.t.Helper()
-	cmd := exec.Command(s.bin,
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
 		"--dir", s.dir,
 		"--protected-mode", "no",
 		"--loglevel", "warning",
 	)
+	if s.conf == "" {
+		// A replica's first sync starts at once rather than after the
+		// default five seconds spent waiting for more replicas.
+		args = append(args, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0")
+	}
+	args = append(args, s.args...)
+	cmd := exec.Command(s.bin, args...)
 	logFile, err := os.OpenFile(filepath.Join(s.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		s.t.Fatalf("redis-server log: %v", err)
@@ -108,7 +162,8 @@ func (s *Server) start() {
 }
 
 // awaitReady waits until the server answers PING: readiness is an event we
-// can observe, so there is no fixed sleep.
+// can observe, so there is no fixed sleep. A server loading its append-only
+// file answers LOADING until it is done.
 func (s *Server) awaitReady(exited <-chan struct{}) {
 	s.t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
@@ -123,8 +178,7 @@ func (s *Server) awaitReady(exited <-chan struct{}) {
 		}
 		select {
 		case <-exited:
-			out, _ := os.ReadFile(filepath.Join(s.dir, "redis.log"))
-			s.t.Fatalf("redis-server on port %d exited before it was ready:\n%s", s.port, out)
+			s.t.Fatalf("redis-server on port %d exited before it was ready:\n%s", s.port, s.Log())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -132,6 +186,15 @@ func (s *Server) awaitReady(exited <-chan struct{}) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Log returns what the server has logged, for failure messages.
+func (s *Server) Log() string {
+	out, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return err.Error()
+	}
+	return string(out)
 }
 
 func freePort(t testing.TB) int {
@@ -160,4 +223,30 @@ func ForEachBackend(t *testing.T, test func(t *testing.T, rdb *redis.Client)) {
 	t.Run("redis-server", func(t *testing.T) {
 		test(t, Start(t).Client())
 	})
+}
+
+// await polls cond until it returns nil, failing the test with its last
+// error after timeout: it waits for an event the servers make happen.
+func await(t testing.TB, timeout time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not after %v: %v", what, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// info reads one field of INFO from a server.
+func info(ctx context.Context, c *redis.Client, section, field string) (string, error) {
+	s, err := c.Info(ctx, section).Result()
+	if err != nil {
+		return "", err
+	}
+	return infoField(s, field), nil
 }
