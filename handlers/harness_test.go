@@ -558,3 +558,31 @@ func (h *harness) wantClientErrors(t *testing.T, cases []clientMistake) {
 		})
 	}
 }
+
+// bodyMistake is a JSON body an endpoint must refuse with 400
+// invalid_request, and what its description must say: the problem and the
+// field it is about.
+type bodyMistake struct {
+	name, body, wantDescription string
+}
+
+// wantBodiesRefused sends each body as JSON to method path as client and
+// checks the 400 invalid_request and its description.
+func (h *harness) wantBodiesRefused(t *testing.T, method, path, client string, cases []bodyMistake) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do(method, path, client, "application/json", c.body)
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("status = %d %s, want 400", r.status, r.body)
+			}
+			m := r.json(t)
+			if got := m["error"]; got != "invalid_request" {
+				t.Errorf("error = %v, want invalid_request", got)
+			}
+			if d, _ := m["error_description"].(string); !strings.Contains(d, c.wantDescription) {
+				t.Errorf("error_description = %q, want it to contain %q", d, c.wantDescription)
+			}
+		})
+	}
+}
