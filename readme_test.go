@@ -2,10 +2,15 @@ package main
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/tokenguard/tokenguard/config"
+	"github.com/tokenguard/tokenguard/handlers"
 )
 
 // TestREADMEListsEverySetting keeps the README's configuration table in step
@@ -22,4 +27,189 @@ func TestREADMEListsEverySetting(t *testing.T) {
 			t.Errorf("README.md lacks the row for %s (%s)", f.Key, f.Env)
 		}
 	}
+}
+
+// readmeGateway returns the configuration block of the README's "Use it
+// as a sidecar" section that follows the bold label of gateway (**nginx**,
+// **Traefik**, ...) and is fenced as lang.
+func readmeGateway(t *testing.T, gateway, lang string) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "## Use it as a sidecar")
+	if !ok {
+		t.Fatal(`README.md has no "## Use it as a sidecar" section`)
+	}
+	if _, rest, ok = strings.Cut(rest, "**"+gateway+"**"); !ok {
+		t.Fatalf("the sidecar section of README.md has no **%s** configuration", gateway)
+	}
+	if _, rest, ok = strings.Cut(rest, "```"+lang+"\n"); !ok {
+		t.Fatalf("the %s configuration of README.md has no %s block", gateway, lang)
+	}
+	block, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatalf("the %s block of README.md is not closed", gateway)
+	}
+	return block
+}
+
+// TestEveryGatewayConfigSetsOrClearsEveryIdentityHeader reads each gateway
+// configuration of the README and checks that it sets or removes, on every
+// route to the app, each identity header /v1/verify can send
+// (handlers.IdentityHeaders): one left alone is one a client can forge.
+// sidecar_nginx_test.go also runs the nginx block for real.
+func TestEveryGatewayConfigSetsOrClearsEveryIdentityHeader(t *testing.T) {
+	headers := handlers.IdentityHeaders()
+	t.Run("nginx sets every header from the answer in every location that asks tokenguard", func(t *testing.T) {
+		locations := nginxLocations(readmeGateway(t, "nginx", "nginx"))
+		checked := 0
+		for name, body := range locations {
+			if !regexp.MustCompile(`(?m)^\s*auth_request\s+/`).MatchString(body) {
+				continue
+			}
+			checked++
+			for _, h := range headers {
+				variable := `\$(\w+)`
+				set := regexp.MustCompile(`(?m)^\s*proxy_set_header\s+` + regexp.QuoteMeta(h) + `\s+` + variable + `;`).FindStringSubmatch(body)
+				if set == nil {
+					t.Errorf("%s does not proxy_set_header %s", name, h)
+					continue
+				}
+				upstream := "$upstream_http_" + strings.ReplaceAll(strings.ToLower(h), "-", "_")
+				from := regexp.MustCompile(`(?m)^\s*auth_request_set\s+\$` + set[1] + `\s+` + regexp.QuoteMeta(upstream) + `;`)
+				if !from.MatchString(body) {
+					t.Errorf("%s sets %s from $%s, which no auth_request_set takes from %s", name, h, set[1], upstream)
+				}
+			}
+		}
+		if checked < 2 {
+			t.Errorf("found %d locations with auth_request, want the app's and the admin area's", checked)
+		}
+	})
+	t.Run("Traefik lists every header in each forwardAuth middleware", func(t *testing.T) {
+		var cfg struct {
+			HTTP struct {
+				Middlewares map[string]struct {
+					ForwardAuth *struct {
+						AuthResponseHeaders []string `yaml:"authResponseHeaders"`
+					} `yaml:"forwardAuth"`
+				} `yaml:"middlewares"`
+			} `yaml:"http"`
+		}
+		if err := yaml.Unmarshal([]byte(readmeGateway(t, "Traefik", "yaml")), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		checked := 0
+		for name, m := range cfg.HTTP.Middlewares {
+			if m.ForwardAuth == nil {
+				continue
+			}
+			checked++
+			for _, h := range headers {
+				if !slices.ContainsFunc(m.ForwardAuth.AuthResponseHeaders, func(s string) bool { return strings.EqualFold(s, h) }) {
+					t.Errorf("middleware %s: authResponseHeaders lacks %s", name, h)
+				}
+			}
+		}
+		if checked < 2 {
+			t.Errorf("found %d forwardAuth middlewares, want the app's and the admin area's", checked)
+		}
+	})
+	t.Run("Caddy strips the client's X-Auth headers first and copies every header", func(t *testing.T) {
+		block := readmeGateway(t, "Caddy", "caddyfile")
+		strip, ask := strings.Index(block, "request_header -X-Auth-*"), strings.Index(block, "forward_auth ")
+		if strip < 0 || ask < 0 || strip > ask {
+			t.Errorf("the Caddy block must run request_header -X-Auth-* before forward_auth:\n%s", block)
+		}
+		line := regexp.MustCompile(`(?m)^\s*copy_headers\s+(.*)$`).FindStringSubmatch(block)
+		if line == nil {
+			t.Fatalf("the Caddy block has no copy_headers line:\n%s", block)
+		}
+		copied := strings.Fields(line[1])
+		for _, h := range headers {
+			if !strings.HasPrefix(h, "X-Auth-") {
+				t.Errorf("%s escapes request_header -X-Auth-*", h)
+			}
+			if !slices.Contains(copied, h) {
+				t.Errorf("copy_headers lacks %s", h)
+			}
+		}
+	})
+	t.Run("Envoy removes every header before ext_authz and lets the answer's through", func(t *testing.T) {
+		var cfg struct {
+			Filters []envoyFilter `yaml:"http_filters"`
+		}
+		if err := yaml.Unmarshal([]byte(readmeGateway(t, "Envoy", "yaml")), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		mutation := slices.IndexFunc(cfg.Filters, func(f envoyFilter) bool { return f.Name == "envoy.filters.http.header_mutation" })
+		authz := slices.IndexFunc(cfg.Filters, func(f envoyFilter) bool { return f.Name == "envoy.filters.http.ext_authz" })
+		if mutation < 0 || authz < 0 || mutation > authz {
+			t.Fatalf("the Envoy block must run header_mutation before ext_authz: filters %+v", cfg.Filters)
+		}
+		var removed []string
+		for _, m := range cfg.Filters[mutation].TypedConfig.Mutations.Request {
+			removed = append(removed, m.Remove)
+		}
+		allowed := cfg.Filters[authz].TypedConfig.HTTPService.Response.Upstream.Patterns
+		for _, h := range headers {
+			name := strings.ToLower(h) // Envoy keeps header names in lower case
+			if !slices.Contains(removed, name) {
+				t.Errorf("header_mutation does not remove %s", name)
+			}
+			if !slices.ContainsFunc(allowed, func(p envoyPattern) bool {
+				return p.Exact == name || (p.Prefix != "" && strings.HasPrefix(name, p.Prefix))
+			}) {
+				t.Errorf("allowed_upstream_headers does not let %s through", name)
+			}
+		}
+	})
+}
+
+// envoyFilter is what the gateway test reads of an Envoy HTTP filter.
+type envoyFilter struct {
+	Name        string `yaml:"name"`
+	TypedConfig struct {
+		Mutations struct {
+			Request []struct {
+				Remove string `yaml:"remove"`
+			} `yaml:"request_mutations"`
+		} `yaml:"mutations"`
+		HTTPService struct {
+			Response struct {
+				Upstream struct {
+					Patterns []envoyPattern `yaml:"patterns"`
+				} `yaml:"allowed_upstream_headers"`
+			} `yaml:"authorization_response"`
+		} `yaml:"http_service"`
+	} `yaml:"typed_config"`
+}
+
+// envoyPattern is one string matcher of an Envoy header list.
+type envoyPattern struct {
+	Exact  string `yaml:"exact"`
+	Prefix string `yaml:"prefix"`
+}
+
+// nginxLocations returns the body of each location block of an nginx
+// configuration, by its location line ("location /admin/").
+func nginxLocations(conf string) map[string]string {
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*(location\s+[^{]*?)\s*\{`).FindAllStringSubmatchIndex(conf, -1) {
+		depth, start := 1, m[1]
+		end := start
+		for end < len(conf) && depth > 0 {
+			switch conf[end] {
+			case '{':
+				depth++
+			case '}':
+				depth--
+			}
+			end++
+		}
+		out[conf[m[2]:m[3]]] = conf[start : end-1]
+	}
+	return out
 }
