@@ -4,6 +4,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,6 +167,47 @@ func TestEveryGatewayConfigSetsOrClearsEveryIdentityHeader(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestREADMECaddySectionStatesTheMinimumVersion: Caddy before 2.10.0
+// (Debian's 2.6.2 among them) hands the app a literal placeholder for each
+// copy_headers header the answer lacks, and 2.10.0 to 2.11.1 let the
+// client's own copy through instead; the README must say which version to
+// run and why the line stripping the client's X-Auth-* headers stays.
+func TestREADMECaddySectionStatesTheMinimumVersion(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(b), "## Use it as a sidecar")
+	_, section, ok := strings.Cut(section, "**Caddy**")
+	section, _, _ = strings.Cut(section, "**Envoy**")
+	if !ok {
+		t.Fatal("README.md has no **Caddy** configuration")
+	}
+	m := regexp.MustCompile(`Caddy (\d+)\.(\d+)\.(\d+) or later`).FindStringSubmatch(section)
+	if m == nil {
+		t.Fatalf("the Caddy section states no minimum version (\"Caddy X.Y.Z or later\"):\n%s", section)
+	}
+	if version := [3]int{atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])}; slices.Compare(version[:], []int{2, 10, 0}) < 0 {
+		t.Errorf("minimum Caddy version %s.%s.%s, want 2.10.0 or later: earlier ones pass literal placeholders", m[1], m[2], m[3])
+	}
+	_, prose, _ := strings.Cut(section, "```caddyfile")
+	_, prose, _ = strings.Cut(prose, "```")
+	for _, want := range []string{"{http.reverse_proxy.header.", "request_header -X-Auth-*", "GHSA-7r4p-vjf4-gxv4"} {
+		if !strings.Contains(prose, want) {
+			t.Errorf("the text after the Caddy block does not explain %q", want)
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
 
 // envoyFilter is what the gateway test reads of an Envoy HTTP filter.
