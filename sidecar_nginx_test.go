@@ -139,12 +139,17 @@ verify:
 		// absent are the headers tokenguard must not send for this
 		// token, so that the case proves they are cleared, not replaced.
 		absent []string
+		// values are some of the values the app must see.
+		values map[string]string
 	}{
-		{"a token that sets every header", "/orders/7", alice.token, nil},
-		{"a token without email, groups or scope", "/orders/7", carol.token, []string{"X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Scope"}},
-		{"a trusted issuer's token without sid, scope, email or groups", "/orders/7", provider.token("k1", "42", nil), []string{"X-Auth-Session", "X-Auth-Request-Scope", "X-Auth-Request-Email"}},
-		{"the admin area with a token without email or groups", "/admin/users", root.token, []string{"X-Auth-Request-Email", "X-Auth-Request-Groups"}},
-		{"the admin area with a trusted issuer's token without sid", "/admin/users", provider.token("k1", "43", jwt.MapClaims{"scope": "admin"}), []string{"X-Auth-Session", "X-Auth-Request-Groups"}},
+		{"a token that sets every header", "/orders/7", alice.token, nil, map[string]string{
+			"X-Auth-Request-User": "alice", "X-Auth-Request-Email": "alice@example.test",
+			"X-Auth-Request-Groups": "dev,ops", "X-Auth-Request-Scope": "read", "X-Auth-Session": alice.sid, "X-Auth-Token-Id": alice.jti,
+		}},
+		{"a token without email, groups or scope", "/orders/7", carol.token, []string{"X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Scope"}, map[string]string{"X-Auth-Request-User": "carol"}},
+		{"a trusted issuer's token without sid, scope, email or groups", "/orders/7", provider.token("k1", "42", nil), []string{"X-Auth-Session", "X-Auth-Request-Scope", "X-Auth-Request-Email"}, map[string]string{"X-Auth-Request-User": "42", "X-Auth-Request-Issuer": iss}},
+		{"the admin area with a token without email or groups", "/admin/users", root.token, []string{"X-Auth-Request-Email", "X-Auth-Request-Groups"}, map[string]string{"X-Auth-Request-User": "root", "X-Auth-Request-Scope": "read admin"}},
+		{"the admin area with a trusted issuer's token without sid", "/admin/users", provider.token("k1", "43", jwt.MapClaims{"scope": "admin"}), []string{"X-Auth-Session", "X-Auth-Request-Groups"}, map[string]string{"X-Auth-Request-User": "43", "X-Auth-Request-Issuer": iss}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			// What tokenguard answers for this token is what the app
@@ -177,6 +182,11 @@ verify:
 			}
 			if view.Path != c.path {
 				t.Errorf("the app saw path %s, want %s", view.Path, c.path)
+			}
+			for h, v := range c.values {
+				if got := view.Headers[h]; len(got) != 1 || got[0] != v {
+					t.Errorf("the app saw %s = %q, want %q", h, got, v)
+				}
 			}
 			if diff := cmp.Diff(view.Headers, want); diff != "" {
 				t.Errorf("identity headers the app saw (-got +want: tokenguard's answer alone):\n%s", diff)
