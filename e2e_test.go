@@ -1,8 +1,13 @@
 package main
 
 import (
+	"bufio"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,5 +86,52 @@ func awaitStatus(t *testing.T, ts *testServer, path, auth string, want int) {
 			t.Fatalf("GET %s still %d %s after 10s, want %d", path, r.status, r.body, want)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMalformedRequestsGetTheJSONErrorShape: net/http answers a request
+// line it cannot parse before any handler runs; the binary still answers
+// in JSON, and HEAD works where GET does.
+func TestMalformedRequestsGetTheJSONErrorShape(t *testing.T) {
+	ts := startServer(t)
+	for _, c := range []struct {
+		request   string
+		want      int
+		wantError string
+	}{
+		{"GET /nope%zz HTTP/1.1\r\nHost: t\r\n\r\n", http.StatusBadRequest, "invalid_request"},
+		{"GET /nope HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", http.StatusNotFound, "not_found"},
+		{"HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", http.StatusOK, ""},
+	} {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.base, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := io.WriteString(conn, c.request); err != nil {
+			t.Fatal(err)
+		}
+		method, _, _ := strings.Cut(c.request, " ")
+		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("%.30q: %v", c.request, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != c.want {
+			t.Errorf("%.30q = %d %s, want %d", c.request, resp.StatusCode, body, c.want)
+		}
+		if c.wantError == "" {
+			continue
+		}
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if err := json.Unmarshal(body, &e); err != nil || e.Error != c.wantError || e.Description == "" || resp.Header.Get("Content-Type") != "application/json" {
+			t.Errorf("%.30q: body %q (%s, %v), want a JSON %s error with a description", c.request, body, resp.Header.Get("Content-Type"), err, c.wantError)
+		}
 	}
 }

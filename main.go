@@ -167,6 +167,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
+	// net/http's own answers to requests it cannot parse get our JSON
+	// error shape too.
+	ln = handlers.Listener(ln)
 	if onListen != nil {
 		onListen(ln.Addr())
 	}

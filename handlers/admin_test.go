@@ -261,6 +261,34 @@ func TestTheAuditTrailListsEveryKindNewestFirstInPages(t *testing.T) {
 	}
 }
 
+// TestAdminBodiesAreReadExactlyAsWritten: field names match exactly and
+// appear once, so that a revocation or a ban is never read two ways.
+func TestAdminBodiesAreReadExactlyAsWritten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	b := h.login("app", "bob", "laptop")
+	exp := h.now().Add(time.Minute).Unix()
+	h.wantBodiesRefused(t, http.MethodPost, "/v1/admin/revocations", "admin", []bodyMistake{
+		{"a jti in upper case", fmt.Sprintf(`{"JTI":"j1","exp":%d}`, exp), `unknown field "JTI"`},
+		{"an exp in title case", fmt.Sprintf(`{"jti":"j1","Exp":%d}`, exp), `unknown field "Exp"`},
+		{"a token in title case", fmt.Sprintf(`{"Token":%q}`, b.token), `unknown field "Token"`},
+		{"a token given twice", fmt.Sprintf(`{"token":"garbage","token":%q}`, b.token), `duplicate field "token"`},
+		{"a jti given twice", fmt.Sprintf(`{"jti":"j1","jti":"j2","exp":%d}`, exp), `duplicate field "jti"`},
+	})
+	h.wantBodiesRefused(t, http.MethodPut, "/v1/admin/users/bob/ban", "admin", []bodyMistake{
+		{"a reason in title case", `{"Reason":"spam"}`, `unknown field "Reason"`},
+		{"a duration folded in Unicode", `{"duration":"1h","duraſion":"2h"}`, `unknown field "duraſion"`},
+		{"a duration given twice", `{"duration":"1h","duration":"2h"}`, `duplicate field "duration"`},
+	})
+	h.wantVerify(t, b.token, http.StatusOK, "bob after the refused revocations and bans")
+	if v := h.adminUser("bob"); v["banned"] != false {
+		t.Errorf("bob after the refused bans = %v, want not banned", v)
+	}
+	if keys := h.redis.Keys(); slices.ContainsFunc(keys, func(k string) bool { return strings.Contains(k, ":j:") }) {
+		t.Errorf("revocation entries after only refused bodies: %v", keys)
+	}
+}
+
 func TestBadAdminInputGetsTheDocumented4xx(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})

@@ -59,6 +59,8 @@ func (h *handler) handleError(err error, c echo.Context) {
 	body := errorBody{Error: resp.code, Description: resp.description}
 	var werr error
 	if c.Request().Method == http.MethodHead {
+		// The headers a GET would get, without the body.
+		hdr.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		werr = c.NoContent(resp.status)
 	} else {
 		werr = c.JSON(resp.status, body)

@@ -105,32 +105,35 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Pre(anyMethodOnVerify)
 	e.Use(h.recoverPanics, h.logRequests, limitBody(limit))
 
-	e.GET("/healthz", h.healthz)
-	e.GET("/readyz", h.readyz)
+	// HEAD answers wherever GET does, with the same status and headers
+	// and no body (net/http drops the body of an answer to HEAD).
+	read := []string{http.MethodGet, http.MethodHead}
+	e.Match(read, "/healthz", h.healthz)
+	e.Match(read, "/readyz", h.readyz)
 
 	e.Any("/v1/verify", h.verify)
 	e.Any("/v1/verify/*", h.verify)
-	e.GET(jwksPath, h.jwks)
+	e.Match(read, jwksPath, h.jwks)
 	for _, p := range metadataPaths(h.auth.Issuer()) {
-		e.GET(p, h.metadata)
+		e.Match(read, p, h.metadata)
 	}
 	e.POST(introspectionEndpoint, h.introspect)
 	e.POST(revocationEndpoint, h.revokeToken)
 	e.POST("/v1/logout", h.logout)
 	e.POST("/v1/sessions", h.createSession, h.requireClient(permSessions))
-	e.GET("/v1/sessions", h.listOwnSessions)
+	e.Match(read, "/v1/sessions", h.listOwnSessions)
 	e.DELETE("/v1/sessions/:id", h.endOwnSession)
 	e.POST("/oauth2/token", h.token)
 
 	admin := e.Group("/v1/admin", h.requireClient(permAdmin))
 	admin.POST("/revocations", h.revoke)
 	admin.POST("/users/:subject/logout", h.logoutUser)
-	admin.GET("/users/:subject", h.adminUser)
-	admin.GET("/users/:subject/sessions", h.adminUserSessions)
+	admin.Match(read, "/users/:subject", h.adminUser)
+	admin.Match(read, "/users/:subject/sessions", h.adminUserSessions)
 	admin.PUT("/users/:subject/ban", h.ban)
 	admin.DELETE("/users/:subject/ban", h.unban)
 	admin.DELETE("/sessions/:id", h.adminEndSession)
-	admin.GET("/events", h.listEvents)
+	admin.Match(read, "/events", h.listEvents)
 	return e, nil
 }
 

@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -139,4 +141,110 @@ func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
 		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
 		{"a wrong method", "PUT", "/v1/sessions", "app", "", ``, 405, "method_not_allowed"},
 	})
+}
+
+// TestEveryErrorBodyIsJSONOnTheWire sends, over a real connection, every
+// kind of mistake that can reach tokenguard, including those net/http
+// answers before any handler runs, and wants the JSON error shape with the
+// right status from each.
+func TestEveryErrorBodyIsJSONOnTheWire(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	addr := h.listen(t, 1<<10)
+	app := "Authorization: " + basicAuth("app") + "\r\n"
+	big := `{"subject":"` + strings.Repeat("x", 70<<10) + `"}`
+	chunked := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big)
+	for _, c := range []struct {
+		name, request string
+		want          int
+	}{
+		{"a malformed escape in the path", "GET /nope%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"a malformed escape in a path parameter", "GET /v1/admin/users/%zz HTTP/1.1\r\nHost: t\r\n\r\n", 400},
+		{"a request without Host", "GET /healthz HTTP/1.1\r\n\r\n", 400},
+		{"a header line without a colon", "GET /healthz HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n", 400},
+		{"headers over the limit", "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: " + strings.Repeat("b", 6<<10) + "\r\n\r\n", 431},
+		{"an unsupported transfer encoding", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+		{"an unsupported HTTP version", "GET /healthz HTTP/2.0\r\nHost: t\r\n\r\n", 505},
+		{"an unknown route", "GET /v1/nothing-here HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 404},
+		{"a wrong method", "PUT /v1/sessions HTTP/1.1\r\nHost: t\r\n" + app + "Connection: close\r\n\r\n", 405},
+		{"a body over the limit", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\n" + app + "Content-Type: application/json\r\nContent-Length: " + fmt.Sprint(len(big)) + "\r\nConnection: close\r\n\r\n" + big, 413},
+		{"a chunked body over the limit", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\n" + app + "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked, 413},
+		{"a body that is not JSON", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\n" + app + "Content-Type: text/plain\r\nContent-Length: 9\r\nConnection: close\r\n\r\nsubject=a", 415},
+		{"a body with a duplicate field", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\n" + app + "Content-Type: application/json\r\nContent-Length: 29\r\nConnection: close\r\n\r\n{\"subject\":\"a\",\"subject\":\"b\"}", 400},
+		{"no client credentials", "POST /v1/sessions HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}", 401},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := exchange(t, addr, c.request)
+			if r.status != c.want {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.want)
+			}
+			if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+				t.Errorf("Content-Type = %q, want application/json", ct)
+			}
+			var body map[string]any
+			if err := json.Unmarshal(r.body, &body); err != nil {
+				t.Fatalf("body %q is not JSON: %v", r.body, err)
+			}
+			if len(body) != 2 || body["error"] == "" || body["error_description"] == "" {
+				t.Errorf("body = %v, want exactly error and error_description", body)
+			}
+		})
+	}
+}
+
+// TestEveryGetRouteAnswersHead: a HEAD gets what a GET gets, status and
+// headers, without the body; a route added later cannot forget it.
+func TestEveryGetRouteAnswersHead(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	l := h.login("app", "alice", "laptop")
+	routes := map[string]bool{}
+	for _, r := range h.e.Routes() {
+		routes[r.Method+" "+r.Path] = true
+	}
+	for key := range routes {
+		if path, ok := strings.CutPrefix(key, http.MethodGet+" "); ok && !routes[http.MethodHead+" "+path] {
+			t.Errorf("GET %s has no HEAD", path)
+		}
+	}
+
+	addr := h.listen(t, 0)
+	bearer := "Authorization: Bearer " + l.token + "\r\n"
+	admin := "Authorization: " + basicAuth("admin") + "\r\n"
+	for _, c := range []struct {
+		name, path, auth string
+		want             int
+	}{
+		{"the liveness probe", "/healthz", "", 200},
+		{"the readiness probe", "/readyz", "", 200},
+		{"the key set", "/.well-known/jwks.json", "", 200},
+		{"the metadata", "/.well-known/oauth-authorization-server", "", 200},
+		{"the forward-auth check", "/v1/verify", bearer, 200},
+		{"the forward-auth check without a token", "/v1/verify", "", 401},
+		{"the user's sessions", "/v1/sessions", bearer, 200},
+		{"the user's sessions without a token", "/v1/sessions", "", 401},
+		{"a user seen by the admin", "/v1/admin/users/alice", admin, 200},
+		{"a user's sessions seen by the admin", "/v1/admin/users/alice/sessions", admin, 200},
+		{"the audit trail", "/v1/admin/events", admin, 200},
+		{"an unknown route", "/v1/nothing-here", "", 404},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			get := exchange(t, addr, "GET "+c.path+" HTTP/1.1\r\nHost: t\r\n"+c.auth+"Connection: close\r\n\r\n")
+			head := exchange(t, addr, "HEAD "+c.path+" HTTP/1.1\r\nHost: t\r\n"+c.auth+"Connection: close\r\n\r\n")
+			if get.status != c.want || head.status != c.want {
+				t.Fatalf("GET = %d, HEAD = %d %s, want %d for both", get.status, head.status, head.rest, c.want)
+			}
+			if len(head.rest) != 0 {
+				t.Errorf("HEAD sent a body: %q", head.rest)
+			}
+			for _, name := range []string{"Content-Type", "Cache-Control", "WWW-Authenticate", "X-Auth-Request-User"} {
+				if g, hd := get.header.Get(name), head.header.Get(name); g != hd {
+					t.Errorf("%s: GET %q, HEAD %q, want the same", name, g, hd)
+				}
+			}
+			if cl := head.header.Get("Content-Length"); cl != "" && cl != fmt.Sprint(len(get.body)) {
+				t.Errorf("HEAD Content-Length = %s, want the GET body's %d", cl, len(get.body))
+			}
+		})
+	}
 }

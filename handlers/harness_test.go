@@ -1,15 +1,19 @@
 package handlers
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -557,4 +561,92 @@ func (h *harness) wantClientErrors(t *testing.T, cases []clientMistake) {
 			}
 		})
 	}
+}
+
+// bodyMistake is a JSON body an endpoint must refuse with 400
+// invalid_request, and what its description must say: the problem and the
+// field it is about.
+type bodyMistake struct {
+	name, body, wantDescription string
+}
+
+// wantBodiesRefused sends each body as JSON to method path as client and
+// checks the 400 invalid_request and its description.
+func (h *harness) wantBodiesRefused(t *testing.T, method, path, client string, cases []bodyMistake) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.do(method, path, client, "application/json", c.body)
+			if r.status != http.StatusBadRequest {
+				t.Fatalf("status = %d %s, want 400", r.status, r.body)
+			}
+			m := r.json(t)
+			if got := m["error"]; got != "invalid_request" {
+				t.Errorf("error = %v, want invalid_request", got)
+			}
+			if d, _ := m["error_description"].(string); !strings.Contains(d, c.wantDescription) {
+				t.Errorf("error_description = %q, want it to contain %q", d, c.wantDescription)
+			}
+		})
+	}
+}
+
+// listen serves the harness's Echo from a real HTTP server on loopback,
+// through the Listener tokenguard serves with, and returns its address:
+// the answers net/http writes itself (to a request line it cannot parse)
+// and what HEAD puts on the wire never reach httptest.NewRecorder.
+// maxHeaderBytes zero keeps net/http's default.
+func (h *harness) listen(t *testing.T, maxHeaderBytes int) string {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h.e)
+	srv.Listener = Listener(srv.Listener)
+	srv.Config.MaxHeaderBytes = maxHeaderBytes
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// wireReply is one answer read off a connection: rest holds whatever the
+// server sent after the answer until it closed the connection.
+type wireReply struct {
+	status int
+	header http.Header
+	body   []byte
+	rest   []byte
+}
+
+// exchange writes request to addr as it is, on a connection of its own,
+// and reads one answer to it. The request should end its headers with
+// Connection: close, so that rest is everything else the server sent.
+func exchange(t *testing.T, addr, request string) wireReply {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A bound on a broken exchange, never a synchronisation.
+	if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	method, _, _ := strings.Cut(request, " ")
+	resp, err := http.ReadResponse(br, &http.Request{Method: method})
+	if err != nil {
+		t.Fatalf("reading the answer to %.40q: %v", request, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(br) // ends at the server's close (or a reset)
+	return wireReply{resp.StatusCode, resp.Header, body, rest}
+}
+
+// basicAuth is the Authorization header of a harness client.
+func basicAuth(client string) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(client+":"+client+"-secret"))
 }

@@ -1,14 +1,17 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 )
 
@@ -54,9 +57,15 @@ func anyMethodOnVerify(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// decodeJSON reads one JSON object into v strictly: the content type must be
-// JSON, unknown fields and trailing data are refused, and every failure says
-// what was wrong.
+// decodeJSON reads one JSON object into v exactly as written: the content
+// type must be JSON; names match v's field names byte for byte (no case or
+// Unicode folding, so "SUBJECT" and "ſubject" are unknown fields, not
+// "subject"); no name appears twice in any object, at any depth; unknown
+// fields, invalid UTF-8 and trailing data are refused; and every failure
+// says what was wrong and where. An app's own validator and tokenguard can
+// therefore never read one body two ways. encoding/json folds case and lets
+// the last duplicate win, so the body is read with the encoding/json/v2
+// prototype, whose defaults are these rules.
 func decodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -65,12 +74,17 @@ func decodeJSON(c echo.Context, v any) error {
 			return &apiError{http.StatusUnsupportedMediaType, "invalid_request", "the body must be application/json"}
 		}
 	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	dec := jsontext.NewDecoder(r.Body) // refuses duplicate names by default
+	switch dec.PeekKind() {
+	case '{':
+	case 0: // nothing readable: UnmarshalDecode says why
+	default:
+		return badRequest("the body must be a JSON object")
+	}
+	if err := json.UnmarshalDecode(dec, v, json.RejectUnknownMembers(true)); err != nil {
 		return jsonError(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := dec.ReadToken(); !errors.Is(err, io.EOF) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return err
@@ -80,28 +94,63 @@ func decodeJSON(c echo.Context, v any) error {
 	return nil
 }
 
+// jsonError describes why a body could not be read, naming the field
+// concerned.
 func jsonError(err error) error {
-	var syntax *json.SyntaxError
-	var typ *json.UnmarshalTypeError
 	var tooLarge *http.MaxBytesError
+	var syntax *jsontext.SyntacticError
+	var semantic *json.SemanticError
 	switch {
 	case errors.As(err, &tooLarge):
 		return err
 	case errors.Is(err, io.EOF):
 		return badRequest("the body is empty; a JSON object is required")
+	case errors.Is(err, jsontext.ErrDuplicateName) && errors.As(err, &syntax):
+		return badRequest("duplicate field %q: a name may appear only once in an object", fieldPath(syntax.JSONPointer))
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return badRequest("the JSON body ends too early")
 	case errors.As(err, &syntax):
-		return badRequest("malformed JSON at byte %d", syntax.Offset)
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badRequest("the body must be a JSON object")
-		}
-		return badRequest("field %q must be %s", typ.Field, typ.Type.String())
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return badRequest("malformed JSON at byte %d: %v", syntax.ByteOffset, syntax.Err)
+	case errors.Is(err, json.ErrUnknownName) && errors.As(err, &semantic):
+		return badRequest("unknown field %q (field names are case-sensitive)", fieldPath(semantic.JSONPointer))
+	case errors.As(err, &semantic) && semantic.JSONPointer == "":
+		return badRequest("the body must be a JSON object")
+	case errors.As(err, &semantic):
+		return badRequest("field %q must be %s", fieldPath(semantic.JSONPointer), jsonKind(semantic.GoType))
 	}
-	return badRequest("invalid JSON: %s", err.Error())
+	return badRequest("the body is not valid JSON")
+}
+
+// fieldPath names the member a JSON pointer points at as a client wrote
+// it: "device.name", "claims.org.id".
+func fieldPath(p jsontext.Pointer) string {
+	return strings.Join(slices.Collect(p.Tokens()), ".")
+}
+
+// jsonKind says in JSON terms what a Go type accepts.
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "of another type"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a non-negative integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	}
+	return "of another type"
 }
 
 // bearerToken takes the access token from "Authorization: Bearer ...".

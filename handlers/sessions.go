@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/sessions"
@@ -12,10 +14,13 @@ import (
 // sessionRequest opens a session for a user whose credentials the calling
 // app backend has already checked.
 type sessionRequest struct {
-	Subject string         `json:"subject"`
-	Scope   string         `json:"scope"`
-	Claims  map[string]any `json:"claims"`
-	Device  *device        `json:"device"`
+	Subject string `json:"subject"`
+	Scope   string `json:"scope"`
+	// Claims are kept as the JSON the app sent, so that every token of the
+	// session carries them exactly as given (an integer beyond float64's
+	// precision included).
+	Claims map[string]jsontext.Value `json:"claims"`
+	Device *device                   `json:"device"`
 }
 
 // device describes where the user logged in from.
@@ -45,6 +50,19 @@ func (h *handler) tokens(is users.Issued) tokenResponse {
 	}
 }
 
+// rawClaims hands claims on as raw JSON values, which the workflows sign
+// and store as they are.
+func rawClaims(claims map[string]jsontext.Value) map[string]any {
+	if len(claims) == 0 {
+		return nil
+	}
+	out := make(map[string]any, len(claims))
+	for name, v := range claims {
+		out[name] = json.RawMessage(v)
+	}
+	return out
+}
+
 // createSession opens a device session for a user the app backend has
 // checked, and issues its first access token and refresh token. A banned
 // user is refused with 403 user_banned.
@@ -53,7 +71,7 @@ func (h *handler) createSession(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	open := users.Open{Subject: req.Subject, ClientID: caller(c).ID, Scope: req.Scope, Claims: req.Claims}
+	open := users.Open{Subject: req.Subject, ClientID: caller(c).ID, Scope: req.Scope, Claims: rawClaims(req.Claims)}
 	if d := req.Device; d != nil {
 		open.Device = sessions.Device{Name: d.Name, IP: d.IP, UserAgent: d.UserAgent}
 	}

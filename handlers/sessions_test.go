@@ -271,6 +271,77 @@ func TestBadSessionRequestsGetAClearJSONErrorNever5xx(t *testing.T) {
 	}
 }
 
+// TestSessionBodiesAreReadExactlyAsWritten: an app's own validator and
+// tokenguard must never read one body two ways, so field names match
+// exactly (no case or Unicode folding) and no name appears twice, at any
+// depth, claims included.
+func TestSessionBodiesAreReadExactlyAsWritten(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.wantBodiesRefused(t, http.MethodPost, "/v1/sessions", "app", []bodyMistake{
+		{"a field name in upper case", `{"SUBJECT":"x"}`, `unknown field "SUBJECT"`},
+		{"a field name in title case", `{"Subject":"x"}`, `unknown field "Subject"`},
+		{"a field name that folds to subject in Unicode", `{"ſubject":"x"}`, `unknown field "ſubject"`},
+		{"claims given again as Claims", `{"subject":"x","claims":{"tenant":"t1"},"Claims":{"role":"admin"}}`, `unknown field "Claims"`},
+		{"a device field in upper case", `{"subject":"x","device":{"NAME":"laptop"}}`, `unknown field "device.NAME"`},
+		{"an unknown field", `{"subject":"x","admin":true}`, `unknown field "admin"`},
+		{"the subject twice", `{"subject":"y","subject":"x"}`, `duplicate field "subject"`},
+		{"the subject twice, once escaped", `{"subject":"y","\u0073ubject":"x"}`, `duplicate field "subject"`},
+		{"claims twice", `{"subject":"x","claims":{"tenant":"t1"},"claims":{"role":"admin"}}`, `duplicate field "claims"`},
+		{"a claim twice", `{"subject":"x","claims":{"role":"user","role":"admin"}}`, `duplicate field "claims.role"`},
+		{"a name twice inside a claim", `{"subject":"x","claims":{"org":{"id":1,"id":2}}}`, `duplicate field "claims.org.id"`},
+		{"a device field twice", `{"subject":"x","device":{"name":"a","name":"b"}}`, `duplicate field "device.name"`},
+		{"a subject that is not UTF-8", "{\"subject\":\"x\xff\"}", "invalid UTF-8"},
+		{"null instead of an object", `null`, "must be a JSON object"},
+		{"a second object after the first", `{"subject":"x"} {"subject":"y"}`, "exactly one JSON object"},
+	})
+	for _, subject := range []string{"x", "y"} {
+		if got := h.adminUser(subject)["sessions"]; got != 0.0 {
+			t.Errorf("user %s has %v sessions after only refused bodies, want 0", subject, got)
+		}
+	}
+}
+
+// TestSessionClaimsAreIssuedExactlyAsGiven: extra claims are re-issued on
+// every refresh from what the app sent, so they must come out as given:
+// an integer beyond float64's precision, a decimal's trailing zero, an
+// escaped string, a nested object.
+func TestSessionClaimsAreIssuedExactlyAsGiven(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	want := map[string]string{
+		"account": `9007199254740993`,
+		"amount":  `12.50`,
+		"name":    `"\u00e9l\u00e8ve"`,
+		"org":     `{"id":"o1","tags":["a","b"],"seats":100000000000000000001}`,
+	}
+	body := `{"subject":"alice","claims":{"account":9007199254740993,"amount":12.50,"name":"\u00e9l\u00e8ve","org":{"id":"o1", "tags":["a","b"], "seats":100000000000000000001}}}`
+	r := h.do(http.MethodPost, "/v1/sessions", "app", "application/json", body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /v1/sessions = %d %s, want 201", r.status, r.body)
+	}
+	var first tokenPair
+	if err := json.Unmarshal([]byte(r.body), &first); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := h.mustRefresh(t, first.RefreshToken)
+	for name, token := range map[string]string{"the first token": first.AccessToken, "the refreshed token": refreshed.AccessToken} {
+		claims, err := h.auth.Verify(t.Context(), token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		extra, err := claims.Extra("account", "amount", "name", "org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for claim, raw := range want {
+			if got := string(extra[claim]); got != raw {
+				t.Errorf("%s: claim %s = %s, want %s as given", name, claim, got, raw)
+			}
+		}
+	}
+}
+
 func TestBadSessionInputGetsTheDocumented4xx(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})

@@ -36,6 +36,28 @@ type VerifyConfig struct {
 	EmailClaim, GroupsClaim string
 }
 
+// The identity headers of an allow from /v1/verify: who the user is, for
+// the app behind the gateway. A header is left out when the token has no
+// value for it, so a gateway must set or clear every one of them on the
+// request it forwards, or a client's own copy would reach the app next to
+// the real user (README, "Use it as a sidecar"; the root tests check each
+// documented configuration against IdentityHeaders).
+const (
+	headerUser    = "X-Auth-Request-User"
+	headerEmail   = "X-Auth-Request-Email"
+	headerGroups  = "X-Auth-Request-Groups"
+	headerScope   = "X-Auth-Request-Scope"
+	headerIssuer  = "X-Auth-Request-Issuer"
+	headerSession = "X-Auth-Session"
+	headerTokenID = "X-Auth-Token-Id"
+)
+
+// IdentityHeaders returns the name of every identity header /v1/verify can
+// send on an allow.
+func IdentityHeaders() []string {
+	return []string{headerUser, headerEmail, headerGroups, headerScope, headerIssuer, headerSession, headerTokenID}
+}
+
 // bearerUser authenticates the user behind a request to a self-service
 // endpoint by the bearer token in its Authorization header.
 func (h *handler) bearerUser(c echo.Context) (*auth.Claims, error) {
@@ -65,11 +87,11 @@ func (h *handler) verify(c echo.Context) error {
 		return err
 	}
 	hdr := c.Response().Header()
-	setHeader(hdr, "X-Auth-Request-User", claims.Subject)
-	setHeader(hdr, "X-Auth-Request-Issuer", claims.Issuer)
-	setHeader(hdr, "X-Auth-Request-Scope", claims.Scope)
-	setHeader(hdr, "X-Auth-Session", claims.SessionID)
-	setHeader(hdr, "X-Auth-Token-Id", claims.ID)
+	setHeader(hdr, headerUser, claims.Subject)
+	setHeader(hdr, headerIssuer, claims.Issuer)
+	setHeader(hdr, headerScope, claims.Scope)
+	setHeader(hdr, headerSession, claims.SessionID)
+	setHeader(hdr, headerTokenID, claims.ID)
 	h.setIdentityClaims(hdr, claims)
 	hdr.Set("Cache-Control", h.allowCacheControl(claims))
 	return c.NoContent(http.StatusOK)
@@ -160,11 +182,11 @@ func (h *handler) setIdentityClaims(hdr http.Header, claims *auth.Claims) {
 	if raw, ok := extra[h.verifyCfg.EmailClaim]; ok && h.verifyCfg.EmailClaim != "" {
 		var email string
 		if json.Unmarshal(raw, &email) == nil {
-			setHeader(hdr, "X-Auth-Request-Email", email)
+			setHeader(hdr, headerEmail, email)
 		}
 	}
 	if raw, ok := extra[h.verifyCfg.GroupsClaim]; ok && h.verifyCfg.GroupsClaim != "" {
-		setHeader(hdr, "X-Auth-Request-Groups", groups(raw))
+		setHeader(hdr, headerGroups, groups(raw))
 	}
 }
 

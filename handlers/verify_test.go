@@ -11,12 +11,14 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
@@ -71,6 +73,32 @@ func TestVerifyAllowsWithIdentityHeadersAndACappedCacheLifetime(t *testing.T) {
 	tok, _ = noCache.issue(auth.IssueRequest{})
 	if got := noCache.verify("/v1/verify", tok).header.Get("Cache-Control"); got != "no-store" {
 		t.Errorf("Cache-Control with no cache_max_age = %q, want no-store", got)
+	}
+}
+
+// TestIdentityHeadersNameEveryHeaderAnAllowCarries keeps IdentityHeaders,
+// the list every documented gateway configuration is checked against, equal
+// to what an allow actually sends for a token that has every claim.
+func TestIdentityHeadersNameEveryHeaderAnAllowCarries(t *testing.T) {
+	t.Parallel()
+	s := newHarness(t, harnessOptions{verify: VerifyConfig{EmailClaim: "email", GroupsClaim: "groups"}})
+	tok, _ := s.issue(auth.IssueRequest{SessionID: "s1", ClientID: "app", Scope: "read",
+		Extra: map[string]any{"email": "alice@example.test", "groups": []string{"ops"}}})
+	r := s.verify("/v1/verify", tok)
+	if r.status != http.StatusOK {
+		t.Fatalf("verify = %d %s, want 200", r.status, r.body)
+	}
+	var sent []string
+	for name := range r.header {
+		if strings.HasPrefix(name, "X-Auth-") {
+			sent = append(sent, name)
+		}
+	}
+	want := IdentityHeaders()
+	slices.Sort(sent)
+	slices.Sort(want)
+	if diff := cmp.Diff(sent, want); diff != "" {
+		t.Errorf("identity headers of an allow (-sent +IdentityHeaders):\n%s", diff)
 	}
 }
 
