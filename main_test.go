@@ -65,7 +65,7 @@ func TestProductionModeRefusesToStartUnsafely(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := write(fmt.Sprintf("c%d.yaml", i), c.yaml)
-			err := run(context.Background(), []string{"-config", path}, func(k string) string { return c.env[k] }, io.Discard)
+			err := run(context.Background(), []string{"-config", path}, func(k string) string { return c.env[k] }, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatalf("run started, want a refusal naming %q", c.want)
 			}
@@ -77,7 +77,7 @@ func TestProductionModeRefusesToStartUnsafely(t *testing.T) {
 }
 
 func TestAnExplicitConfigPathMustExist(t *testing.T) {
-	err := run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, func(string) string { return "" }, io.Discard)
+	err := run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("run with a missing -config = %v, want an error naming the file", err)
 	}
