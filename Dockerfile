@@ -15,4 +15,8 @@ ENV TOKENGUARD_LISTEN=:8080 \
     TOKENGUARD_LOG_FORMAT=json \
     TOKENGUARD_CONFIG=/etc/tokenguard/config.yaml
 EXPOSE 8080
+# The image has no shell or curl: the binary asks its own /readyz (at the
+# configured listen address) and exits 0 only on 200.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["/usr/local/bin/tokenguard", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tokenguard"]

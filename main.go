@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/tokenguard/tokenguard/audit"
@@ -27,55 +27,73 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "tokenguard: %v\n", err)
-		os.Exit(1)
-	}
+	os.Exit(report(err, os.Stderr))
 }
 
-// run starts the service and serves until ctx is cancelled, then drains
-// in-flight requests within the configured grace period.
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
-	return serve(ctx, args, getenv, stderr, nil)
+// run runs the command args name (see commands); with none, or with flags
+// only, it serves, so that `go run .` starts the service.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	c := cli{getenv: getenv, stdout: stdout, stderr: stderr}
+	name, rest := "serve", args
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, rest = args[0], args[1:]
+	}
+	for _, cmd := range c.commands() {
+		if cmd.name == name {
+			return cmd.run(ctx, rest)
+		}
+	}
+	return usagef("unknown command %q; see tokenguard help", name)
 }
 
 // maxHeaderBytes bounds request headers; it leaves room for an oversized
 // token to reach verification and be refused there with a 401.
 const maxHeaderBytes = 256 << 10
 
-// serve is run with one more argument for tests: onListen, when not nil, is
-// told the address the server listens on (they listen on port 0).
+// serve starts the service and serves until ctx is cancelled, then drains
+// in-flight requests within the configured grace period. It takes one more
+// argument than a command, for tests: onListen, when not nil, is told the
+// address the server listens on (they listen on port 0).
 func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer, onListen func(net.Addr)) error {
-	fs := flag.NewFlagSet("tokenguard", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("serve", "[-config FILE]", stderr)
 	configFlag := fs.String("config", "", "path of the YAML configuration (default $TOKENGUARD_CONFIG, else config.yaml)")
-	if err := fs.Parse(args); err != nil {
+	if _, err := parseArgs(fs, args, 0); err != nil {
 		return err
 	}
-	path, required := *configFlag, true
-	if path == "" {
-		path = getenv("TOKENGUARD_CONFIG")
-	}
-	if path == "" {
-		path, required = "config.yaml", false
-	}
-	cfg, err := config.Load(path, required, getenv)
+	p, err := prepare(*configFlag, getenv)
 	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+		return fatal(stderr, config.LogFormat(p.path, getenv), err)
 	}
-	set, err := checkConfig(cfg, getenv)
-	if err != nil {
-		return fmt.Errorf("configuration: %w", err)
+	log := newLogger(p.cfg.LogFormat, stderr)
+	if err := start(ctx, p, log, onListen); err != nil {
+		return fatal(stderr, p.cfg.LogFormat, err)
 	}
-	log := newLogger(cfg.LogFormat, stderr)
-	log.Info("configuration loaded", "path", path, "config", fmt.Sprintf("%+v", cfg.Redacted()))
+	return nil
+}
+
+// fatal reports an error that stops the service: as a JSON log line when
+// the configuration asks for JSON logs (a log collector reads those; see
+// report), else returned as it is for main to print.
+func fatal(stderr io.Writer, format string, err error) error {
+	if format != "json" {
+		return err
+	}
+	newLogger(format, stderr).Error("tokenguard stopped", "err", err.Error())
+	return loggedError{err}
+}
+
+// start builds the service from a prepared configuration and serves until
+// ctx is cancelled.
+func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.Addr)) error {
+	cfg, set := p.cfg, p.set
+	log.Info("configuration loaded", "path", p.path, "config", fmt.Sprintf("%+v", cfg.Redacted()))
 	if cfg.Dev {
 		log.Warn("DEV MODE: production safety checks are relaxed; never run dev: true in production")
 	}
 
-	authSvc, err := newAuth(ctx, cfg, set.auth, log)
+	authSvc, err := newAuth(ctx, cfg, set.auth, p.keys, log)
 	if err != nil {
 		return err
 	}

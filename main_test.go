@@ -35,6 +35,23 @@ func TestCommittedConfigRunsTheWalkthrough(t *testing.T) {
 	if strings.Contains(logs.String(), "dev-app-secret") || strings.Contains(logs.String(), s.token) {
 		t.Errorf("a secret or a token appeared in the logs")
 	}
+	// The test probed /readyz from the moment the server listened, as an
+	// orchestrator does: nothing of that is an error.
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("a first run logged an ERROR line:\n%s", logs)
+	}
+}
+
+// TestCommittedConfigIssuerFollowsTheListenPort: moving `go run .` to
+// another port moves the issuer, and with it the discovery document's URLs.
+func TestCommittedConfigIssuerFollowsTheListenPort(t *testing.T) {
+	out, errOut, status := runCLI(t, context.Background(), map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:9191"}, "check-config")
+	if status != 0 {
+		t.Fatalf("check-config of the committed config = %d %q, want 0", status, errOut)
+	}
+	if !strings.Contains(out, "\nissuer: http://localhost:9191\n") {
+		t.Errorf("check-config with TOKENGUARD_LISTEN=127.0.0.1:9191 printed:\n%s\nwant issuer: http://localhost:9191", out)
+	}
 }
 
 func TestProductionModeRefusesToStartUnsafely(t *testing.T) {
@@ -65,7 +82,7 @@ func TestProductionModeRefusesToStartUnsafely(t *testing.T) {
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			path := write(fmt.Sprintf("c%d.yaml", i), c.yaml)
-			err := run(context.Background(), []string{"-config", path}, func(k string) string { return c.env[k] }, io.Discard)
+			err := run(context.Background(), []string{"-config", path}, func(k string) string { return c.env[k] }, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatalf("run started, want a refusal naming %q", c.want)
 			}
@@ -77,7 +94,7 @@ func TestProductionModeRefusesToStartUnsafely(t *testing.T) {
 }
 
 func TestAnExplicitConfigPathMustExist(t *testing.T) {
-	err := run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, func(string) string { return "" }, io.Discard)
+	err := run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("run with a missing -config = %v, want an error naming the file", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tokenguard/tokenguard/auth"
@@ -94,18 +95,64 @@ func checkConfig(cfg config.Config, getenv func(string) string) (settings, error
 	return s, errors.Join(errs...)
 }
 
-// newAuth loads the keys or, in dev mode with none configured, generates an
-// ephemeral one, and the trusted issuers, whose JWKS refreshes run until ctx
-// is done.
-func newAuth(ctx context.Context, cfg config.Config, s auth.Settings, log *slog.Logger) (*auth.Service, error) {
-	var keys []*auth.Key
-	for i, kc := range s.Keys {
+// prepared is a configuration ready to serve from: loaded (defaults, file,
+// environment), every rule applied by the package that owns it, and every
+// key file read. serve and check-config both start here, so check-config
+// accepts exactly what serve accepts, with the same messages.
+type prepared struct {
+	// path is the configuration file read, or looked for.
+	path string
+	cfg  config.Config
+	set  settings
+	// keys are the configured keys, loaded; none in dev means an
+	// ephemeral key (see newAuth).
+	keys []*auth.Key
+}
+
+// prepare loads the configuration from configFlag (else $TOKENGUARD_CONFIG,
+// else config.yaml if present) and the environment, and checks it, reading
+// files but connecting to nothing and fetching nothing. On error, the
+// returned path still names the file.
+func prepare(configFlag string, getenv func(string) string) (prepared, error) {
+	var p prepared
+	var required bool
+	p.path, required = configPath(configFlag, getenv)
+	cfg, err := config.Load(p.path, required, getenv)
+	if err != nil {
+		return p, fmt.Errorf("configuration: %w", err)
+	}
+	set, err := checkConfig(cfg, getenv)
+	if err != nil {
+		return p, fmt.Errorf("configuration: %w", err)
+	}
+	for i, kc := range set.auth.Keys {
 		key, err := auth.LoadKey(kc)
 		if err != nil {
-			return nil, fmt.Errorf("configuration: keys[%d]: %w", i, err)
+			return p, fmt.Errorf("configuration: keys[%d]: %w", i, err)
 		}
-		keys = append(keys, key)
+		p.keys = append(p.keys, key)
 	}
+	p.cfg, p.set = cfg, set
+	return p, nil
+}
+
+// configPath is the configuration file to read: the -config flag, else
+// $TOKENGUARD_CONFIG, else config.yaml, which alone may be missing.
+func configPath(flag string, getenv func(string) string) (path string, required bool) {
+	if flag != "" {
+		return flag, true
+	}
+	if p := getenv("TOKENGUARD_CONFIG"); p != "" {
+		return p, true
+	}
+	return "config.yaml", false
+}
+
+// newAuth builds the token service from the loaded keys or, in dev mode
+// with none configured, an ephemeral one, and the trusted issuers, whose
+// JWKS refreshes run until ctx is done.
+func newAuth(ctx context.Context, cfg config.Config, s auth.Settings, loaded []*auth.Key, log *slog.Logger) (*auth.Service, error) {
+	keys := slices.Clone(loaded)
 	if len(keys) == 0 {
 		key, err := auth.GenerateEdDSAKey(fmt.Sprintf("dev-%d", time.Now().Unix()))
 		if err != nil {

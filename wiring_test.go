@@ -89,7 +89,7 @@ func TestABadRuleStopsStartUpBeforeConnecting(t *testing.T) {
 			if err := os.WriteFile(path, []byte(c.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			err := run(context.Background(), []string{"-config", path}, func(k string) string { return env[k] }, io.Discard)
+			err := run(context.Background(), []string{"-config", path}, func(k string) string { return env[k] }, io.Discard, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Errorf("run = %v, want the refusal %q before any connection", err, c.want)
 			}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
+	"net/netip"
 	"os"
 	"regexp"
 	"strconv"
@@ -23,7 +25,9 @@ import (
 type Config struct {
 	// Listen is the HTTP listen address.
 	Listen string `yaml:"listen"`
-	// Issuer is the iss of the tokens we issue and require.
+	// Issuer is the iss of the tokens we issue and require. Unset (or
+	// empty) in both the file and the environment, a dev configuration
+	// derives it from Listen; see Load.
 	Issuer string `yaml:"issuer"`
 	// Audience is the aud of the tokens we issue and require.
 	Audience string `yaml:"audience"`
@@ -226,8 +230,14 @@ func Default() Config {
 // Load builds the configuration: defaults, then the YAML file at path, then
 // the environment (read through getenv), then validation. A missing file is
 // an error only when required is true (the path was given explicitly).
+//
+// When neither the file nor the environment names the issuer, a dev
+// configuration takes it from listen (see devIssuer), so that moving the
+// port with TOKENGUARD_LISTEN moves the discovery document's URLs with it;
+// outside dev it is the default, http://localhost:8080.
 func Load(path string, required bool, getenv func(string) string) (Config, error) {
 	cfg := Default()
+	cfg.Issuer = "" // filled in below unless the file or the environment sets it
 	data, err := os.ReadFile(path)
 	switch {
 	case err == nil:
@@ -241,13 +251,54 @@ func Load(path string, required bool, getenv func(string) string) (Config, error
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = Default().Issuer
+		if cfg.Dev {
+			cfg.Issuer = devIssuer(cfg.Listen)
+		}
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}
 	return cfg, nil
 }
 
-// Redacted returns a copy with every secret masked, fit for the start-up log.
+// devIssuer is the issuer of a dev configuration that names none: the
+// address it listens on, over http, with a loopback or unspecified host
+// (127.0.0.1, ::1, 0.0.0.0, ::, or none) called localhost, which is what a
+// browser or curl on the same machine uses. A listen address that does not
+// parse keeps the default; Validate reports it.
+func devIssuer(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return Default().Issuer
+	}
+	if ip, err := netip.ParseAddr(host); host == "" || (err == nil && (ip.IsLoopback() || ip.IsUnspecified())) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// LogFormat returns the log format that the environment or the file at path
+// asks for, the file read leniently (only log_format), else the default. It
+// lets a configuration that fails to load be reported in the format its
+// operator's log collector expects; it validates nothing.
+func LogFormat(path string, getenv func(string) string) string {
+	if f := getenv(envName("log_format")); f != "" {
+		return f
+	}
+	var only struct {
+		LogFormat string `yaml:"log_format"`
+	}
+	if data, err := os.ReadFile(path); err == nil && yaml.Unmarshal(data, &only) == nil && only.LogFormat != "" {
+		return only.LogFormat
+	}
+	return Default().LogFormat
+}
+
+// Redacted returns a copy with every secret masked, fit for the start-up log
+// and check-config: the Redis password and each client's secret and secret
+// hash (a SHA-256 of a weak secret can be reversed by guessing).
 func (c Config) Redacted() Config {
 	mask := func(s string) string {
 		if s == "" {
@@ -259,6 +310,7 @@ func (c Config) Redacted() Config {
 	clients := make([]Client, len(c.Clients))
 	for i, cl := range c.Clients {
 		cl.Secret = mask(cl.Secret)
+		cl.SecretSHA256 = mask(cl.SecretSHA256)
 		clients[i] = cl
 	}
 	c.Clients = clients

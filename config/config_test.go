@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -167,9 +168,9 @@ func TestEveryScalarSettingHasAnEnvironmentVariable(t *testing.T) {
 func TestRedactedMasksSecrets(t *testing.T) {
 	c := Default()
 	c.Redis.Password = "hunter2"
-	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}}
+	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}, {ID: "b", SecretSHA256: strings.Repeat("ab", 32)}}
 	r := c.Redacted()
-	if r.Redis.Password == "hunter2" || r.Clients[0].Secret == "s3cr3t" {
+	if r.Redis.Password == "hunter2" || r.Clients[0].Secret == "s3cr3t" || strings.Contains(fmt.Sprintf("%+v", r), "abab") {
 		t.Errorf("Redacted left a secret: %+v", r)
 	}
 	if c.Clients[0].Secret != "s3cr3t" {
@@ -200,5 +201,55 @@ func TestSessionSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
 	}
 	if cfg.Tokens.RefreshReuseWindow != 0 || cfg.Sessions.MaxPerUser != 3 {
 		t.Errorf("reuse window %v and cap %d from the environment, want 0s and 3", cfg.Tokens.RefreshReuseWindow, cfg.Sessions.MaxPerUser)
+	}
+}
+
+func TestADevIssuerFollowsListenUnlessSetExplicitly(t *testing.T) {
+	for _, c := range []struct {
+		name, yaml string
+		env        map[string]string
+		want       string
+	}{
+		{"dev on the default listen address", "dev: true\n", nil, "http://localhost:8080"},
+		{"dev with the port moved in the environment", "dev: true\nlisten: 127.0.0.1:8080\n", map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:9191"}, "http://localhost:9191"},
+		{"dev on every interface", "dev: true\nlisten: 0.0.0.0:9000\n", nil, "http://localhost:9000"},
+		{"dev on IPv6 loopback", "dev: true\nlisten: \"[::1]:9000\"\n", nil, "http://localhost:9000"},
+		{"dev on a named host", "dev: true\nlisten: auth.internal:9000\n", nil, "http://auth.internal:9000"},
+		{"dev with the issuer in the file", "dev: true\nissuer: https://auth.example.com\n", map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:9191"}, "https://auth.example.com"},
+		{"dev with the issuer in the environment", "dev: true\n", map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:9191", "TOKENGUARD_ISSUER": "https://env.example.com"}, "https://env.example.com"},
+		{"production keeps the default", "redis:\n  addrs: [10.0.0.1:6379]\nkeys:\n  - {kid: a, alg: HS256, secret_env: X}\nlisten: 127.0.0.1:9000\n", nil, "http://localhost:8080"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := Load(writeFile(t, c.yaml), true, env(c.env))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if cfg.Issuer != c.want {
+				t.Errorf("issuer = %q, want %q", cfg.Issuer, c.want)
+			}
+		})
+	}
+}
+
+func TestLogFormatIsReadEvenFromAConfigurationThatFailsToLoad(t *testing.T) {
+	broken := writeFile(t, "log_format: json\nredis:\n  adress: x\n")
+	if _, err := Load(broken, true, env(nil)); err == nil {
+		t.Fatal("Load of a file with an unknown key succeeded, want an error")
+	}
+	for _, c := range []struct {
+		name, path string
+		env        map[string]string
+		want       string
+	}{
+		{"from the file that fails to load", broken, nil, "json"},
+		{"from the environment over the file", broken, map[string]string{"TOKENGUARD_LOG_FORMAT": "text"}, "text"},
+		{"the default without a file", filepath.Join(t.TempDir(), "none.yaml"), nil, "text"},
+		{"the default from a file that is not YAML", writeFile(t, "log_format: [json\n"), nil, "text"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := LogFormat(c.path, env(c.env)); got != c.want {
+				t.Errorf("LogFormat = %q, want %q", got, c.want)
+			}
+		})
 	}
 }

@@ -152,6 +152,9 @@ type readiness struct {
 	Description string `json:"error_description,omitempty"`
 }
 
+// errNotReady is /readyz's answer when the revocation state cannot be read.
+var errNotReady = &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation state cannot be reached; retry shortly"}
+
 func (h *handler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
@@ -166,7 +169,12 @@ func (h *handler) readyz(c echo.Context) error {
 		return c.JSON(http.StatusOK, body)
 	}
 	if len(body.StaleShards) == 0 {
-		return err // strict mode: the error handler answers
+		// Strict mode with Redis down, or the mirror's first load ending
+		// between the two questions above. A probe asking before the
+		// service is ready is expected (at start-up, every orchestrator
+		// does): not an error of this request, so logged at info.
+		h.log.Info("not ready", "err", err)
+		return errNotReady
 	}
 	body.Status = "unavailable"
 	body.Error, body.Description = "temporarily_unavailable", "the revocation state cannot be confirmed; retry shortly"

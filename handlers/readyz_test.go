@@ -46,3 +46,28 @@ func TestReadyzNamesTheStaleShards(t *testing.T) {
 		})
 	}
 }
+
+// TestReadyzFailingIsNotLoggedAsAnError: an orchestrator probing before the
+// mirror has loaded (or while strict mode cannot reach Redis) gets its 503,
+// and the log gets no ERROR line for it: that is the probe's answer, not a
+// fault.
+func TestReadyzFailingIsNotLoggedAsAnError(t *testing.T) {
+	t.Parallel()
+	loading := fmt.Errorf("%w: the revocation mirror has not loaded 16 of 16 shards yet", blacklist.ErrUnavailable)
+	h := newHarness(t, harnessOptions{
+		ready:       func(context.Context) error { return loading },
+		staleShards: func() []int { return nil },
+	})
+	h.logs.Reset()
+	r := h.do(http.MethodGet, "/readyz", "", "", "")
+	if r.status != http.StatusServiceUnavailable || r.header.Get("Retry-After") == "" {
+		t.Fatalf("GET /readyz while loading = %d (Retry-After %q), want 503 with Retry-After", r.status, r.header.Get("Retry-After"))
+	}
+	logs := h.logs.String()
+	if strings.Contains(logs, "level=ERROR") {
+		t.Errorf("a /readyz 503 logged an ERROR line:\n%s", logs)
+	}
+	if !strings.Contains(logs, `msg="not ready"`) || !strings.Contains(logs, "level=INFO") {
+		t.Errorf("a /readyz 503 logged no info line saying why:\n%s", logs)
+	}
+}

@@ -85,14 +85,16 @@ func (l launcher) start(ctx context.Context, spec instanceSpec) (*instance, erro
 }
 
 // instanceConfig is the YAML of one instance: dev mode for the clear client
-// secrets, JSON logs, and every other setting at its default. Only the
+// secrets, JSON logs, the default issuer named (in dev an unnamed issuer
+// follows listen, and the reference server must share it), and every other
+// setting at its default. Only the
 // instance with the verified-token cache names its setting in the file: the
 // file is decoded strictly, so a tokenguard without that setting refuses
 // to start with a message naming it, rather than quietly measuring no
 // cache.
 func instanceConfig(spec instanceSpec, port int, sec secrets) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "dev: true\nlisten: 127.0.0.1:%d\nlog_format: json\n", port)
+	fmt.Fprintf(&b, "dev: true\nlisten: 127.0.0.1:%d\nissuer: %s\nlog_format: json\n", port, config.Default().Issuer)
 	fmt.Fprintf(&b, "redis:\n  addrs: [%q]\n", spec.redisAddr)
 	if spec.cacheSize > 0 {
 		fmt.Fprintf(&b, "tokens:\n  verified_cache_size: %d\n", spec.cacheSize)
