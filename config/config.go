@@ -259,6 +259,9 @@ func (c Config) Redacted() Config {
 	clients := make([]Client, len(c.Clients))
 	for i, cl := range c.Clients {
 		cl.Secret = mask(cl.Secret)
+		// The hash of a weak secret is as good as the secret: it can be
+		// cracked offline.
+		cl.SecretSHA256 = mask(cl.SecretSHA256)
 		clients[i] = cl
 	}
 	c.Clients = clients

@@ -167,12 +167,21 @@ func TestEveryScalarSettingHasAnEnvironmentVariable(t *testing.T) {
 func TestRedactedMasksSecrets(t *testing.T) {
 	c := Default()
 	c.Redis.Password = "hunter2"
-	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}}
+	hash := strings.Repeat("ab", 32)
+	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}, {ID: "b", SecretSHA256: hash}, {ID: "c", SecretEnv: "TG_C"}}
 	r := c.Redacted()
 	if r.Redis.Password == "hunter2" || r.Clients[0].Secret == "s3cr3t" {
 		t.Errorf("Redacted left a secret: %+v", r)
 	}
-	if c.Clients[0].Secret != "s3cr3t" {
+	// A hash of a weak secret is as good as the secret: it can be cracked
+	// offline.
+	if got := r.Clients[1].SecretSHA256; got != "***" {
+		t.Errorf("Redacted secret_sha256 = %q, want it masked", got)
+	}
+	if got := r.Clients[2].SecretEnv; got != "TG_C" {
+		t.Errorf("Redacted secret_env = %q, want the variable's name, which is no secret", got)
+	}
+	if c.Clients[0].Secret != "s3cr3t" || c.Clients[1].SecretSHA256 != hash {
 		t.Errorf("Redacted changed the original")
 	}
 }
