@@ -102,8 +102,9 @@ type Tokens struct {
 
 // Sessions holds the limits on device sessions.
 type Sessions struct {
-	// MaxPerUser caps one user's sessions: opening one more ends the
-	// oldest. 0 means no cap.
+	// MaxPerUser caps one user's live sessions: opening one more ends the
+	// oldest. 0 means no cap, which lets one user's sessions (and the cost
+	// of logging them all out) grow without bound.
 	MaxPerUser int `yaml:"max_per_user"`
 }
 
@@ -205,7 +206,8 @@ func Default() Config {
 			RefreshReuseWindow: 10 * time.Second,
 			VerifiedCacheSize:  10000,
 		},
-		Events: Events{Retention: 30 * 24 * time.Hour},
+		Sessions: Sessions{MaxPerUser: 100},
+		Events:   Events{Retention: 30 * 24 * time.Hour},
 		Revocation: Revocation{
 			Mode:           "mirror",
 			MaxStaleness:   5 * time.Second,

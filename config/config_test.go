@@ -195,7 +195,7 @@ func TestSessionSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
 		{Key: "tokens.refresh_ttl", Env: "TOKENGUARD_TOKENS_REFRESH_TTL", Default: "720h0m0s"},
 		{Key: "tokens.session_max_age", Env: "TOKENGUARD_TOKENS_SESSION_MAX_AGE", Default: "2160h0m0s"},
 		{Key: "tokens.refresh_reuse_window", Env: "TOKENGUARD_TOKENS_REFRESH_REUSE_WINDOW", Default: "10s"},
-		{Key: "sessions.max_per_user", Env: "TOKENGUARD_SESSIONS_MAX_PER_USER", Default: "0"},
+		{Key: "sessions.max_per_user", Env: "TOKENGUARD_SESSIONS_MAX_PER_USER", Default: "100"},
 		{Key: "events.retention", Env: "TOKENGUARD_EVENTS_RETENTION", Default: "720h0m0s"},
 	}
 	for _, w := range want {
