@@ -44,6 +44,8 @@ type Config struct {
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
+	// ClientAuth limits failed client authentications.
+	ClientAuth ClientAuth `yaml:"client_auth"`
 
 	// TrustedIssuers are other identity providers whose access tokens are
 	// accepted, verified with their keys and then revoked like ours.
@@ -149,6 +151,21 @@ type Client struct {
 	Permissions  []string `yaml:"permissions"`
 }
 
+// ClientAuth limits failed client authentications, across every instance
+// (the counts live in Redis). A client id or an address that reaches its
+// limit within Window is refused (429) for a whole Window, the right secret
+// included.
+type ClientAuth struct {
+	// FailuresPerClient is how many failed authentications one client id
+	// may have within Window.
+	FailuresPerClient int `yaml:"failures_per_client"`
+	// FailuresPerIP is how many one source address may have within Window,
+	// whatever the client ids: a guesser spraying ids.
+	FailuresPerIP int `yaml:"failures_per_ip"`
+	// Window is how far back failures count, and how long a lockout lasts.
+	Window time.Duration `yaml:"window"`
+}
+
 // Verify holds the settings of the forward-auth check (/v1/verify).
 type Verify struct {
 	// Cookie names a cookie that carries the access token when the request
@@ -213,7 +230,8 @@ func Default() Config {
 			MaxStaleness:   5 * time.Second,
 			OnStoreFailure: "closed",
 		},
-		Verify: Verify{EmailClaim: "email", GroupsClaim: "groups"},
+		Verify:     Verify{EmailClaim: "email", GroupsClaim: "groups"},
+		ClientAuth: ClientAuth{FailuresPerClient: 20, FailuresPerIP: 100, Window: time.Minute},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,

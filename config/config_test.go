@@ -109,6 +109,10 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"replicas of the embedded store", "dev: true\nredis:\n  min_replicas_ack: 1\n", nil, "redis.min_replicas_ack: needs redis.addrs"},
 		{"a negative session cap", "dev: true\nsessions:\n  max_per_user: -1\n", nil, "sessions.max_per_user"},
 		{"no event retention", "dev: true\nevents:\n  retention: 0s\n", nil, "events.retention"},
+		{"no failed client authentication allowed", "dev: true\nclient_auth:\n  failures_per_client: 0\n", nil, "client_auth.failures_per_client: want 1 to 10000, got 0"},
+		{"no failure allowed per address", "dev: true\nclient_auth:\n  failures_per_ip: 0\n", nil, "client_auth.failures_per_ip: want 1 to 1000000, got 0"},
+		{"a client authentication window under a second", "dev: true\nclient_auth:\n  window: 10ms\n", nil, "client_auth.window: want 1s to 24h"},
+		{"a client authentication window over a day", "", map[string]string{"TOKENGUARD_DEV": "true", "TOKENGUARD_CLIENT_AUTH_WINDOW": "25h"}, "client_auth.window"},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
 		{"production with the embedded store", "keys:\n  - {kid: a, alg: HS256, secret_env: X}\n", nil, "redis.addrs: production mode"},
 		{"production with an ephemeral key", "redis:\n  addrs: [127.0.0.1:6379]\n", nil, "keys: production mode"},
@@ -209,5 +213,29 @@ func TestSessionSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
 	}
 	if cfg.Tokens.RefreshReuseWindow != 0 || cfg.Sessions.MaxPerUser != 3 {
 		t.Errorf("reuse window %v and cap %d from the environment, want 0s and 3", cfg.Tokens.RefreshReuseWindow, cfg.Sessions.MaxPerUser)
+	}
+}
+
+func TestClientAuthLimitsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	want := []Field{
+		{Key: "client_auth.failures_per_client", Env: "TOKENGUARD_CLIENT_AUTH_FAILURES_PER_CLIENT", Default: "20"},
+		{Key: "client_auth.failures_per_ip", Env: "TOKENGUARD_CLIENT_AUTH_FAILURES_PER_IP", Default: "100"},
+		{Key: "client_auth.window", Env: "TOKENGUARD_CLIENT_AUTH_WINDOW", Default: "1m0s"},
+	}
+	for _, w := range want {
+		if diff := cmp.Diff(w, byKey[w.Key]); diff != "" {
+			t.Errorf("Fields()[%s] (-want +got):\n%s", w.Key, diff)
+		}
+	}
+	cfg, err := Load(writeFile(t, devYAML+"client_auth:\n  failures_per_client: 5\n"), true, env(map[string]string{"TOKENGUARD_CLIENT_AUTH_WINDOW": "10m"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := cfg.ClientAuth, (ClientAuth{FailuresPerClient: 5, FailuresPerIP: 100, Window: 10 * time.Minute}); got != want {
+		t.Errorf("client_auth = %+v, want %+v", got, want)
 	}
 }
