@@ -154,13 +154,13 @@ func TestCLIListsSessionsAndEndsOne(t *testing.T) {
 		t.Errorf("sessions --json = %+v, want alice's two sessions of the app client", list)
 	}
 
-	if r := ts.admin("end-session", s1.sid).ok(t, "end-session"); !strings.Contains(r.stdout, "session "+s1.sid+" ended") {
+	if r := ts.admin("end-session", "--", s1.sid).ok(t, "end-session"); !strings.Contains(r.stdout, "session "+s1.sid+" ended") {
 		t.Errorf("end-session printed %q", r.stdout)
 	}
 	ts.wantVerify(s1, http.StatusUnauthorized, "the ended session's token")
 	ts.wantVerify(s2, http.StatusOK, "the other session")
 
-	r = ts.admin("end-session", s1.sid)
+	r = ts.admin("end-session", "--", s1.sid)
 	if r.status != exitRefused || !strings.Contains(r.stderr, "404 not_found: no such session") {
 		t.Errorf("end-session of an ended session = %d %q, want 1 and the API's \"no such session\"", r.status, r.stderr)
 	}

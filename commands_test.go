@@ -241,7 +241,7 @@ func TestCheckConfigPrintsTheEffectiveConfigurationMaskedWithoutConnecting(t *te
 	path := writeConfig(t, productionYAML(idp.URL+"/jwks"))
 	env := map[string]string{
 		"TG_TEST_HMAC":              strings.Repeat("h", 40),
-		"TG_TEST_ADMIN":             "admin-secret-value",
+		"TG_TEST_ADMIN":             "admin-secret-value-of-32-bytes-at-least",
 		"TOKENGUARD_TOKENS_LEEWAY":  "10s",
 		"TOKENGUARD_REDIS_PASSWORD": "env-redis-password",
 	}
@@ -249,7 +249,7 @@ func TestCheckConfigPrintsTheEffectiveConfigurationMaskedWithoutConnecting(t *te
 	if status != 0 {
 		t.Fatalf("check-config = %d, stderr %q; want 0", status, errOut)
 	}
-	for _, secret := range []string{"redis-password-value", "env-redis-password", "admin-secret-value", strings.Repeat("h", 40), hex.EncodeToString(hash[:])} {
+	for _, secret := range []string{"redis-password-value", "env-redis-password", "admin-secret-value-of-32-bytes-at-least", strings.Repeat("h", 40), hex.EncodeToString(hash[:])} {
 		if strings.Contains(out+errOut, secret) {
 			t.Errorf("check-config printed a secret (%.12s…):\n%s", secret, out)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
+	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/redisconn"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
@@ -159,11 +160,26 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 	if err != nil {
 		return err
 	}
+	limiter, err := lockout.New(conn.Client, lockout.Config{
+		Name:     "client",
+		Prefix:   cfg.Redis.KeyPrefix,
+		MaxPerID: cfg.ClientAuth.FailuresPerClient,
+		MaxPerIP: cfg.ClientAuth.FailuresPerIP,
+		Window:   cfg.ClientAuth.Window,
+		Audit:    events,
+		IDEvent:  audit.TypeClientLockedOut,
+		IPEvent:  audit.TypeClientIPLockedOut,
+		Logger:   log,
+	})
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
 	e, err := handlers.New(handlers.Config{
 		Verify:      set.verify,
 		Auth:        authSvc,
 		Users:       accounts,
 		Clients:     set.clients,
+		Limiter:     limiter,
 		Ready:       revocations.Ready,
 		BodyLimit:   cfg.HTTP.BodyLimit,
 		Logger:      log,

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,5 +99,31 @@ func TestAnExplicitConfigPathMustExist(t *testing.T) {
 	err := run(context.Background(), []string{"-config", filepath.Join(t.TempDir(), "missing.yaml")}, func(string) string { return "" }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "missing.yaml") {
 		t.Errorf("run with a missing -config = %v, want an error naming the file", err)
+	}
+}
+
+// TestStartUpLogMasksSecretHashes starts the service with a client whose
+// secret is configured as its SHA-256 and reads the configuration dump of
+// the start-up log: the hash must not be there, since a hash of a weak
+// secret can be cracked offline.
+func TestStartUpLogMasksSecretHashes(t *testing.T) {
+	sum := sha256.Sum256([]byte("a-secret-whose-hash-must-stay-out-of-the-logs"))
+	hash := hex.EncodeToString(sum[:])
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	yaml := "dev: true\nlisten: 127.0.0.1:0\nclients:\n  - {id: app, secret_sha256: " + hash + ", permissions: [sessions]}\n"
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	startServe(t, []string{"-config", cfg}, nil, logs)
+	out := logs.String()
+	if !strings.Contains(out, "configuration loaded") {
+		t.Fatalf("the start-up log has no configuration dump:\n%s", out)
+	}
+	if strings.Contains(strings.ToLower(out), hash) {
+		t.Fatalf("the start-up log contains the client's secret_sha256:\n%s", out)
+	}
+	if !strings.Contains(out, "SecretSHA256:***") {
+		t.Errorf("the configuration dump does not show secret_sha256 as masked:\n%s", out)
 	}
 }

@@ -45,6 +45,15 @@ const (
 	// TypeBan and TypeUnban: an admin banned a user or lifted the ban.
 	TypeBan   = "ban"
 	TypeUnban = "unban"
+	// TypeClientLockedOut: a client id reached its limit of failed
+	// authentications and is refused until the lockout ends. Actor is the
+	// client id (a client is not a user, so it is never a Subject); Reason
+	// says how many failures, from which address, for how long.
+	TypeClientLockedOut = "client_locked_out"
+	// TypeClientIPLockedOut: an address reached its limit of failed client
+	// authentications and is refused until the lockout ends. Actor is the
+	// client id of the failure that reached it; Reason names the address.
+	TypeClientIPLockedOut = "client_ip_locked_out"
 )
 
 // Event is one entry of the trail.

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -296,6 +297,35 @@ func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error
 func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
 	return s.apply(ctx, change{kind: keyspace.KindEndedSession, id: sessionID, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
 }
+
+// RevokeSessions ends many sessions, as RevokeSession ends each, in as few
+// writes as their shards allow: one user's sessions share a shard, so ending
+// all of them (a global logout, a ban) takes one write per
+// maxChangesPerWrite sessions instead of one each. On an error, some of the
+// sessions may be ended already; repeating the call does no harm.
+func (s *Store) RevokeSessions(ctx context.Context, ids []string) error {
+	byShard := make(map[int][]change)
+	var order []int
+	for _, id := range ids {
+		sh := keyspace.Shard(id)
+		if _, seen := byShard[sh]; !seen {
+			order = append(order, sh)
+		}
+		byShard[sh] = append(byShard[sh], change{kind: keyspace.KindEndedSession, id: id, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
+	}
+	for _, sh := range order {
+		for batch := range slices.Chunk(byShard[sh], maxChangesPerWrite) {
+			if err := s.apply(ctx, batch...); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// maxChangesPerWrite bounds the entries one script call writes, which keeps
+// each call short: Redis runs nothing else meanwhile.
+const maxChangesPerWrite = 256
 
 // CutOff refuses every token of subject issued at or before at. A later
 // cut-off replaces an earlier one, never the other way round.

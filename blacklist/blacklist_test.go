@@ -3,6 +3,7 @@ package blacklist
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -220,6 +221,39 @@ func TestRevokedSessionRefusesEveryTokenOfThatSessionOnly(t *testing.T) {
 			expire(testLifetime + testLeeway + time.Millisecond)
 			wantGood(t, s.Check(ctx, Token{ID: "t1", SessionID: "sid-a", Subject: "alice", IssuedAt: now}), "session entry expired")
 		}
+	})
+}
+
+// TestRevokeSessionsEndsEachInFewWrites ends more sessions than one write
+// takes, over several shards, and checks that each is refused and that its
+// shard's log has an entry for each, as RevokeSession would leave.
+func TestRevokeSessionsEndsEachInFewWrites(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		ctx := context.Background()
+		now := time.Now()
+		s := su.store(t, func() time.Time { return now })
+		var ids []string
+		for i := range maxChangesPerWrite + 10 {
+			ids = append(ids, fmt.Sprintf("sid-%d", i))
+		}
+		if err := s.RevokeSessions(ctx, ids); err != nil {
+			t.Fatal(err)
+		}
+		logged := 0
+		for sh := range keyspace.Shards {
+			n, err := su.rdb.XLen(ctx, s.keys.ChangeLog(sh)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			logged += int(n)
+		}
+		if logged != len(ids) {
+			t.Errorf("the shards' logs hold %d entries, want one per session (%d)", logged, len(ids))
+		}
+		for _, id := range ids {
+			wantRevoked(t, s.Check(ctx, Token{ID: "t-" + id, SessionID: id, Subject: "alice", IssuedAt: now}), "a token of "+id)
+		}
+		wantGood(t, s.Check(ctx, Token{ID: "t", SessionID: "sid-other", Subject: "alice", IssuedAt: now}), "a session not in the list")
 	})
 }
 

@@ -31,6 +31,7 @@ func TestNewRefusesBadEntriesNamingTheSetting(t *testing.T) {
 		{"an empty id", true, []Entry{{Secret: "x"}}, nil, "clients[0].id"},
 		{"a duplicate id", true, []Entry{{ID: "a", Secret: "x"}, {ID: "a", Secret: "y"}}, nil, `clients[1].id: duplicate client id "a"`},
 		{"a secret from an unset variable", true, []Entry{{ID: "a", SecretEnv: "TG_SECRET"}}, nil, "clients[0].secret_env: $TG_SECRET: the secret is empty"},
+		{"production with a short secret from the environment", false, []Entry{{ID: "a", SecretEnv: "TG_SECRET"}}, map[string]string{"TG_SECRET": "short"}, "clients[0].secret_env: $TG_SECRET: production mode (dev: false) needs a secret of at least 32 bytes, got 5"},
 		{"production with a dev secret from the environment", false, []Entry{{ID: "a", SecretEnv: "TG_SECRET"}}, map[string]string{"TG_SECRET": "dev-app-secret"}, "known dev secret"},
 		{"the second entry, past a good one", true, []Entry{{ID: "a", Secret: "x"}, {ID: "b", SecretSHA256: "abc"}}, nil, "clients[1].secret_sha256"},
 	}
@@ -66,6 +67,10 @@ func TestProductionRefusesDevSecrets(t *testing.T) {
 		{"production refuses the dev client secret", false, "dev-app-secret", true},
 		{"production refuses a placeholder", false, "changeme", true},
 		{"production accepts a strong client secret", false, "a-long-random-client-secret-value", false},
+		{"production refuses a 1-byte secret", false, "x", true},
+		{"production refuses a 31-byte secret", false, strings.Repeat("s", 31), true},
+		{"production accepts a 32-byte secret", false, strings.Repeat("s", 32), false},
+		{"dev accepts a short secret", true, "x", false},
 		{"dev accepts the dev client secret", true, "dev-app-secret", false},
 		{"an empty secret is refused everywhere", true, "", true},
 	}

@@ -48,6 +48,8 @@ type Config struct {
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
+	// ClientAuth limits failed client authentications.
+	ClientAuth ClientAuth `yaml:"client_auth"`
 
 	// TrustedIssuers are other identity providers whose access tokens are
 	// accepted, verified with their keys and then revoked like ours.
@@ -106,8 +108,9 @@ type Tokens struct {
 
 // Sessions holds the limits on device sessions.
 type Sessions struct {
-	// MaxPerUser caps one user's sessions: opening one more ends the
-	// oldest. 0 means no cap.
+	// MaxPerUser caps one user's live sessions: opening one more ends the
+	// oldest. 0 means no cap, which lets one user's sessions (and the cost
+	// of logging them all out) grow without bound.
 	MaxPerUser int `yaml:"max_per_user"`
 }
 
@@ -150,6 +153,21 @@ type Client struct {
 	// holds it.
 	SecretSHA256 string   `yaml:"secret_sha256"`
 	Permissions  []string `yaml:"permissions"`
+}
+
+// ClientAuth limits failed client authentications, across every instance
+// (the counts live in Redis). A client id or an address that reaches its
+// limit within Window is refused (429) for a whole Window, the right secret
+// included.
+type ClientAuth struct {
+	// FailuresPerClient is how many failed authentications one client id
+	// may have within Window.
+	FailuresPerClient int `yaml:"failures_per_client"`
+	// FailuresPerIP is how many one source address may have within Window,
+	// whatever the client ids: a guesser spraying ids.
+	FailuresPerIP int `yaml:"failures_per_ip"`
+	// Window is how far back failures count, and how long a lockout lasts.
+	Window time.Duration `yaml:"window"`
 }
 
 // Verify holds the settings of the forward-auth check (/v1/verify).
@@ -209,13 +227,15 @@ func Default() Config {
 			RefreshReuseWindow: 10 * time.Second,
 			VerifiedCacheSize:  10000,
 		},
-		Events: Events{Retention: 30 * 24 * time.Hour},
+		Sessions: Sessions{MaxPerUser: 100},
+		Events:   Events{Retention: 30 * 24 * time.Hour},
 		Revocation: Revocation{
 			Mode:           "mirror",
 			MaxStaleness:   5 * time.Second,
 			OnStoreFailure: "closed",
 		},
-		Verify: Verify{EmailClaim: "email", GroupsClaim: "groups"},
+		Verify:     Verify{EmailClaim: "email", GroupsClaim: "groups"},
+		ClientAuth: ClientAuth{FailuresPerClient: 20, FailuresPerIP: 100, Window: time.Minute},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,
 			ReadTimeout:       10 * time.Second,
@@ -310,6 +330,8 @@ func (c Config) Redacted() Config {
 	clients := make([]Client, len(c.Clients))
 	for i, cl := range c.Clients {
 		cl.Secret = mask(cl.Secret)
+		// The hash of a weak secret is as good as the secret: it can be
+		// cracked offline.
 		cl.SecretSHA256 = mask(cl.SecretSHA256)
 		clients[i] = cl
 	}

@@ -110,6 +110,10 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"replicas of the embedded store", "dev: true\nredis:\n  min_replicas_ack: 1\n", nil, "redis.min_replicas_ack: needs redis.addrs"},
 		{"a negative session cap", "dev: true\nsessions:\n  max_per_user: -1\n", nil, "sessions.max_per_user"},
 		{"no event retention", "dev: true\nevents:\n  retention: 0s\n", nil, "events.retention"},
+		{"no failed client authentication allowed", "dev: true\nclient_auth:\n  failures_per_client: 0\n", nil, "client_auth.failures_per_client: want 1 to 10000, got 0"},
+		{"no failure allowed per address", "dev: true\nclient_auth:\n  failures_per_ip: 0\n", nil, "client_auth.failures_per_ip: want 1 to 1000000, got 0"},
+		{"a client authentication window under a second", "dev: true\nclient_auth:\n  window: 10ms\n", nil, "client_auth.window: want 1s to 24h"},
+		{"a client authentication window over a day", "", map[string]string{"TOKENGUARD_DEV": "true", "TOKENGUARD_CLIENT_AUTH_WINDOW": "25h"}, "client_auth.window"},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
 		{"production with the embedded store", "keys:\n  - {kid: a, alg: HS256, secret_env: X}\n", nil, "redis.addrs: production mode"},
 		{"production with an ephemeral key", "redis:\n  addrs: [127.0.0.1:6379]\n", nil, "keys: production mode"},
@@ -168,12 +172,21 @@ func TestEveryScalarSettingHasAnEnvironmentVariable(t *testing.T) {
 func TestRedactedMasksSecrets(t *testing.T) {
 	c := Default()
 	c.Redis.Password = "hunter2"
-	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}, {ID: "b", SecretSHA256: strings.Repeat("ab", 32)}}
+	hash := strings.Repeat("ab", 32)
+	c.Clients = []Client{{ID: "a", Secret: "s3cr3t"}, {ID: "b", SecretSHA256: hash}, {ID: "c", SecretEnv: "TG_C"}}
 	r := c.Redacted()
 	if r.Redis.Password == "hunter2" || r.Clients[0].Secret == "s3cr3t" || strings.Contains(fmt.Sprintf("%+v", r), "abab") {
 		t.Errorf("Redacted left a secret: %+v", r)
 	}
-	if c.Clients[0].Secret != "s3cr3t" {
+	// A hash of a weak secret is as good as the secret: it can be cracked
+	// offline.
+	if got := r.Clients[1].SecretSHA256; got != "***" {
+		t.Errorf("Redacted secret_sha256 = %q, want it masked", got)
+	}
+	if got := r.Clients[2].SecretEnv; got != "TG_C" {
+		t.Errorf("Redacted secret_env = %q, want the variable's name, which is no secret", got)
+	}
+	if c.Clients[0].Secret != "s3cr3t" || c.Clients[1].SecretSHA256 != hash {
 		t.Errorf("Redacted changed the original")
 	}
 }
@@ -187,7 +200,7 @@ func TestSessionSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
 		{Key: "tokens.refresh_ttl", Env: "TOKENGUARD_TOKENS_REFRESH_TTL", Default: "720h0m0s"},
 		{Key: "tokens.session_max_age", Env: "TOKENGUARD_TOKENS_SESSION_MAX_AGE", Default: "2160h0m0s"},
 		{Key: "tokens.refresh_reuse_window", Env: "TOKENGUARD_TOKENS_REFRESH_REUSE_WINDOW", Default: "10s"},
-		{Key: "sessions.max_per_user", Env: "TOKENGUARD_SESSIONS_MAX_PER_USER", Default: "0"},
+		{Key: "sessions.max_per_user", Env: "TOKENGUARD_SESSIONS_MAX_PER_USER", Default: "100"},
 		{Key: "events.retention", Env: "TOKENGUARD_EVENTS_RETENTION", Default: "720h0m0s"},
 	}
 	for _, w := range want {
@@ -251,5 +264,29 @@ func TestLogFormatIsReadEvenFromAConfigurationThatFailsToLoad(t *testing.T) {
 				t.Errorf("LogFormat = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+func TestClientAuthLimitsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	want := []Field{
+		{Key: "client_auth.failures_per_client", Env: "TOKENGUARD_CLIENT_AUTH_FAILURES_PER_CLIENT", Default: "20"},
+		{Key: "client_auth.failures_per_ip", Env: "TOKENGUARD_CLIENT_AUTH_FAILURES_PER_IP", Default: "100"},
+		{Key: "client_auth.window", Env: "TOKENGUARD_CLIENT_AUTH_WINDOW", Default: "1m0s"},
+	}
+	for _, w := range want {
+		if diff := cmp.Diff(w, byKey[w.Key]); diff != "" {
+			t.Errorf("Fields()[%s] (-want +got):\n%s", w.Key, diff)
+		}
+	}
+	cfg, err := Load(writeFile(t, devYAML+"client_auth:\n  failures_per_client: 5\n"), true, env(map[string]string{"TOKENGUARD_CLIENT_AUTH_WINDOW": "10m"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := cfg.ClientAuth, (ClientAuth{FailuresPerClient: 5, FailuresPerIP: 100, Window: 10 * time.Minute}); got != want {
+		t.Errorf("client_auth = %+v, want %+v", got, want)
 	}
 }

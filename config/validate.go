@@ -100,6 +100,16 @@ func (c Config) Validate() error {
 		bad("revocation.on_store_failure", "want closed or open, got %q", c.Revocation.OnStoreFailure)
 	}
 
+	if n := c.ClientAuth.FailuresPerClient; n < 1 || n > 10000 {
+		bad("client_auth.failures_per_client", "want 1 to 10000, got %d", n)
+	}
+	if n := c.ClientAuth.FailuresPerIP; n < 1 || n > 1_000_000 {
+		bad("client_auth.failures_per_ip", "want 1 to 1000000, got %d", n)
+	}
+	if d := c.ClientAuth.Window; d < time.Second || d > 24*time.Hour {
+		bad("client_auth.window", "want 1s to 24h, got %v", d)
+	}
+
 	if name := c.Verify.Cookie; name != "" && !isToken(name) {
 		bad("verify.cookie", "%q is not a valid cookie name (RFC 6265: no spaces, controls or separators)", name)
 	}

@@ -71,13 +71,18 @@ func (h *handler) adminUser(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewUser(st))
 }
 
-// adminUserSessions lists a user's live sessions, newest first.
+// adminUserSessions lists a user's live sessions, newest first, a page at a
+// time (?limit=, ?before=).
 func (h *handler) adminUserSessions(c echo.Context) error {
 	subject, err := h.adminSubject(c)
 	if err != nil {
 		return err
 	}
-	list, err := h.users.Sessions(c.Request().Context(), subject)
+	page, err := sessionPage(c)
+	if err != nil {
+		return err
+	}
+	list, err := h.users.Sessions(c.Request().Context(), subject, page)
 	if err != nil {
 		return err
 	}

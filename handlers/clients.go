@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/lockout"
 )
 
 // Permissions the routes require.
@@ -23,20 +25,49 @@ const (
 type Client = clients.Client
 
 // clientAuth reads client credentials off a request and has the registry
-// check them; how a secret is checked is the clients package's business.
+// check them, under the failed-authentication limits; how a secret is
+// checked is the clients package's business, how failures are limited the
+// lockout package's.
 type clientAuth struct {
 	registry *clients.Registry
+	limiter  *lockout.Limiter
 }
 
 var errInvalidClient = &apiError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 
-// authenticate checks HTTP Basic credentials.
-func (a clientAuth) authenticate(r *http.Request) (Client, bool) {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		return Client{}, false
+// verify checks a client's id and secret, sent from ip. A locked-out id or
+// address is refused (lockout.ErrLocked) before the secret is looked at, so
+// that the right secret and a wrong one get the same answer as fast; a
+// wrong secret counts against both limits. When the counts cannot be read,
+// the error wraps lockout.ErrUnavailable: refused, never let through
+// unlimited.
+func (a clientAuth) verify(ctx context.Context, ip, id, secret string) (Client, error) {
+	if err := a.limiter.Check(ctx, id, ip); err != nil {
+		return Client{}, err
 	}
-	return a.registry.Check(id, secret)
+	if c, ok := a.registry.Check(id, secret); ok {
+		return c, nil
+	}
+	return Client{}, a.failed(ctx, ip, id)
+}
+
+// failed counts a failed authentication of id from ip and returns what to
+// answer: invalid_client, or the lockout it ran into.
+func (a clientAuth) failed(ctx context.Context, ip, id string) error {
+	if err := a.limiter.Fail(ctx, id, ip); err != nil {
+		return err
+	}
+	return errInvalidClient
+}
+
+// authenticate checks HTTP Basic credentials. A request without any is
+// invalid_client and counts as no failure: it guessed nothing.
+func (a clientAuth) authenticate(c echo.Context) (Client, error) {
+	id, secret, ok := c.Request().BasicAuth()
+	if !ok {
+		return Client{}, errInvalidClient
+	}
+	return a.verify(c.Request().Context(), c.RealIP(), id, secret)
 }
 
 // authenticateOAuth authenticates the client of an OAuth endpoint
@@ -46,13 +77,16 @@ func (a clientAuth) authenticate(r *http.Request) (Client, bool) {
 // secret "a b%"), or client_id and client_secret in the form body
 // (client_secret_post), never both. It parses the form body itself (see
 // http.Request.ParseForm; parameters in the URL query are not credentials).
+// Credentials are checked by verify, under the same limits as HTTP Basic on
+// the other client routes.
 //
 // Errors are apiErrors in the RFC 6749 §5.2 shape: invalid_request (400) for
 // two methods at once or a repeated parameter, invalid_client (401) for
 // missing or wrong credentials. An invalid_client answer must carry
 // WWW-Authenticate: Basic; oauthClient adds it. A body over the limit comes
 // back as the *http.MaxBytesError that the error handler answers 413.
-func (a clientAuth) authenticateOAuth(r *http.Request) (Client, error) {
+func (a clientAuth) authenticateOAuth(c echo.Context) (Client, error) {
+	r := c.Request()
 	if err := r.ParseForm(); err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -65,6 +99,7 @@ func (a clientAuth) authenticateOAuth(r *http.Request) (Client, error) {
 			return Client{}, &apiError{http.StatusBadRequest, "invalid_request", k + " is given more than once"}
 		}
 	}
+	ctx, ip := r.Context(), c.RealIP()
 	formID, formSecret := r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	if r.Header.Get("Authorization") != "" {
 		if formSecret != "" {
@@ -77,32 +112,28 @@ func (a clientAuth) authenticateOAuth(r *http.Request) (Client, error) {
 		id, err1 := url.QueryUnescape(rawID)
 		secret, err2 := url.QueryUnescape(rawSecret)
 		if err1 != nil || err2 != nil {
-			return Client{}, errInvalidClient
+			// A secret that cannot be decoded is a wrong one.
+			if err := a.limiter.Check(ctx, rawID, ip); err != nil {
+				return Client{}, err
+			}
+			return Client{}, a.failed(ctx, ip, rawID)
 		}
 		if formID != "" && formID != id {
 			return Client{}, &apiError{http.StatusBadRequest, "invalid_request", "client_id differs from the authenticated client"}
 		}
-		c, ok := a.registry.Check(id, secret)
-		if !ok {
-			return Client{}, errInvalidClient
-		}
-		return c, nil
+		return a.verify(ctx, ip, id, secret)
 	}
 	if formID == "" || formSecret == "" {
 		return Client{}, errInvalidClient
 	}
-	c, ok := a.registry.Check(formID, formSecret)
-	if !ok {
-		return Client{}, errInvalidClient
-	}
-	return c, nil
+	return a.verify(ctx, ip, formID, formSecret)
 }
 
 // oauthClient authenticates the client of an OAuth endpoint with
 // authenticateOAuth and, when that fails for want of credentials, adds the
 // WWW-Authenticate: Basic challenge RFC 6749 §5.2 requires with a 401.
 func (h *handler) oauthClient(c echo.Context) (Client, error) {
-	cl, err := h.clients.authenticateOAuth(c.Request())
+	cl, err := h.clients.authenticateOAuth(c)
 	if errors.Is(err, errInvalidClient) {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
 	}
@@ -115,10 +146,12 @@ const clientKey = "tokenguard.client"
 func (h *handler) requireClient(perm string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			cl, ok := h.clients.authenticate(c.Request())
-			if !ok {
+			cl, err := h.clients.authenticate(c)
+			if errors.Is(err, errInvalidClient) {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
-				return errInvalidClient
+			}
+			if err != nil {
+				return err
 			}
 			if !slices.Contains(cl.Permissions, perm) {
 				return &apiError{http.StatusForbidden, "access_denied", "client lacks the permission " + perm}

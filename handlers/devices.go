@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -25,15 +26,49 @@ type sessionView struct {
 	Current *bool `json:"current,omitempty"`
 }
 
-// sessionList is the body of a device list.
+// sessionList is a page of a device list. NextBefore, when present, is the
+// before= of the next page, as in the audit trail's list.
 type sessionList struct {
-	Sessions []sessionView `json:"sessions"`
+	Sessions   []sessionView `json:"sessions"`
+	NextBefore string        `json:"next_before,omitempty"`
 }
 
-// viewSessions renders sessions. self marks a user's own list, whose
-// entries say whether they are current, the caller's session (id current).
-func viewSessions(list []sessions.Session, current string, self bool) sessionList {
-	out := sessionList{Sessions: make([]sessionView, 0, len(list))}
+// Page sizes of the lists (sessions and audit events): ?limit= from 1 to
+// maxListLimit, defaultListLimit when absent.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 500
+)
+
+// listLimit reads ?limit=.
+func listLimit(c echo.Context) (int, error) {
+	s := c.QueryParam("limit")
+	if s == "" {
+		return defaultListLimit, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > maxListLimit {
+		return 0, badRequest("limit must be a number from 1 to %d", maxListLimit)
+	}
+	return n, nil
+}
+
+// sessionPage reads the page a session list asks for: ?limit= and ?before=
+// (the next_before of the previous page).
+func sessionPage(c echo.Context) (sessions.PageRequest, error) {
+	n, err := listLimit(c)
+	if err != nil {
+		return sessions.PageRequest{}, err
+	}
+	return sessions.PageRequest{Limit: n, Before: c.QueryParam("before")}, nil
+}
+
+// viewSessions renders a page of sessions. self marks a user's own list,
+// whose entries say whether they are current, the caller's session (id
+// current).
+func viewSessions(page sessions.Page, current string, self bool) sessionList {
+	list := page.Sessions
+	out := sessionList{Sessions: make([]sessionView, 0, len(list)), NextBefore: page.Next}
 	for _, s := range list {
 		v := sessionView{
 			ID:         s.ID,
@@ -55,13 +90,18 @@ func viewSessions(list []sessions.Session, current string, self bool) sessionLis
 }
 
 // listOwnSessions lists the live sessions of the caller's user, newest
-// first, marking the caller's own as current.
+// first, a page at a time (?limit=, ?before=), marking the caller's own as
+// current.
 func (h *handler) listOwnSessions(c echo.Context) error {
 	claims, err := h.bearerUser(c)
 	if err != nil {
 		return err
 	}
-	list, err := h.users.Sessions(c.Request().Context(), h.users.SubjectOf(claims))
+	page, err := sessionPage(c)
+	if err != nil {
+		return err
+	}
+	list, err := h.users.Sessions(c.Request().Context(), h.users.SubjectOf(claims), page)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -12,6 +13,7 @@ import (
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -56,6 +58,10 @@ func (h *handler) handleError(err error, c echo.Context) {
 	if resp.status == http.StatusServiceUnavailable {
 		hdr.Set("Retry-After", "1")
 	}
+	var locked *lockout.LockedError
+	if errors.As(err, &locked) {
+		hdr.Set("Retry-After", strconv.FormatInt(locked.Seconds(), 10))
+	}
 	body := errorBody{Error: resp.code, Description: resp.description}
 	var werr error
 	if c.Request().Method == http.MethodHead {
@@ -88,6 +94,11 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 	case errors.Is(err, blacklist.ErrUnavailable):
 		h.log.Error("revocation store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation state cannot be reached; retry shortly"}
+	case errors.Is(err, lockout.ErrLocked):
+		return &apiError{http.StatusTooManyRequests, "too_many_requests", "too many failed client authentications; retry after the time in Retry-After"}
+	case errors.Is(err, lockout.ErrUnavailable):
+		h.log.Error("failed-authentication counts unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "client authentication cannot be checked now; retry shortly"}
 	case errors.Is(err, sessions.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
 		h.log.Error("session store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the session state cannot be reached; retry shortly"}

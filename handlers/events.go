@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,28 +29,21 @@ type eventList struct {
 	NextBefore string      `json:"next_before,omitempty"`
 }
 
-const (
-	defaultEventLimit = 50
-	maxEventLimit     = 500
-)
-
 // listEvents pages through the audit trail, newest first:
 // ?subject= one user's events, ?limit= 1 to 500 (default 50), ?before= the
 // id of the last event of the previous page.
 func (h *handler) listEvents(c echo.Context) error {
-	q := audit.Query{Subject: c.QueryParam("subject"), Limit: defaultEventLimit, Before: c.QueryParam("before")}
+	q := audit.Query{Subject: c.QueryParam("subject"), Before: c.QueryParam("before")}
 	if q.Subject != "" {
 		if err := users.CheckSubject(q.Subject); err != nil {
 			return err
 		}
 	}
-	if s := c.QueryParam("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > maxEventLimit {
-			return badRequest("limit must be a number from 1 to %d", maxEventLimit)
-		}
-		q.Limit = n
+	n, err := listLimit(c)
+	if err != nil {
+		return err
 	}
+	q.Limit = n
 	events, err := h.users.Events(c.Request().Context(), q)
 	if errors.Is(err, audit.ErrBadCursor) {
 		return badRequest("before must be the id of an event, as listed")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 	// Clients are the machine callers the client routes admit; nil admits
 	// none.
 	Clients *clients.Registry
+	// Limiter limits failed client authentications per client id and per
+	// address. Required.
+	Limiter *lockout.Limiter
 	// Ready reports whether the service can answer; it backs /readyz.
 	// Required.
 	Ready func(ctx context.Context) error
@@ -68,11 +72,13 @@ func New(cfg Config) (*echo.Echo, error) {
 		return nil, errors.New("handlers: Users is required")
 	case cfg.Ready == nil:
 		return nil, errors.New("handlers: Ready is required")
+	case cfg.Limiter == nil:
+		return nil, errors.New("handlers: Limiter is required")
 	}
 	h := &handler{
 		auth:    cfg.Auth,
 		users:   cfg.Users,
-		clients: clientAuth{registry: cfg.Clients},
+		clients: clientAuth{registry: cfg.Clients, limiter: cfg.Limiter},
 		ready:   cfg.Ready,
 		stale:   cfg.StaleShards,
 		log:     cfg.Logger,

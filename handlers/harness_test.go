@@ -34,6 +34,8 @@ import (
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/config"
+	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -73,6 +75,9 @@ type harness struct {
 	rsa   *rsa.PrivateKey
 	logs  *syncBuffer
 	clock *clock
+	// limiter limits failed client authentications, with the defaults of
+	// config (client_auth).
+	limiter *lockout.Limiter
 }
 
 type harnessOptions struct {
@@ -201,6 +206,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	limiter := newLimiter(t, rdb, trail, clk, log)
 	ready, staleShards := store.Ready, store.StaleShards
 	if opts.ready != nil {
 		ready = opts.ready
@@ -212,6 +218,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Auth:        svc,
 		Users:       us,
 		Clients:     registry,
+		Limiter:     limiter,
 		Ready:       ready,
 		StaleShards: staleShards,
 		Logger:      log,
@@ -221,7 +228,24 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter}
+}
+
+// newLimiter limits failed client authentications as tokenguard does by
+// default (config's client_auth), on rdb.
+func newLimiter(t testing.TB, rdb redis.UniversalClient, trail *audit.Log, clk *clock, log *slog.Logger) *lockout.Limiter {
+	t.Helper()
+	def := config.Default().ClientAuth
+	l, err := lockout.New(rdb, lockout.Config{
+		Name: "client", Prefix: testPrefix,
+		MaxPerID: def.FailuresPerClient, MaxPerIP: def.FailuresPerIP, Window: def.Window,
+		Audit: trail, IDEvent: audit.TypeClientLockedOut, IPEvent: audit.TypeClientIPLockedOut,
+		Logger: log, Clock: clk.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // ownKey is our signing key: EdDSA "k1", or with withRSA an RS256 "rs1"
@@ -377,7 +401,13 @@ func (h *harness) serve(r *http.Request) reply {
 // do sends a request. auth is "Bearer <token>", a client id (Basic with
 // its harness secret), "id:secret" (Basic as given), or "" for none.
 func (h *harness) do(method, target, auth, contentType, body string) reply {
+	return h.doFrom("192.0.2.1", method, target, auth, contentType, body)
+}
+
+// doFrom is do from the address ip, instead of httptest's 192.0.2.1.
+func (h *harness) doFrom(ip, method, target, auth, contentType, body string) reply {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.RemoteAddr = net.JoinHostPort(ip, "40000")
 	switch {
 	case strings.HasPrefix(auth, "Bearer "):
 		r.Header.Set("Authorization", auth)

@@ -394,3 +394,109 @@ func TestBadSessionInputGetsTheDocumented4xx(t *testing.T) {
 		t.Errorf("scope of the narrowed token = %v, want read", claims.Scope)
 	}
 }
+
+// TestSessionListsArePaged: the user's and the admin's session lists come a
+// page at a time (?limit=, default 50, at most 500; ?before= the
+// next_before of the previous page), newest first, with no next_before on
+// the last page, and a login between pages shifts nothing.
+func TestSessionListsArePaged(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	var all []string
+	var token string
+	for i := range 53 {
+		l := h.login("app", "alice", fmt.Sprintf("device %d", i))
+		all = append(all, l.sid)
+		token = l.token
+		if i%10 == 0 {
+			h.advance(time.Millisecond)
+		}
+	}
+	type page struct {
+		Sessions []struct {
+			ID        string    `json:"id"`
+			CreatedAt time.Time `json:"created_at"`
+		} `json:"sessions"`
+		NextBefore *string `json:"next_before"`
+	}
+	get := func(t *testing.T, auth, path string) page {
+		t.Helper()
+		r := h.do(http.MethodGet, path, auth, "", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("GET %s = %d %s, want 200", path, r.status, r.body)
+		}
+		var p page
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, list := range []struct{ name, auth, path string }{
+		{"the user's own list", "Bearer " + token, "/v1/sessions"},
+		{"the admin's list", "admin", "/v1/admin/users/alice/sessions"},
+	} {
+		var between login
+		t.Run(list.name, func(t *testing.T) {
+			first := get(t, list.auth, list.path)
+			if len(first.Sessions) != 50 || first.NextBefore == nil || *first.NextBefore == "" {
+				t.Fatalf("first page without limit = %d sessions, next_before %v; want 50 and a next_before", len(first.Sessions), first.NextBefore)
+			}
+			rest := get(t, list.auth, list.path+"?before="+url.QueryEscape(*first.NextBefore))
+			if len(rest.Sessions) != len(all)-50 || rest.NextBefore != nil {
+				t.Errorf("second page = %d sessions, next_before %v; want the %d left and no next_before", len(rest.Sessions), rest.NextBefore, len(all)-50)
+			}
+			// Sessions of one millisecond come in the order of their ids:
+			// the order to expect is that of one page of them all.
+			var want []string
+			for _, s := range get(t, list.auth, list.path+"?limit=500").Sessions {
+				want = append(want, s.ID)
+			}
+			if !slices.Equal(sorted(want), sorted(all)) {
+				t.Fatalf("one page of 500 lists %v, want the sessions %v", want, all)
+			}
+
+			var got []string
+			var last time.Time
+			path := list.path + "?limit=20"
+			for pages := 0; ; pages++ {
+				if pages == 1 {
+					between = h.login("app", "alice", "a login between pages") // newer than every page
+				}
+				p := get(t, list.auth, path)
+				for _, s := range p.Sessions {
+					if !last.IsZero() && s.CreatedAt.After(last) {
+						t.Errorf("session %s created %v after the one before it (%v): want newest first", s.ID, s.CreatedAt, last)
+					}
+					last = s.CreatedAt
+					got = append(got, s.ID)
+				}
+				if p.NextBefore == nil {
+					break
+				}
+				if pages > 5 {
+					t.Fatalf("more than 5 pages of 20 for 53 sessions")
+				}
+				path = list.path + "?limit=20&before=" + url.QueryEscape(*p.NextBefore)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("pages of 20 list %v, want the %d sessions that existed, each once, newest first: %v", got, len(want), want)
+			}
+		})
+		if between.sid != "" {
+			all = append(all, between.sid)
+		}
+	}
+	var cases []clientMistake
+	for _, list := range []struct{ auth, path string }{{"Bearer " + token, "/v1/sessions"}, {"admin", "/v1/admin/users/alice/sessions"}} {
+		for _, q := range []string{"limit=0", "limit=501", "limit=-1", "limit=ten", "before=not-a-cursor", "before=1." + all[0] + "x"} {
+			cases = append(cases, clientMistake{name: list.path + "?" + q, method: http.MethodGet, path: list.path + "?" + q, auth: list.auth, wantStatus: http.StatusBadRequest, wantError: "invalid_request"})
+		}
+	}
+	h.wantClientErrors(t, cases)
+}
+
+func sorted(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return s
+}

@@ -18,7 +18,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -43,12 +45,17 @@ var (
 	// ErrUnavailable reports that the session state could not be read or
 	// written.
 	ErrUnavailable = errors.New("session store unavailable")
+	// ErrBadCursor reports a PageRequest.Before that is not the Next of a
+	// page.
+	ErrBadCursor = errors.New("sessions: before is not a cursor of a session list")
 )
 
 // Revoker makes every access token of a session fail at once; the
-// blacklist store is one.
+// blacklist store is one. RevokeSessions does the same for many sessions,
+// in as few writes as it can.
 type Revoker interface {
 	RevokeSession(ctx context.Context, sessionID string) error
+	RevokeSessions(ctx context.Context, sessionIDs []string) error
 }
 
 // Causes of the endings the store decides on its own authority, rather
@@ -92,8 +99,8 @@ type Config struct {
 	// still recovers the current one instead of ending the session; zero
 	// makes refresh tokens strictly single-use.
 	ReuseWindow time.Duration
-	// MaxPerUser caps the sessions of one user; opening one more ends the
-	// oldest. Zero means no cap.
+	// MaxPerUser caps the live sessions of one user; opening one more ends
+	// the oldest. Zero means no cap.
 	MaxPerUser int
 	// AccessTokenLife is the longest an access token lives, leeway
 	// included. A session's state is kept this much longer than its refresh
@@ -294,13 +301,31 @@ return 1
 // evict ends the user's oldest sessions beyond the cap, never keep, and
 // returns those it ended.
 func (s *Store) evict(ctx context.Context, subject, keep string) ([]Session, error) {
-	live, err := s.List(ctx, subject)
+	// The index holds every session with state, the live ones among them:
+	// within the cap, there is nothing to read.
+	n, err := s.rdb.ZCard(ctx, s.keys.UserSessions(subject)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if n <= int64(s.maxUser) {
+		return nil, nil
+	}
+	var live []Session
+	now := s.now()
+	err = s.walk(ctx, subject, cursor{}, func(batch []Session, _ []cursor) (bool, error) {
+		for _, sess := range batch {
+			if sess.live(now) {
+				live = append(live, sess)
+			}
+		}
+		return true, nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	var ended []Session
 	excess := len(live) - s.maxUser
-	// List is newest first: the oldest are at the end.
+	// walk is newest first: the oldest are at the end.
 	for i := len(live) - 1; i >= 0 && excess > 0; i-- {
 		if live[i].ID == keep {
 			continue
@@ -382,54 +407,177 @@ func minTime(a, b time.Time) time.Time {
 // live reports whether a session can still be refreshed at now.
 func (sess Session) live(now time.Time) bool { return now.Before(sess.ExpiresAt) }
 
-// List returns the user's live sessions, newest first. Index entries whose
-// session has gone are dropped on the way.
-func (s *Store) List(ctx context.Context, subject string) ([]Session, error) {
-	all, err := s.all(ctx, subject)
-	if err != nil {
-		return nil, err
+// PageRequest selects a page of a user's live sessions, newest first.
+type PageRequest struct {
+	// Limit is the most sessions to return; it must be positive.
+	Limit int
+	// Before, when not empty, is the Next of the previous page: only the
+	// sessions after it (older ones) are listed.
+	Before string
+}
+
+// Page is one page of a user's live sessions, newest first.
+type Page struct {
+	Sessions []Session
+	// Next is the Before of the following page; empty on the last page.
+	Next string
+}
+
+// List returns one page of the user's live sessions, newest first. The
+// order is that of the user's index (creation time, then id), so a session
+// opened while a client pages through the list lands before its first page
+// and never shifts the pages that follow. Index entries whose session has
+// gone are dropped on the way.
+func (s *Store) List(ctx context.Context, subject string, req PageRequest) (Page, error) {
+	if req.Limit <= 0 {
+		return Page{}, errors.New("sessions: a page needs a positive limit")
 	}
-	now := s.now()
-	out := all[:0]
-	for _, sess := range all {
-		if sess.live(now) {
-			out = append(out, sess)
+	from := cursor{}
+	if req.Before != "" {
+		var ok bool
+		if from, ok = parseCursor(req.Before); !ok {
+			return Page{}, ErrBadCursor
 		}
 	}
-	return out, nil
+	now := s.now()
+	var page Page
+	var last cursor
+	// One session more than asked says whether another page follows.
+	err := s.walk(ctx, subject, from, func(batch []Session, at []cursor) (bool, error) {
+		for i, sess := range batch {
+			if !sess.live(now) {
+				continue
+			}
+			if len(page.Sessions) == req.Limit {
+				page.Next = last.String()
+				return false, nil
+			}
+			page.Sessions = append(page.Sessions, sess)
+			last = at[i]
+		}
+		return true, nil
+	})
+	if err != nil {
+		return Page{}, err
+	}
+	return page, nil
 }
 
 // Count returns how many live sessions the user has.
 func (s *Store) Count(ctx context.Context, subject string) (int, error) {
-	live, err := s.List(ctx, subject)
-	return len(live), err
+	n := 0
+	now := s.now()
+	err := s.walk(ctx, subject, cursor{}, func(batch []Session, _ []cursor) (bool, error) {
+		for _, sess := range batch {
+			if sess.live(now) {
+				n++
+			}
+		}
+		return true, nil
+	})
+	return n, err
 }
 
-// all returns every session of the user that still has state, newest first,
-// including those past their refresh lifetime whose last access token may
-// still live.
-func (s *Store) all(ctx context.Context, subject string) ([]Session, error) {
+// cursor is a place in a user's index: the creation time (the score, in
+// ms) and the id of a session. The index lists sessions by score, newest
+// first, and sessions of one millisecond by id, highest first; a cursor
+// stands between the session it names and the next one.
+type cursor struct {
+	score int64
+	id    string
+}
+
+// String is the cursor as a client holds it: opaque to them, "<ms>.<id>".
+func (c cursor) String() string { return strconv.FormatInt(c.score, 10) + "." + c.id }
+
+// parseCursor reads a cursor that String wrote.
+func parseCursor(v string) (cursor, bool) {
+	ms, id, ok := strings.Cut(v, ".")
+	if !ok || ms == "" || len(ms) > 19 || strings.TrimLeft(ms, "0123456789") != "" || !validID(id) {
+		return cursor{}, false
+	}
+	score, err := strconv.ParseInt(ms, 10, 64)
+	return cursor{score: score, id: id}, err == nil
+}
+
+// after reports whether an index entry comes after c, newest first; the
+// zero cursor is before every entry.
+func (c cursor) after(score int64, id string) bool {
+	return c.id == "" || score < c.score || (score == c.score && id < c.id)
+}
+
+// walkBatch is how many index entries walk reads at a time.
+const walkBatch = 256
+
+// walk calls fn with the user's sessions that still have state, newest
+// first, those past their refresh lifetime whose last access token may
+// still live included, a batch at a time, starting after from, each with
+// its place in the index; it stops when fn says so or the index ends.
+// Index entries whose session has gone are dropped on the way.
+//
+// Each batch is read from the index where the previous one stopped, by
+// score, so that sessions opened meanwhile (newer) or ended meanwhile do
+// not make it skip or repeat any.
+func (s *Store) walk(ctx context.Context, subject string, from cursor, fn func([]Session, []cursor) (bool, error)) error {
 	idx := s.keys.UserSessions(subject)
-	ids, err := s.rdb.ZRevRange(ctx, idx, 0, -1).Result()
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	at := from
+	for {
+		max := "+inf"
+		if at.id != "" {
+			max = strconv.FormatInt(at.score, 10)
+		}
+		// Entries of at's own millisecond that come before it are read
+		// again and skipped; offset moves past them when a whole batch is
+		// of that millisecond.
+		var entries []redis.Z
+		for offset := int64(0); ; offset += walkBatch {
+			got, err := s.rdb.ZRevRangeByScoreWithScores(ctx, idx, &redis.ZRangeBy{Max: max, Min: "-inf", Offset: offset, Count: walkBatch}).Result()
+			if err != nil {
+				return fmt.Errorf("%w: %v", ErrUnavailable, err)
+			}
+			for _, z := range got {
+				id, _ := z.Member.(string)
+				if at.after(int64(z.Score), id) {
+					entries = append(entries, redis.Z{Score: z.Score, Member: id})
+				}
+			}
+			if len(entries) > 0 || len(got) < walkBatch {
+				break
+			}
+		}
+		if len(entries) == 0 {
+			return nil
+		}
+		batch, places, err := s.load(ctx, subject, entries)
+		if err != nil {
+			return err
+		}
+		last := entries[len(entries)-1]
+		at = cursor{score: int64(last.Score), id: last.Member.(string)}
+		if more, err := fn(batch, places); err != nil || !more {
+			return err
+		}
 	}
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGetAll(ctx, s.keys.Session(id))
+}
+
+// load reads the sessions of index entries, in their order, with their
+// places; entries whose session has gone are dropped from the index.
+func (s *Store) load(ctx context.Context, subject string, entries []redis.Z) ([]Session, []cursor, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(entries))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, z := range entries {
+			cmds[i] = p.HGetAll(ctx, s.keys.Session(z.Member.(string)))
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	out := make([]Session, 0, len(ids))
+	out := make([]Session, 0, len(entries))
+	places := make([]cursor, 0, len(entries))
 	var gone []any
-	for i, id := range ids {
+	for i, z := range entries {
+		id := z.Member.(string)
 		m := cmds[i].Val()
 		if len(m) == 0 {
 			gone = append(gone, id)
@@ -437,20 +585,21 @@ func (s *Store) all(ctx context.Context, subject string) ([]Session, error) {
 		}
 		sess, err := s.decode(id, m)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if sess.Subject != subject {
 			continue
 		}
 		out = append(out, sess)
+		places = append(places, cursor{score: int64(z.Score), id: id})
 	}
 	if len(gone) > 0 {
 		// Best effort: an entry left behind is dropped next time.
-		if err := s.rdb.ZRem(ctx, idx, gone...).Err(); err != nil {
+		if err := s.rdb.ZRem(ctx, s.keys.UserSessions(subject), gone...).Err(); err != nil {
 			s.log.Warn("prune session index", "sub", subject, "err", err)
 		}
 	}
-	return out, nil
+	return out, places, nil
 }
 
 // End ends a session: its access tokens fail from now on and its refresh
@@ -465,7 +614,7 @@ func (s *Store) End(ctx context.Context, id string) (Session, error) {
 	if err := s.revoker.RevokeSession(ctx, id); err != nil {
 		return Session{}, err
 	}
-	if err := s.drop(ctx, sess); err != nil {
+	if err := s.drop(ctx, sess.Subject, sess); err != nil {
 		return Session{}, err
 	}
 	return sess, nil
@@ -485,45 +634,58 @@ func (s *Store) EndOwned(ctx context.Context, subject, id string) (Session, erro
 }
 
 // EndAll ends every session of the user except the one with id except
-// (none when empty) and returns those it ended.
+// (none when empty) and returns those it ended. It goes through the user's
+// index a batch at a time: the batch's access tokens are revoked in a few
+// writes, then its state is dropped in one, so that a user with thousands
+// of sessions is logged out in a few dozen round trips. Sessions opened
+// while it runs are newer than where it started and stay. On an error, the
+// sessions it returns are ended and the others untouched or revoked with
+// their state kept, so the call can be repeated.
 func (s *Store) EndAll(ctx context.Context, subject, except string) ([]Session, error) {
-	all, err := s.all(ctx, subject)
-	if err != nil {
-		return nil, err
-	}
 	var ended []Session
-	for _, sess := range all {
-		if sess.ID == except {
-			continue
+	err := s.walk(ctx, subject, cursor{}, func(batch []Session, _ []cursor) (bool, error) {
+		batch = slices.DeleteFunc(batch, func(sess Session) bool { return sess.ID == except })
+		if len(batch) == 0 {
+			return true, nil
 		}
-		if err := s.revoker.RevokeSession(ctx, sess.ID); err != nil {
-			return ended, err
+		ids := make([]string, len(batch))
+		for i, sess := range batch {
+			ids[i] = sess.ID
 		}
-		if err := s.drop(ctx, sess); err != nil {
-			return ended, err
+		if err := s.revoker.RevokeSessions(ctx, ids); err != nil {
+			return false, err
 		}
-		ended = append(ended, sess)
-	}
-	return ended, nil
+		if err := s.drop(ctx, subject, batch...); err != nil {
+			return false, err
+		}
+		ended = append(ended, batch...)
+		return true, nil
+	})
+	return ended, err
 }
 
-// drop deletes a session's state and its index entry in one atomic step;
-// its keys share one slot. Deleting what is gone does nothing, so a client
-// told "unavailable" may retry.
-func (s *Store) drop(ctx context.Context, sess Session) error {
-	_, err := s.writer.Run(ctx, dropScript,
-		[]string{s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.RefreshGrace(sess.ID), s.keys.UserSessions(sess.Subject)},
-		sess.ID)
+// drop deletes the state of sessions of subject and their index entries in
+// one atomic step; their keys share one slot. Deleting what is gone does
+// nothing, so a client told "unavailable" may retry.
+func (s *Store) drop(ctx context.Context, subject string, list ...Session) error {
+	keys := make([]string, 0, 3*len(list)+1)
+	ids := make([]any, 0, len(list))
+	for _, sess := range list {
+		keys = append(keys, s.keys.Session(sess.ID), s.keys.RefreshHistory(sess.ID), s.keys.RefreshGrace(sess.ID))
+		ids = append(ids, sess.ID)
+	}
+	keys = append(keys, s.keys.UserSessions(subject))
+	_, err := s.writer.Run(ctx, dropScript, keys, ids...)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil
 }
 
-// dropScript deletes a session. KEYS: session, history, grace, user index.
-// ARGV: the session id.
+// dropScript deletes sessions. KEYS: each session's hash, history and
+// grace, then the user's index. ARGV: the session ids.
 var dropScript = redis.NewScript(`
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[1])
-return 1
+redis.call('DEL', unpack(KEYS, 1, #KEYS - 1))
+redis.call('ZREM', KEYS[#KEYS], unpack(ARGV))
+return #ARGV
 `)

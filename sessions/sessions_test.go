@@ -42,6 +42,15 @@ func (r *revoker) RevokeSession(_ context.Context, sid string) error {
 	return nil
 }
 
+func (r *revoker) RevokeSessions(ctx context.Context, sids []string) error {
+	for _, sid := range sids {
+		if err := r.RevokeSession(ctx, sid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (r *revoker) revoked() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -449,11 +458,11 @@ func TestOpeningOneSessionTooManyEndsTheOldest(t *testing.T) {
 		f.clock.advance(time.Millisecond)
 		s3, _ := f.open(t, "alice")
 
-		list, err := f.store.List(context.Background(), "alice")
+		page, err := f.store.List(context.Background(), "alice", PageRequest{Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := ids(list), []string{s3.ID, s2.ID}; !cmp.Equal(got, want) {
+		if got, want := ids(page.Sessions), []string{s3.ID, s2.ID}; !cmp.Equal(got, want) {
 			t.Errorf("alice's sessions = %v, want %v (newest first, the oldest evicted)", got, want)
 		}
 		if got, want := f.rev.revoked(), []string{s1.ID}; !cmp.Equal(got, want) {
@@ -666,6 +675,156 @@ func TestRefreshCanNarrowTheScopeButNotWidenIt(t *testing.T) {
 		}
 		if r.Session.Scope != "read write" {
 			t.Errorf("the session's scope became %q, want it unchanged", r.Session.Scope)
+		}
+	})
+}
+
+// pageIDs pages through a user's sessions with limit and returns the ids of
+// each page; between pages it calls between, which may open sessions.
+func pageIDs(t *testing.T, f *fixture, subject string, limit int, between func()) [][]string {
+	t.Helper()
+	var pages [][]string
+	req := PageRequest{Limit: limit}
+	for range 100 {
+		page, err := f.store.List(context.Background(), subject, req)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", req, err)
+		}
+		pages = append(pages, ids(page.Sessions))
+		if page.Next == "" {
+			return pages
+		}
+		if len(page.Sessions) != limit {
+			t.Fatalf("a page of %d sessions with a next page, want full pages (%d) before the last", len(page.Sessions), limit)
+		}
+		req.Before = page.Next
+		if between != nil {
+			between()
+		}
+	}
+	t.Fatalf("more than 100 pages")
+	return nil
+}
+
+// TestListPagesNewestFirstAndNewLoginsShiftNothing pages through a user's
+// sessions, some opened in the same millisecond, while more are opened
+// between pages: every session that existed at the start is listed once, in
+// order, newest first, and the last page has no next.
+func TestListPagesNewestFirstAndNewLoginsShiftNothing(t *testing.T) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		f := newFixture(t, rdb, nil)
+		var opened []string
+		for i := range 11 {
+			s, _ := f.open(t, "alice")
+			opened = append(opened, s.ID)
+			if i%3 == 2 { // three sessions a millisecond
+				f.clock.advance(time.Millisecond)
+			}
+		}
+		f.open(t, "bob")
+		full, err := f.store.List(context.Background(), "alice", PageRequest{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := ids(full.Sessions)
+		if len(want) != len(opened) || full.Next != "" {
+			t.Fatalf("one page of 100 = %d sessions, next %q; want all %d and no next", len(want), full.Next, len(opened))
+		}
+		for i := 1; i < len(full.Sessions); i++ {
+			if full.Sessions[i].CreatedAt.After(full.Sessions[i-1].CreatedAt) {
+				t.Errorf("session %d is newer than session %d: want newest first", i, i-1)
+			}
+		}
+
+		pages := pageIDs(t, f, "alice", 4, func() {
+			f.clock.advance(time.Millisecond)
+			f.open(t, "alice") // a login while the client pages
+		})
+		if got := len(pages); got != 3 {
+			t.Errorf("11 sessions by 4 = %d pages, want 3", got)
+		}
+		if got := slices.Concat(pages...); !cmp.Equal(got, want) {
+			t.Errorf("the pages list %v, want each session that existed at the start once, newest first: %v", got, want)
+		}
+		if got := pageIDs(t, f, "alice", 14, nil); len(got) != 1 || len(got[0]) != 13 {
+			t.Errorf("the 13 sessions by 14 = %v, want one page (no next) of 13", got)
+		}
+		if got := pageIDs(t, f, "alice", 13, nil); len(got) != 1 {
+			t.Errorf("13 sessions by 13 = %d pages, want one: no next when nothing follows", len(got))
+		}
+	})
+}
+
+// TestListSkipsSessionsThatCannotBeRefreshed: a session past its refresh
+// lifetime keeps state for its last access token but is not listed, and a
+// page is still filled with live ones.
+func TestListSkipsSessionsThatCannotBeRefreshed(t *testing.T) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		f := newFixture(t, rdb, func(c *Config) { c.RefreshTTL = time.Hour; c.MaxAge = 2 * time.Hour })
+		old1, _ := f.open(t, "alice")
+		f.open(t, "alice")
+		f.clock.advance(90 * time.Minute)
+		live1, _ := f.open(t, "alice")
+		f.clock.advance(time.Millisecond)
+		live2, _ := f.open(t, "alice")
+		if _, err := f.store.Get(context.Background(), old1.ID); err != nil {
+			t.Fatalf("the lapsed session %s has no state (%v); the test needs it kept for its last token", old1.ID, err)
+		}
+		pages := pageIDs(t, f, "alice", 1, nil)
+		if want := [][]string{{live2.ID}, {live1.ID}}; !cmp.Equal(pages, want) {
+			t.Errorf("pages = %v, want %v (lapsed sessions left out)", pages, want)
+		}
+		if n, err := f.store.Count(context.Background(), "alice"); err != nil || n != 2 {
+			t.Errorf("Count = %d, %v; want 2", n, err)
+		}
+	})
+}
+
+func TestListRefusesACursorItDidNotMake(t *testing.T) {
+	f := newFixture(t, redistest.Start(t).Client(), nil)
+	s, _ := f.open(t, "alice")
+	for _, before := range []string{"x", "1", "1.", ".", "." + s.ID, "-1." + s.ID, "1.x", "1." + s.ID + "x", "99999999999999999999." + s.ID, "1 ." + s.ID} {
+		if _, err := f.store.List(context.Background(), "alice", PageRequest{Limit: 5, Before: before}); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("List(before %q) = %v, want ErrBadCursor", before, err)
+		}
+	}
+}
+
+// TestEndAllEndsMoreSessionsThanABatch ends a user's sessions across several
+// batches of the index, keeping the one it is told to and another user's.
+func TestEndAllEndsMoreSessionsThanABatch(t *testing.T) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		f := newFixture(t, rdb, nil)
+		const n = 2*walkBatch + 7
+		var keep Session
+		for i := range n {
+			s, _ := f.open(t, "alice")
+			if i == walkBatch+3 {
+				keep = s
+			}
+			if i%50 == 0 {
+				f.clock.advance(time.Millisecond)
+			}
+		}
+		bob, _ := f.open(t, "bob")
+		ended, err := f.store.EndAll(context.Background(), "alice", keep.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ended) != n-1 || slices.Contains(ids(ended), keep.ID) {
+			t.Errorf("EndAll ended %d sessions, want %d, all but %s", len(ended), n-1, keep.ID)
+		}
+		if got := len(f.rev.revoked()); got != n-1 {
+			t.Errorf("%d sessions revoked, want %d", got, n-1)
+		}
+		if got := pageIDs(t, f, "alice", 10, nil); !cmp.Equal(got, [][]string{{keep.ID}}) {
+			t.Errorf("alice's sessions after EndAll = %v, want only %s", got, keep.ID)
+		}
+		if card := rdb.ZCard(context.Background(), f.store.keys.UserSessions("alice")).Val(); card != 1 {
+			t.Errorf("alice's index holds %d entries, want 1", card)
+		}
+		if n, _ := f.store.Count(context.Background(), "bob"); n != 1 {
+			t.Errorf("bob has %d sessions, want 1 (%s)", n, bob.ID)
 		}
 	})
 }

@@ -281,12 +281,15 @@ func (f *fixture) refreshable(t *testing.T, raw string) string {
 // sessionIDs lists the ids of a user's live sessions, sorted.
 func (f *fixture) sessionIDs(t *testing.T, subject string) []string {
 	t.Helper()
-	list, err := f.users.Sessions(t.Context(), subject)
+	page, err := f.users.Sessions(t.Context(), subject, sessions.PageRequest{Limit: 500})
 	if err != nil {
 		t.Fatalf("Sessions(%q): %v", subject, err)
 	}
-	ids := make([]string, 0, len(list))
-	for _, s := range list {
+	if page.Next != "" {
+		t.Fatalf("Sessions(%q) has more than one page", subject)
+	}
+	ids := make([]string, 0, len(page.Sessions))
+	for _, s := range page.Sessions {
 		ids = append(ids, s.ID)
 	}
 	slices.Sort(ids)

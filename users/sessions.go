@@ -244,9 +244,15 @@ func (s *Service) LogOutEverywhere(ctx context.Context, actor, subject string) e
 	return nil
 }
 
-// Sessions lists the user's live sessions, newest first.
-func (s *Service) Sessions(ctx context.Context, subject string) ([]sessions.Session, error) {
-	return s.sessions.List(ctx, subject)
+// Sessions lists one page of the user's live sessions, newest first. A
+// Before that is not the Next of a page is refused with an error wrapping
+// ErrInvalid.
+func (s *Service) Sessions(ctx context.Context, subject string, page sessions.PageRequest) (sessions.Page, error) {
+	p, err := s.sessions.List(ctx, subject, page)
+	if errors.Is(err, sessions.ErrBadCursor) {
+		return sessions.Page{}, invalid("before must be the next_before of a page of this list")
+	}
+	return p, err
 }
 
 // EndOwnSession ends one of the sessions of the user of a token that

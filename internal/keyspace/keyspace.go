@@ -20,6 +20,8 @@
 //	<p>{<n>}:user-sessions:<b64 subject>  zset    sessions    the user's session ids by creation time
 //	<p>events                             stream  audit       every audit event
 //	<p>{<n>}:events:<b64 subject>         stream  audit       one user's audit events
+//	<p>{<n>}:auth-fails:<digest>          zset    lockout     recent failed authentications of one id or address
+//	<p>{<n>}:auth-lock:<digest>           string  lockout     a lockout of that id or address, TTL until it ends
 //
 // The first four are the revocation entries. A mirror loads them with a SCAN
 // for SnapshotPattern (<p>{*}:?:*) and reads the kind and the id back with
@@ -33,6 +35,7 @@
 package keyspace
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"strconv"
 )
@@ -129,6 +132,16 @@ func (k Keys) UserSessions(subject string) string {
 	return k.named("user-sessions", subject, b64(subject))
 }
 
+// AuthFailures names the recent failed authentications of who: what a
+// limiter counts them by, such as "client:app" or "client-ip:192.0.2.7". It
+// and AuthLockout of the same who share a shard. who comes from the
+// network and may be long or hostile, so the key holds a digest of it (128
+// bits of SHA-256, base64url), never who itself.
+func (k Keys) AuthFailures(who string) string { return k.named("auth-fails", who, digest(who)) }
+
+// AuthLockout names the lockout of who (see AuthFailures).
+func (k Keys) AuthLockout(who string) string { return k.named("auth-lock", who, digest(who)) }
+
 // Events names the stream of every audit event.
 func (k Keys) Events() string { return k.global("events") }
 
@@ -175,3 +188,10 @@ func (k Keys) tag(b []byte, shard int) []byte {
 
 // b64 writes a subject in base64url, which has neither '}' nor ':'.
 func b64(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+
+// digest is 128 bits of the SHA-256 of s in base64url: a short, fixed-size
+// name for a string of any length.
+func digest(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}

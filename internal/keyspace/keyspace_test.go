@@ -14,6 +14,7 @@ import (
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
@@ -36,6 +37,9 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"user sessions", k.UserSessions("alice"), "tg:{7}:user-sessions:YWxpY2U"},
 		{"all events", k.Events(), "tg:events"},
 		{"user events", k.UserEvents("alice"), "tg:{7}:events:YWxpY2U"},
+		{"failed authentications", k.AuthFailures("client:app"), "tg:{15}:auth-fails:BBf6spiy6hKC67SVtqZFIw"},
+		{"lockout", k.AuthLockout("client:app"), "tg:{15}:auth-lock:BBf6spiy6hKC67SVtqZFIw"},
+		{"failed authentications from an address", k.AuthFailures("client-ip:192.0.2.7"), "tg:{11}:auth-fails:qEyRn8_P1zrAJ61KCzf9ug"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s key = %q, want %q", c.kind, c.got, c.want)
@@ -202,8 +206,8 @@ func TestSnapshotScanFindsOnlyEntries(t *testing.T) {
 // packageSubjects are the hostile subjects and ids the packages write with.
 var packageSubjects = []string{"alice", "eve}:u:x", "{*}:?:*", "😀}:b:😀", "%7D"}
 
-// writeThroughThePackages makes blacklist, sessions and audit write every
-// kind of key they have, for every subject in packageSubjects.
+// writeThroughThePackages makes blacklist, sessions, audit and lockout write
+// every kind of key they have, for every subject in packageSubjects.
 func writeThroughThePackages(t *testing.T, rdb *redis.Client) {
 	t.Helper()
 	ctx := context.Background()
@@ -213,7 +217,21 @@ func writeThroughThePackages(t *testing.T, rdb *redis.Client) {
 		AccessTokenLife: time.Minute, Revoker: rev,
 	})
 	events := audit.New(rdb, audit.Config{Prefix: "tg:", Retention: time.Hour})
+	limiter, err := lockout.New(rdb, lockout.Config{
+		Name: "client", Prefix: "tg:", MaxPerID: 2, MaxPerIP: 1000, Window: time.Minute,
+		Audit: events, IDEvent: audit.TypeClientLockedOut, IPEvent: audit.TypeClientIPLockedOut,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, sub := range packageSubjects {
+		// A count, then a lockout, of the subject as a client id and as an
+		// address.
+		for range 2 {
+			if err := limiter.Fail(ctx, sub, sub); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if err := rev.RevokeToken(ctx, sub, time.Now().Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
@@ -240,14 +258,14 @@ func writeThroughThePackages(t *testing.T, rdb *redis.Client) {
 	}
 	kinds := map[string]bool{}
 	for _, key := range rdb.Keys(ctx, "*").Val() {
-		for _, kind := range []string{":session:", ":rt-history:", ":rt-grace:", ":user-sessions:", ":events:", ":log", "tg:events"} {
+		for _, kind := range []string{":session:", ":rt-history:", ":rt-grace:", ":user-sessions:", ":events:", ":log", "tg:events", ":auth-fails:", ":auth-lock:"} {
 			if strings.Contains(key, kind) {
 				kinds[kind] = true
 			}
 		}
 	}
-	if len(kinds) != 7 {
-		t.Fatalf("the packages wrote the key kinds %v, want all 7 besides the entries", kinds)
+	if len(kinds) != 9 {
+		t.Fatalf("the packages wrote the key kinds %v, want all 9 besides the entries", kinds)
 	}
 }
 
