@@ -12,8 +12,10 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // The specific verification failures below each wrap ErrInvalidToken.
 var (
-	// ErrMalformed reports a token that is not a compact JWS, is badly
-	// encoded, or is longer than MaxTokenBytes.
+	// ErrMalformed reports a token that is not a compact JWS, is longer
+	// than MaxTokenBytes, or is not encoded in the one canonical way:
+	// unpadded base64url segments, UTF-8 JSON without a repeated member
+	// name, claim names spelled exactly, numeric dates as numbers.
 	ErrMalformed = fmt.Errorf("%w: malformed", ErrInvalidToken)
 
 	// ErrUnknownKey reports a token whose kid header is missing or names no
@@ -72,6 +74,12 @@ var (
 	errNoJTI         = fmt.Errorf("%w: jti missing", ErrClaims)
 	errNoSubject     = fmt.Errorf("%w: sub missing", ErrClaims)
 	errNoIssuedAt    = fmt.Errorf("%w: iat missing", ErrClaims)
+	errNotCanonical  = fmt.Errorf("%w: not canonical base64url", ErrMalformed)
+	errNotUTF8       = fmt.Errorf("%w: not UTF-8", ErrMalformed)
+	errNotObject     = fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	errDuplicateName = fmt.Errorf("%w: a JSON member name is repeated", ErrMalformed)
+	errDateNotNumber = fmt.Errorf("%w: exp, nbf and iat must be JSON numbers", ErrMalformed)
+	errClaimCase     = fmt.Errorf("%w: a claim name differs from one tokenguard reads only in case", ErrMalformed)
 )
 
 // keyfuncError returns the rejection the keyfunc produced, if any. golang-jwt

@@ -363,9 +363,9 @@ func (c claimsWithExtra) MarshalJSON() ([]byte, error) {
 // Verify checks token and returns its claims. It accepts only a token that
 // is at most MaxTokenBytes long, has typ at+jwt, names a configured kid, uses
 // the algorithm pinned to that key, carries a valid signature, has the
-// configured iss and aud, has exp, iat, jti and sub, and is within its
-// validity window (allowing Leeway). Every error wraps ErrInvalidToken and
-// one of the more specific sentinels.
+// configured iss and aud, has exp, iat, jti and sub, is within its validity
+// window (allowing Leeway) and is spelled canonically (see ErrMalformed).
+// Every error wraps ErrInvalidToken and one of the more specific sentinels.
 //
 // A token whose iss names a trusted issuer is checked against that issuer
 // instead: its keys (fetched from its JWKS when needed, hence ctx), its
@@ -380,6 +380,10 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		if c, ok := s.cache.get(token, s.clock()); ok {
 			return c, nil
 		}
+	}
+	// After the cache: a hit is the very bytes of a token that passed.
+	if !canonicalSegments(token) {
+		return nil, errNotCanonical
 	}
 	claims := new(Claims)
 	t, err := s.parser.ParseWithClaims(token, claims, s.keyfunc)
@@ -402,7 +406,9 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		// user cut-offs.
 		return nil, errNoIssuedAt
 	}
-	claims.payload = decodePayload(token)
+	if claims.payload, err = checkJSON(token); err != nil {
+		return nil, err
+	}
 	if s.cache != nil {
 		s.cache.add(token, claims)
 	}

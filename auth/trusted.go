@@ -340,12 +340,16 @@ func (s *Service) verifyForeign(ctx context.Context, tr trusted, token string) (
 	if fc.Subject == "" {
 		return nil, errNoSubject
 	}
+	payload, err := checkJSON(token)
+	if err != nil {
+		return nil, err
+	}
 	c := &Claims{
 		RegisteredClaims: fc.RegisteredClaims,
 		SessionID:        first(fc.SID, fc.SessionID),
 		ClientID:         first(fc.ClientID, fc.AZP),
 		Scope:            first(string(fc.Scope), string(fc.SCP)),
-		payload:          decodePayload(token),
+		payload:          payload,
 	}
 	if c.ID == "" {
 		// Many providers send no jti. The token is still revocable on its

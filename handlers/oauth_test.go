@@ -337,3 +337,19 @@ func TestRefreshTokensAreIntrospectedAndRevokedThroughTheOAuthEndpoints(t *testi
 		t.Errorf("introspection of the revoked refresh token = %v, want exactly {\"active\": false}", got)
 	}
 }
+
+// TestAnAccessTokenWithALineFeedInItsSignatureIsInactive is the adversarial
+// review's case: Go's base64 decoders skip line breaks, so a token with a
+// line feed spliced into its signature used to introspect as active.
+func TestAnAccessTokenWithALineFeedInItsSignatureIsInactive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	tok := h.login("app", "alice", "laptop").token
+	spliced := tok[:len(tok)-10] + "\n" + tok[len(tok)-10:]
+	if got := h.form("/oauth2/introspect", "gateway", url.Values{"token": {spliced}}).json(t); got["active"] != false || len(got) != 1 {
+		t.Errorf("introspect(the token with a line feed) = %v, want only active false", got)
+	}
+	if got := h.form("/oauth2/introspect", "gateway", url.Values{"token": {tok}}).json(t); got["active"] != true {
+		t.Errorf("control: introspect(the token) = %v, want active", got)
+	}
+}
