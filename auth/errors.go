@@ -48,6 +48,12 @@ var (
 // ErrInvalidToken.
 var ErrReservedClaim = errors.New("reserved claim name")
 
+// ErrOversized reports that the token Issue would sign is longer than
+// MaxTokenBytes, so that Verify would refuse it: its extra claims are too
+// large. Like ErrReservedClaim it is a caller error and does not wrap
+// ErrInvalidToken.
+var ErrOversized = errors.New("access token too large")
+
 // ErrConfig reports a Config that New cannot use. Key problems are reported
 // with the more specific ErrKeyConfig, which wraps it.
 var ErrConfig = errors.New("invalid auth config")

@@ -288,6 +288,11 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 	if err != nil {
 		return "", nil, fmt.Errorf("sign access token: %w", err)
 	}
+	if len(token) > MaxTokenBytes {
+		// Verify would refuse it: never hand out a token that cannot be
+		// used.
+		return "", nil, fmt.Errorf("%w: it would be %d bytes, over the limit of %d bytes that verification enforces", ErrOversized, len(token), MaxTokenBytes)
+	}
 	claims.payload = decodePayload(token)
 	return token, claims, nil
 }

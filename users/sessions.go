@@ -40,7 +40,9 @@ type Issued struct {
 // OpenSession opens a device session and issues its first access token and
 // refresh token. A banned user is refused with an error wrapping
 // blacklist.ErrBanned; claims that cannot be issued with one wrapping
-// ErrInvalid.
+// ErrInvalid, claims too large for a token verification accepts
+// (auth.MaxTokenBytes) included. The claims stored with the session are
+// those of the token, so that limit bounds them too.
 func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	if err := o.validate(); err != nil {
 		return Issued{}, err
@@ -63,9 +65,6 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	// The access token first: it validates the extra claims, and it never
 	// leaves here if opening the session fails.
 	token, claims, err := s.issue(sess, sess.Scope)
-	if errors.Is(err, auth.ErrReservedClaim) || errors.Is(err, auth.ErrClaims) {
-		return Issued{}, invalid("claims: %v", err)
-	}
 	if err != nil {
 		return Issued{}, err
 	}
@@ -119,6 +118,8 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Iss
 	if scope == "" {
 		scope = sess.Scope
 	}
+	// A session stored before its claims were bounded may not fit in a
+	// token any more: refused, naming the limit, never issued unusable.
 	token, claims, err := s.issue(sess, scope)
 	if err != nil {
 		return Issued{}, err
@@ -127,15 +128,20 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Iss
 	return Issued{AccessToken: token, Claims: claims, RefreshToken: res.RefreshToken, Session: sess, Rotated: res.Rotated}, nil
 }
 
-// issue signs an access token of a session, for scope.
+// issue signs an access token of a session, for scope. Claims it cannot
+// issue, or too large for a token, are refused with ErrInvalid.
 func (s *Service) issue(sess sessions.Session, scope string) (string, *auth.Claims, error) {
-	return s.tokens.Issue(auth.IssueRequest{
+	token, claims, err := s.tokens.Issue(auth.IssueRequest{
 		Subject:   sess.Subject,
 		SessionID: sess.ID,
 		ClientID:  sess.ClientID,
 		Scope:     scope,
 		Extra:     sess.Claims,
 	})
+	if errors.Is(err, auth.ErrReservedClaim) || errors.Is(err, auth.ErrClaims) || errors.Is(err, auth.ErrOversized) {
+		return "", nil, invalid("claims: %v", err)
+	}
+	return token, claims, err
 }
 
 // AccessTTL is how long the access tokens issued here live.
