@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -251,23 +253,26 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 		t.Errorf("X-Auth-Token-Id of a token without jti = %q, want its derived id", id)
 	}
 
-	// Admin endpoints address the trusted issuer's alice with ?issuer=.
+	// Admin endpoints address the trusted issuer's alice with ?issuer=,
+	// and show her as subject and issuer.
 	for query, want := range map[string]string{
-		"":                                       "alice",
-		"?issuer=" + url.QueryEscape(testIssuer): "alice",
-		"?issuer=" + url.QueryEscape(idpIssuer):  idpIssuer + "#alice",
+		"":                                       "alice of ours",
+		"?issuer=" + url.QueryEscape(testIssuer): "alice of ours",
+		"?issuer=" + url.QueryEscape(idpIssuer):  "alice of " + idpIssuer,
 		"?issuer=" + url.QueryEscape("https://unknown.test/"): "400",
 	} {
 		r := s.do(http.MethodGet, "/v1/admin/users/alice"+query, "admin", "", "")
 		got := strconv.Itoa(r.status)
 		if r.status == http.StatusOK {
-			got, _ = r.json(t)["subject"].(string)
+			body := r.json(t)
+			issuer, _ := body["issuer"].(string)
+			got = fmt.Sprintf("%v of %s", body["subject"], cmp.Or(issuer, "ours"))
 		}
 		if got != want {
 			t.Errorf("GET /v1/admin/users/alice%s names %s, want %s", query, got, want)
 		}
 	}
-	if err := s.store.CutOff(t.Context(), idpIssuer+"#alice", testNow); err != nil {
+	if err := s.store.CutOff(t.Context(), s.revocationSubjectOf(foreignAlice), testNow); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignAlice).status; got != http.StatusUnauthorized {

@@ -16,6 +16,11 @@ import (
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
+// hence is an exp d from now.
+func hence(d time.Duration) func(now time.Time) time.Time {
+	return func(now time.Time) time.Time { return now.Add(d) }
+}
+
 // pastExpiry moves a fixture's clock beyond the expiry of every access
 // token issued so far, leeway included.
 func pastExpiry(f *fixture) { f.clock.advance(testTTL + testLeeway + time.Second) }
@@ -87,7 +92,7 @@ func TestRevokeToken(t *testing.T) {
 				t.Errorf("the token is %s, want revoked", got)
 			}
 			want := []audit.Event{{
-				Type: audit.TypeAdminRevocation, Actor: console, Subject: foreignIssuer + "#42", SessionID: "idp-session",
+				Type: audit.TypeAdminRevocation, Actor: console, Subject: foreignIssuer + "\x1f42", SessionID: "idp-session",
 				Reason: "token " + c.ID,
 			}}
 			if diff := cmp.Diff(f.events(t), want); diff != "" {
@@ -146,7 +151,7 @@ func TestRevokeID(t *testing.T) {
 			tok := f.bare(t, "alice")
 			other := f.bare(t, "alice")
 			c := f.claims(t, tok)
-			if err := f.users.RevokeID(t.Context(), console, c.ID, c.ExpiresAt.Time); err != nil {
+			if err := f.users.RevokeID(t.Context(), console, "", c.ID, c.ExpiresAt.Time); err != nil {
 				t.Fatalf("RevokeID: %v, want nil", err)
 			}
 			// The entry outlives the token by the leeway, and no more.
@@ -163,22 +168,55 @@ func TestRevokeID(t *testing.T) {
 			}
 		})
 
+		t.Run("a trusted issuer's token is revoked by its jti with its issuer, and only it", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			ours := f.bare(t, "alice")
+			oc := f.claims(t, ours)
+			jti := oc.ID
+			// The other issuer happens to use the same jti.
+			theirs := f.foreign(t, "alice", jwt.MapClaims{"jti": jti})
+			exp := f.claims(t, theirs).ExpiresAt.Time
+			if err := f.users.RevokeID(t.Context(), console, foreignIssuer, jti, exp); err != nil {
+				t.Fatalf("RevokeID(their jti): %v, want nil", err)
+			}
+			got := map[string]string{"theirs": f.verdict(t, theirs), "ours": f.verdict(t, ours)}
+			if diff := cmp.Diff(got, map[string]string{"theirs": "revoked", "ours": "accepted"}); diff != "" {
+				t.Errorf("after revoking their jti (-got +want):\n%s", diff)
+			}
+			if err := f.users.RevokeID(t.Context(), console, "", jti, oc.ExpiresAt.Time); err != nil {
+				t.Fatalf("RevokeID(our jti): %v, want nil", err)
+			}
+			if got := f.verdict(t, ours); got != "revoked" {
+				t.Errorf("our token after revoking our jti is %s, want revoked", got)
+			}
+			want := []audit.Event{
+				{Type: audit.TypeAdminRevocation, Actor: console, Reason: "token " + jti + " of " + foreignIssuer},
+				{Type: audit.TypeAdminRevocation, Actor: console, Reason: "token " + jti},
+			}
+			if diff := cmp.Diff(f.events(t), want); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+		})
+
 		for _, tc := range []struct {
-			name string
-			jti  string
-			exp  time.Time
+			name   string
+			issuer string
+			jti    string
+			exp    func(now time.Time) time.Time
 		}{
-			{"an empty jti", "", time.Now().Add(time.Hour)},
-			{"a jti longer than 255 bytes", strings.Repeat("j", 256), time.Now().Add(time.Hour)},
-			{"a jti with a control character", "j\x7f", time.Now().Add(time.Hour)},
-			{"a missing exp", "jti-1", time.Time{}},
-			{"an exp at the epoch", "jti-1", time.Unix(0, 0)},
-			{"a negative exp", "jti-1", time.Unix(-1, 0)},
+			{"an empty jti", "", "", hence(time.Minute)},
+			{"a jti longer than 255 bytes", "", strings.Repeat("j", 256), hence(time.Minute)},
+			{"a jti with a control character", "", "j\x7f", hence(time.Minute)},
+			{"a missing exp", "", "jti-1", func(time.Time) time.Time { return time.Time{} }},
+			{"an exp at the epoch", "", "jti-1", func(time.Time) time.Time { return time.Unix(0, 0) }},
+			{"a negative exp", "", "jti-1", func(time.Time) time.Time { return time.Unix(-1, 0) }},
+			{"an issuer neither ours nor trusted", "https://evil.test/", "jti-1", hence(time.Minute)},
+			{"an issuer with a control character", foreignIssuer + "\x1f", "jti-1", hence(time.Minute)},
 		} {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				before := f.state(t)
-				if err := f.users.RevokeID(t.Context(), console, tc.jti, tc.exp); !errors.Is(err, ErrInvalid) {
+				if err := f.users.RevokeID(t.Context(), console, tc.issuer, tc.jti, tc.exp(f.clock.Now())); !errors.Is(err, ErrInvalid) {
 					t.Fatalf("RevokeID: %v, want ErrInvalid", err)
 				}
 				if diff := cmp.Diff(f.state(t), before); diff != "" {

@@ -197,7 +197,7 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 	case ScopeLocal:
 		err = s.endCaller(ctx, subject, claims)
 	case ScopeOthers:
-		_, err = s.sessions.EndAll(ctx, subject, claims.SessionID)
+		_, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
 	case ScopeGlobal:
 		_, err = s.logOutEverywhere(ctx, subject)
 	default:
@@ -215,7 +215,13 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 // subject, or, for a token without a session, the token itself.
 func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Claims) error {
 	if claims.SessionID == "" {
-		return s.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time)
+		return s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time)
+	}
+	if !s.ours(claims.Issuer) {
+		// Another issuer's session: we keep none of its state, and its
+		// sid never reaches our session store (which knows sessions by
+		// id alone). Its entry refuses every token of that session.
+		return s.rev.RevokeSession(ctx, s.qualify(claims.Issuer, claims.SessionID))
 	}
 	_, err := s.sessions.EndOwned(ctx, subject, claims.SessionID)
 	if errors.Is(err, sessions.ErrNotFound) {
