@@ -103,11 +103,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Prefix:           cfg.Redis.KeyPrefix,
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
-		Logger:           log,
-		Writer:           conn.Writer,
-		Mode:             set.mode,
-		MaxStaleness:     cfg.Revocation.MaxStaleness,
-		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
+		// Trusted issuers' tokens may live longer: their revocations are
+		// kept that long, and no longer.
+		LongestTokenLifetime: authSvc.LongestLifetime(),
+		Logger:               log,
+		Writer:               conn.Writer,
+		Mode:                 set.mode,
+		MaxStaleness:         cfg.Revocation.MaxStaleness,
+		FailOpen:             cfg.Revocation.OnStoreFailure == "open",
 	})
 	// The mirror follows Redis until shutdown; it stops before Redis closes.
 	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))

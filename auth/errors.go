@@ -37,8 +37,9 @@ var (
 	// beyond the leeway.
 	ErrNotYetValid = fmt.Errorf("%w: token not yet valid", ErrInvalidToken)
 
-	// ErrClaims reports a wrong typ header, a wrong iss or aud, or a missing
-	// jti, exp, iat or sub.
+	// ErrClaims reports a wrong typ header, a wrong iss or aud, a missing
+	// jti, exp, iat or sub, or a token that lives longer than its issuer's
+	// tokens may (see Service.LatestExpiry).
 	ErrClaims = fmt.Errorf("%w: invalid claims", ErrInvalidToken)
 )
 
@@ -80,6 +81,7 @@ var (
 	errNoJTI         = fmt.Errorf("%w: jti missing", ErrClaims)
 	errNoSubject     = fmt.Errorf("%w: sub missing", ErrClaims)
 	errNoIssuedAt    = fmt.Errorf("%w: iat missing", ErrClaims)
+	errLifetime      = fmt.Errorf("%w: lives longer than its issuer's tokens may", ErrClaims)
 	errNotCanonical  = fmt.Errorf("%w: not canonical base64url", ErrMalformed)
 	errNotUTF8       = fmt.Errorf("%w: not UTF-8", ErrMalformed)
 	errNotObject     = fmt.Errorf("%w: not a JSON object", ErrMalformed)

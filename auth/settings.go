@@ -191,6 +191,9 @@ func (c TrustedIssuerConfig) problems(bad report) {
 		// RFC 8414 issuers have no fragment.
 		bad("issuer", "must not contain '#', got %q", c.Issuer)
 	}
+	if c.MaxTokenLifetime < 0 {
+		bad("max_token_lifetime", "must not be negative, got %s", c.MaxTokenLifetime)
+	}
 	if c.Audience == "" {
 		bad("audience", "must not be empty (the aud its tokens carry for this service)")
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokenguard/tokenguard/auth"
 )
 
 // Contract tests of the admin API: revocations and user logout (admin.go),
@@ -409,4 +411,35 @@ func TestAdminShowsATrustedIssuersUserAsSubjectAndIssuer(t *testing.T) {
 			t.Errorf("GET /v1/admin/events%s = %d %s, want %d", query, r.status, r.body, status)
 		}
 	}
+}
+
+// TestAdminRevocationByJTIIsBoundedByTheLongestTokenLife: an exp beyond
+// the latest a token tokenguard accepts can expire would write an entry
+// that outlives every token (the review saw one for 292 years).
+func TestAdminRevocationByJTIIsBoundedByTheLongestTokenLife(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	now := h.now().Unix()
+	ours, theirs := int64((testTTL + testLeeway).Seconds()), int64((auth.DefaultMaxTokenLifetime + testLeeway).Seconds())
+	for _, c := range []struct {
+		name, body string
+		want       int
+	}{
+		{"an exp in the year 5138", `{"jti":"x","exp":99999999999}`, http.StatusBadRequest},
+		{"an exp a second beyond access_ttl + leeway", fmt.Sprintf(`{"jti":"x","exp":%d}`, now+ours+1), http.StatusBadRequest},
+		{"an exp at access_ttl + leeway", fmt.Sprintf(`{"jti":"x","exp":%d}`, now+ours), http.StatusNoContent},
+		{"a trusted issuer's exp a second beyond its max_token_lifetime + leeway", fmt.Sprintf(`{"jti":"y","exp":%d,"issuer":%q}`, now+theirs+1, idpIssuer), http.StatusBadRequest},
+		{"a trusted issuer's exp at its max_token_lifetime + leeway", fmt.Sprintf(`{"jti":"y","exp":%d,"issuer":%q}`, now+theirs, idpIssuer), http.StatusNoContent},
+		{"an issuer neither ours nor trusted", fmt.Sprintf(`{"jti":"z","exp":%d,"issuer":"https://unknown.test/"}`, now+60), http.StatusBadRequest},
+	} {
+		r := h.do(http.MethodPost, "/v1/admin/revocations", "admin", "application/json", c.body)
+		if r.status != c.want {
+			t.Errorf("%s: POST /v1/admin/revocations = %d %s, want %d", c.name, r.status, r.body, c.want)
+			continue
+		}
+		if r.status == http.StatusBadRequest && !strings.Contains(r.body, `"error":"invalid_request"`) {
+			t.Errorf("%s: body %s, want the JSON error shape", c.name, r.body)
+		}
+	}
+	h.wantNoEntryBeyond(t, auth.DefaultMaxTokenLifetime+2*testLeeway)
 }

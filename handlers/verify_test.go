@@ -163,7 +163,7 @@ func TestVerifyAnswersOnly200401Or403ToClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	banned, _ := s.issue(auth.IssueRequest{Subject: "mallory"})
-	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{Reason: "abuse"}); err != nil {
+	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{Reason: "abuse"}, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	expired := s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() })
@@ -272,7 +272,7 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 			t.Errorf("GET /v1/admin/users/alice%s names %s, want %s", query, got, want)
 		}
 	}
-	if err := s.store.CutOff(t.Context(), s.revocationSubjectOf(foreignAlice), testNow); err != nil {
+	if err := s.store.CutOff(t.Context(), s.revocationSubjectOf(foreignAlice), testNow, auth.DefaultMaxTokenLifetime); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignAlice).status; got != http.StatusUnauthorized {
@@ -285,13 +285,13 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 	// A ban of our alice leaves the trusted issuer's users alone, and vice
 	// versa.
 	foreignBob := s.foreign("bob", nil)
-	if err := s.store.Ban(t.Context(), "bob", blacklist.Ban{}); err != nil {
+	if err := s.store.Ban(t.Context(), "bob", blacklist.Ban{}, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignBob).status; got != http.StatusOK {
 		t.Errorf("verify(foreign bob) after a ban of our bob = %d, want 200", got)
 	}
-	if err := s.store.Ban(t.Context(), s.revocationSubjectOf(foreignBob), blacklist.Ban{}); err != nil {
+	if err := s.store.Ban(t.Context(), s.revocationSubjectOf(foreignBob), blacklist.Ban{}, auth.DefaultMaxTokenLifetime); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignBob).status; got != http.StatusForbidden {

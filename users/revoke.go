@@ -31,7 +31,10 @@ func (s *Service) RevokeToken(ctx context.Context, actor, raw string) error {
 
 // RevokeID is an admin (actor) revoking the token with id jti, which
 // expires at exp, without the token at hand: one of ours, or with issuer a
-// trusted issuer's (whose jti is only unique among its own tokens).
+// trusted issuer's (whose jti is only unique among its own tokens). An exp
+// later than a token of that issuer can carry (auth.Service.LatestExpiry)
+// is refused with ErrInvalid: no such token is accepted, and the entry
+// would outlive every token.
 func (s *Service) RevokeID(ctx context.Context, actor, issuer, jti string, exp time.Time) error {
 	if err := CheckText("jti", jti, maxJTIBytes, true); err != nil {
 		return err
@@ -39,11 +42,20 @@ func (s *Service) RevokeID(ctx context.Context, actor, issuer, jti string, exp t
 	if err := CheckIssuer(issuer); err != nil {
 		return err
 	}
-	if !s.ours(issuer) && !s.tokens.Trusts(issuer) {
+	latest, ok := s.tokens.LatestExpiry(issuer)
+	if !ok {
 		return ErrUnknownIssuer
 	}
 	if exp.Unix() <= 0 {
 		return invalid("exp (unix seconds) is required with jti")
+	}
+	if exp.After(latest) {
+		life, _ := s.tokens.Lifetime(issuer)
+		limit := "access_ttl"
+		if !s.ours(issuer) {
+			limit = "the issuer's max_token_lifetime"
+		}
+		return invalid("exp lies beyond %d, the latest a token accepted now can expire (%s + leeway: %v from now)", latest.Unix(), limit, life+s.tokens.Leeway())
 	}
 	return s.adminRevoke(ctx, actor, issuer, jti, exp, "", "")
 }
@@ -76,6 +88,8 @@ func (s *Service) RevokeAccess(ctx context.Context, clientID, raw string) (done 
 	if err != nil {
 		return false, nil
 	}
+	// Verify refused any token living longer than its issuer's tokens
+	// may, and the store keeps no entry beyond that either.
 	if err := s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time); err != nil {
 		return false, err
 	}

@@ -221,7 +221,8 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 		// Another issuer's session: we keep none of its state, and its
 		// sid never reaches our session store (which knows sessions by
 		// id alone). Its entry refuses every token of that session.
-		return s.rev.RevokeSession(ctx, s.qualify(claims.Issuer, claims.SessionID))
+		life, _ := s.tokens.Lifetime(claims.Issuer)
+		return s.rev.EndSession(ctx, s.qualify(claims.Issuer, claims.SessionID), life)
 	}
 	_, err := s.sessions.EndOwned(ctx, subject, claims.SessionID)
 	if errors.Is(err, sessions.ErrNotFound) {
@@ -237,7 +238,7 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 // first: it kills every access token at once, those of sessions whose
 // state has already lapsed included.
 func (s *Service) logOutEverywhere(ctx context.Context, subject string) ([]sessions.Session, error) {
-	if err := s.rev.CutOff(ctx, subject, s.now()); err != nil {
+	if err := s.rev.CutOff(ctx, subject, s.now(), s.lifetime(subject)); err != nil {
 		return nil, err
 	}
 	return s.sessions.EndAll(ctx, subject, "")

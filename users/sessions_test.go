@@ -160,7 +160,7 @@ func TestOpenSession(t *testing.T) {
 			// session is written: the ban's end of every session cannot
 			// see it, so only the second look can.
 			f.rdb.AddHook(&onScript{marker: ":user-sessions:", before: func(ctx context.Context) {
-				if err := f.rev.Ban(ctx, "alice", blacklist.Ban{Reason: "raced"}); err != nil {
+				if err := f.rev.Ban(ctx, "alice", blacklist.Ban{Reason: "raced"}, testTTL); err != nil {
 					t.Errorf("ban during the login: %v", err)
 				}
 			}})
@@ -329,7 +329,7 @@ func TestRefresh(t *testing.T) {
 			is := f.open(t, "alice")
 			// The ban is written but has not ended the sessions yet, as
 			// when a refresh races Ban.
-			if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "raced"}); err != nil {
+			if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "raced"}, testTTL); err != nil {
 				t.Fatalf("blacklist Ban: %v", err)
 			}
 			_, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")

@@ -2,6 +2,7 @@ package users
 
 import (
 	"strings"
+	"time"
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
@@ -72,6 +73,18 @@ func SplitSubject(name string) (issuer, sub string) {
 		return name[:i], name[i+1:]
 	}
 	return "", name
+}
+
+// lifetime is the longest a token of the user known as name lives, which
+// is how long the user's cut-offs must be kept.
+func (s *Service) lifetime(name string) time.Duration {
+	issuer, _ := SplitSubject(name)
+	if life, ok := s.tokens.Lifetime(issuer); ok {
+		return life
+	}
+	// An issuer no longer configured: its tokens no longer verify, but
+	// keep the entry as long as any token could live.
+	return s.tokens.LongestLifetime()
 }
 
 // revocationToken is what the revocation decision needs of a verified
