@@ -161,12 +161,14 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 }
 
 // Token holds what a revocation check needs to know of a verified token.
+// The ids are names the caller chose (users qualifies another issuer's by
+// that issuer); the store compares them as they are.
 type Token struct {
 	// ID is the token's jti.
 	ID string
 	// SessionID is the token's sid; empty when it belongs to no session.
 	SessionID string
-	// Subject is the token's sub.
+	// Subject is the token's user.
 	Subject string
 	// IssuedAt is when the token was issued, as precisely as it says; the
 	// zero time when it does not say.
