@@ -122,11 +122,14 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Prefix:           cfg.Redis.KeyPrefix,
 		Leeway:           cfg.Tokens.Leeway,
 		MaxTokenLifetime: cfg.Tokens.AccessTTL,
-		Logger:           log,
-		Writer:           conn.Writer,
-		Mode:             set.mode,
-		MaxStaleness:     cfg.Revocation.MaxStaleness,
-		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
+		// Trusted issuers' tokens may live longer: their revocations are
+		// kept that long, and no longer.
+		LongestTokenLifetime: authSvc.LongestLifetime(),
+		Logger:               log,
+		Writer:               conn.Writer,
+		Mode:                 set.mode,
+		MaxStaleness:         cfg.Revocation.MaxStaleness,
+		FailOpen:             cfg.Revocation.OnStoreFailure == "open",
 	})
 	// The mirror follows Redis until shutdown; it stops before Redis closes.
 	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))

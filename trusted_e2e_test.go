@@ -108,6 +108,7 @@ func TestATrustedIssuersTokensAreVerifiedAndRevokedLikeOurs(t *testing.T) {
     jwks_url: %q
     audience: api
     algorithms: [RS256]
+    max_token_lifetime: 2h
 `, iss, provider.url+"/.well-known/jwks.json"))
 	verify := func(token string) response {
 		t.Helper()
@@ -146,8 +147,14 @@ func TestATrustedIssuersTokensAreVerifiedAndRevokedLikeOurs(t *testing.T) {
 	}
 	want("the provider's token revoked by an admin", a3, http.StatusUnauthorized)
 	want("another token of the same user", a2, http.StatusOK)
+	// Its jti is the provider's: revoking it names the issuer.
 	exp := time.Now().Add(time.Hour).Unix()
-	if r := ts.do(http.MethodPost, "/v1/admin/revocations", adminAuth, "application/json", []byte(fmt.Sprintf(`{"jti":"idp-jti-2","exp":%d}`, exp))); r.status != http.StatusNoContent {
+	ourExp := time.Now().Add(testAccessTTL).Unix()
+	if r := ts.do(http.MethodPost, "/v1/admin/revocations", adminAuth, "application/json", []byte(fmt.Sprintf(`{"jti":"idp-jti-2","exp":%d}`, ourExp))); r.status != http.StatusNoContent {
+		t.Fatalf("admin revocation by jti = %d %s, want 204", r.status, r.body)
+	}
+	want("the provider's token after revoking our jti of the same value", a2, http.StatusOK)
+	if r := ts.do(http.MethodPost, "/v1/admin/revocations", adminAuth, "application/json", []byte(fmt.Sprintf(`{"jti":"idp-jti-2","exp":%d,"issuer":%q}`, exp, iss))); r.status != http.StatusNoContent {
 		t.Fatalf("admin revocation by jti = %d %s, want 204", r.status, r.body)
 	}
 	want("the provider's token revoked by jti", a2, http.StatusUnauthorized)
@@ -168,7 +175,8 @@ func TestATrustedIssuersTokensAreVerifiedAndRevokedLikeOurs(t *testing.T) {
 	}
 	want("the provider's user 42 after an admin logged them out", a5, http.StatusUnauthorized)
 	ts.wantVerify(ours, http.StatusOK, "our user 42 is not the provider's")
-	ts.wantTTLNear("tg:{*}:u:"+iss+"#42", time.Now().Add(testAccessTTL))
+	// Their cut-off lasts as long as their tokens may: max_token_lifetime.
+	ts.wantTTLNear("tg:{*}:u:"+iss+"\x1f42", time.Now().Add(2*time.Hour))
 	if r := ts.do(http.MethodPost, "/v1/admin/users/42/logout?issuer="+url.QueryEscape("https://unknown.test/"), adminAuth, "", nil); r.status != http.StatusBadRequest {
 		t.Errorf("admin logout of an unknown issuer's user = %d, want 400", r.status)
 	}

@@ -57,11 +57,12 @@ func checkConfig(cfg config.Config, getenv func(string) string) (settings, error
 	}
 	for _, ti := range cfg.TrustedIssuers {
 		s.auth.TrustedIssuers = append(s.auth.TrustedIssuers, auth.TrustedIssuerConfig{
-			Issuer:        ti.Issuer,
-			Audience:      ti.Audience,
-			Algorithms:    ti.Algorithms,
-			JWKSURL:       ti.JWKSURL,
-			PublicKeyFile: ti.PublicKeyFile,
+			Issuer:           ti.Issuer,
+			Audience:         ti.Audience,
+			Algorithms:       ti.Algorithms,
+			JWKSURL:          ti.JWKSURL,
+			PublicKeyFile:    ti.PublicKeyFile,
+			MaxTokenLifetime: ti.MaxTokenLifetime,
 		})
 	}
 	if err := s.auth.Check(); err != nil {
@@ -193,7 +194,7 @@ func trustedIssuers(ctx context.Context, list []auth.TrustedIssuerConfig, log *s
 		if err != nil {
 			return nil, fmt.Errorf("configuration: trusted_issuers[%d]: %w", i, err)
 		}
-		log.Info("trusted issuer", "issuer", ti.Issuer, "audience", ti.Audience, "algorithms", ti.Algorithms, "jwks_url", ti.JWKSURL, "public_key_file", ti.PublicKeyFile)
+		log.Info("trusted issuer", "issuer", ti.Issuer, "audience", ti.Audience, "algorithms", ti.Algorithms, "jwks_url", ti.JWKSURL, "public_key_file", ti.PublicKeyFile, "max_token_lifetime", loaded.MaxTokenLifetime().String())
 		out = append(out, loaded)
 	}
 	return out, nil

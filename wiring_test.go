@@ -47,6 +47,7 @@ func TestEachOwnerRefusesItsSettingsNamingThem(t *testing.T) {
 		{"neither a JWKS URL nor a key file", issuer(ok), nil, "set exactly one of jwks_url and public_key_file"},
 		{"both a JWKS URL and a key file", issuer(ok + ", jwks_url: https://idp.test/jwks, public_key_file: /k.pem"), nil, "set exactly one"},
 		{"a JWKS URL that is not a URL", issuer(ok + ", jwks_url: idp.test/jwks"), nil, "trusted_issuers[0].jwks_url"},
+		{"a negative max_token_lifetime", issuer(ok + ", jwks_url: https://idp.test/jwks, max_token_lifetime: -1h"), nil, "trusted_issuers[0].max_token_lifetime: must not be negative"},
 		{"a JWKS over plain http in production", prod + "trusted_issuers:\n  - {" + ok + ", jwks_url: http://idp.test/jwks}\n", hmac, "refuses keys fetched over plain http"},
 	}
 	for _, c := range cases {

@@ -12,8 +12,10 @@ var ErrInvalidToken = errors.New("invalid token")
 
 // The specific verification failures below each wrap ErrInvalidToken.
 var (
-	// ErrMalformed reports a token that is not a compact JWS, is badly
-	// encoded, or is longer than MaxTokenBytes.
+	// ErrMalformed reports a token that is not a compact JWS, is longer
+	// than MaxTokenBytes, or is not encoded in the one canonical way:
+	// unpadded base64url segments, UTF-8 JSON without a repeated member
+	// name, claim names spelled exactly, numeric dates as numbers.
 	ErrMalformed = fmt.Errorf("%w: malformed", ErrInvalidToken)
 
 	// ErrUnknownKey reports a token whose kid header is missing or names no
@@ -35,8 +37,9 @@ var (
 	// beyond the leeway.
 	ErrNotYetValid = fmt.Errorf("%w: token not yet valid", ErrInvalidToken)
 
-	// ErrClaims reports a wrong typ header, a wrong iss or aud, or a missing
-	// jti, exp, iat or sub.
+	// ErrClaims reports a wrong typ header, a wrong iss or aud, a missing
+	// jti, exp, iat or sub, or a token that lives longer than its issuer's
+	// tokens may (see Service.LatestExpiry).
 	ErrClaims = fmt.Errorf("%w: invalid claims", ErrInvalidToken)
 )
 
@@ -45,6 +48,12 @@ var (
 // It is a caller bug, not a verification failure, so it does not wrap
 // ErrInvalidToken.
 var ErrReservedClaim = errors.New("reserved claim name")
+
+// ErrOversized reports that the token Issue would sign is longer than
+// MaxTokenBytes, so that Verify would refuse it: its extra claims are too
+// large. Like ErrReservedClaim it is a caller error and does not wrap
+// ErrInvalidToken.
+var ErrOversized = errors.New("access token too large")
 
 // ErrConfig reports a Config that New cannot use. Key problems are reported
 // with the more specific ErrKeyConfig, which wraps it.
@@ -72,6 +81,13 @@ var (
 	errNoJTI         = fmt.Errorf("%w: jti missing", ErrClaims)
 	errNoSubject     = fmt.Errorf("%w: sub missing", ErrClaims)
 	errNoIssuedAt    = fmt.Errorf("%w: iat missing", ErrClaims)
+	errLifetime      = fmt.Errorf("%w: lives longer than its issuer's tokens may", ErrClaims)
+	errNotCanonical  = fmt.Errorf("%w: not canonical base64url", ErrMalformed)
+	errNotUTF8       = fmt.Errorf("%w: not UTF-8", ErrMalformed)
+	errNotObject     = fmt.Errorf("%w: not a JSON object", ErrMalformed)
+	errDuplicateName = fmt.Errorf("%w: a JSON member name is repeated", ErrMalformed)
+	errDateNotNumber = fmt.Errorf("%w: exp, nbf and iat must be JSON numbers", ErrMalformed)
+	errClaimCase     = fmt.Errorf("%w: a claim name differs from one tokenguard reads only in case", ErrMalformed)
 )
 
 // keyfuncError returns the rejection the keyfunc produced, if any. golang-jwt

@@ -212,6 +212,59 @@ func (s *Service) Trusts(issuer string) bool {
 // AccessTTL returns the lifetime of issued tokens.
 func (s *Service) AccessTTL() time.Duration { return s.ttl }
 
+// Lifetime returns the longest a token of issuer lives: AccessTTL for ours
+// (issuer empty or Issuer()), MaxTokenLifetime for a trusted issuer. ok is
+// false for any other issuer.
+func (s *Service) Lifetime(issuer string) (life time.Duration, ok bool) {
+	if issuer == "" || issuer == s.issuer {
+		return s.ttl, true
+	}
+	tr, ok := s.trusted[issuer]
+	if !ok {
+		return 0, false
+	}
+	return tr.maxLife, true
+}
+
+// LongestLifetime returns the longest any token Verify accepts lives: the
+// longest of AccessTTL and every trusted issuer's MaxTokenLifetime. No
+// revocation needs to outlive it (plus twice the leeway).
+func (s *Service) LongestLifetime() time.Duration {
+	longest := s.ttl
+	for _, tr := range s.trusted {
+		longest = max(longest, tr.maxLife)
+	}
+	return longest
+}
+
+// LatestExpiry returns the latest exp a token of issuer may carry for
+// Verify to accept it now: now + Lifetime(issuer) + Leeway. Verify refuses
+// a token that expires later (or whose exp lies more than the lifetime
+// after its iat), so a revocation kept until then outlives every token it
+// can concern. ok is false for an issuer neither ours nor trusted.
+func (s *Service) LatestExpiry(issuer string) (latest time.Time, ok bool) {
+	life, ok := s.Lifetime(issuer)
+	if !ok {
+		return time.Time{}, false
+	}
+	return s.clock().Add(life + s.leeway), true
+}
+
+// checkLifetime refuses a token that lives longer than life: its exp later
+// than LatestExpiry, or more than life (in whole seconds, as NumericDates
+// are) after its iat. The second rule matters for cut-offs and ended
+// sessions, which are kept life + leeway after they were made: a token
+// issued before them must have expired by then.
+func (s *Service) checkLifetime(exp, iat *jwt.NumericDate, life time.Duration) error {
+	if exp.After(s.clock().Add(life + s.leeway)) {
+		return errLifetime
+	}
+	if iat != nil && exp.Unix()-iat.Unix() > int64((life+time.Second-1)/time.Second) {
+		return errLifetime
+	}
+	return nil
+}
+
 // Leeway returns the clock skew tolerated by Verify.
 func (s *Service) Leeway() time.Duration { return s.leeway }
 
@@ -288,6 +341,11 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 	if err != nil {
 		return "", nil, fmt.Errorf("sign access token: %w", err)
 	}
+	if len(token) > MaxTokenBytes {
+		// Verify would refuse it: never hand out a token that cannot be
+		// used.
+		return "", nil, fmt.Errorf("%w: it would be %d bytes, over the limit of %d bytes that verification enforces", ErrOversized, len(token), MaxTokenBytes)
+	}
 	claims.payload = decodePayload(token)
 	return token, claims, nil
 }
@@ -363,15 +421,17 @@ func (c claimsWithExtra) MarshalJSON() ([]byte, error) {
 // Verify checks token and returns its claims. It accepts only a token that
 // is at most MaxTokenBytes long, has typ at+jwt, names a configured kid, uses
 // the algorithm pinned to that key, carries a valid signature, has the
-// configured iss and aud, has exp, iat, jti and sub, and is within its
-// validity window (allowing Leeway). Every error wraps ErrInvalidToken and
-// one of the more specific sentinels.
+// configured iss and aud, has exp, iat, jti and sub, is within its validity
+// window (allowing Leeway), lives no longer than AccessTTL (see
+// LatestExpiry) and is spelled canonically (see ErrMalformed). Every error
+// wraps ErrInvalidToken and one of the more specific sentinels.
 //
 // A token whose iss names a trusted issuer is checked against that issuer
 // instead: its keys (fetched from its JWKS when needed, hence ctx), its
-// pinned algorithms and its audience. Such a token needs exp and sub but not
-// typ at+jwt, iat or jti; without a jti its ID is derived from the token
-// (see Claims.IDDerived), and without an iat any user cut-off refuses it.
+// pinned algorithms and its audience, and it may live up to that issuer's
+// MaxTokenLifetime. Such a token needs exp and sub but not typ at+jwt, iat
+// or jti; without a jti its ID is derived from the token (see
+// Claims.IDDerived), and without an iat any user cut-off refuses it.
 func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 	if len(token) > MaxTokenBytes {
 		return nil, errTooLarge
@@ -380,6 +440,10 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		if c, ok := s.cache.get(token, s.clock()); ok {
 			return c, nil
 		}
+	}
+	// After the cache: a hit is the very bytes of a token that passed.
+	if !canonicalSegments(token) {
+		return nil, errNotCanonical
 	}
 	claims := new(Claims)
 	t, err := s.parser.ParseWithClaims(token, claims, s.keyfunc)
@@ -402,7 +466,12 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 		// user cut-offs.
 		return nil, errNoIssuedAt
 	}
-	claims.payload = decodePayload(token)
+	if err := s.checkLifetime(claims.ExpiresAt, claims.IssuedAt, s.ttl); err != nil {
+		return nil, err
+	}
+	if claims.payload, err = checkJSON(token); err != nil {
+		return nil, err
+	}
 	if s.cache != nil {
 		s.cache.add(token, claims)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -210,6 +211,60 @@ func TestIssueRejectsReservedExtraClaims(t *testing.T) {
 	}
 }
 
+// TestIssueRefusesATokenThatVerifyWouldRefuse: the size limit is
+// Verify's, and Issue never signs what Verify would refuse.
+func TestIssueRefusesATokenThatVerifyWouldRefuse(t *testing.T) {
+	t.Parallel()
+	s := newTestService(t, fixedClock(testNow), loadTestKey(t, "ed", "EdDSA", false).key)
+	// The adversarial review's case: 32 claims of 1.5 KB.
+	big := map[string]any{}
+	for i := range 32 {
+		big["c"+strconv.Itoa(i)] = strings.Repeat("x", 1536)
+	}
+	token, claims, err := s.Issue(auth.IssueRequest{Subject: "user-1", Extra: big})
+	if !errors.Is(err, auth.ErrOversized) || token != "" || claims != nil {
+		t.Fatalf("Issue(32 claims of 1.5 KB) = %d bytes, %v, %v; want ErrOversized", len(token), claims, err)
+	}
+	if errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("Issue error %v wraps ErrInvalidToken, want a caller error only", err)
+	}
+	if !strings.Contains(err.Error(), strconv.Itoa(auth.MaxTokenBytes)) {
+		t.Errorf("Issue error %q does not name the limit, %d bytes", err, auth.MaxTokenBytes)
+	}
+
+	// Right at the limit (a byte of claims takes one or two characters),
+	// a token is issued and verifies.
+	fit := fitting(t, s)
+	if len(fit) > auth.MaxTokenBytes || len(fit) < auth.MaxTokenBytes-1 {
+		t.Fatalf("the largest token made is %d bytes, want %d or one less", len(fit), auth.MaxTokenBytes)
+	}
+	if _, err := s.Verify(t.Context(), fit); err != nil {
+		t.Errorf("Verify(a token of exactly MaxTokenBytes) = %v, want no error", err)
+	}
+}
+
+// fitting issues the largest token that Issue makes with one padding claim.
+func fitting(t *testing.T, s *auth.Service) string {
+	t.Helper()
+	issue := func(n int) string {
+		tok, _, err := s.Issue(auth.IssueRequest{Subject: "user-1", Extra: map[string]any{"pad": strings.Repeat("x", n)}})
+		if err != nil && !errors.Is(err, auth.ErrOversized) {
+			t.Fatalf("Issue: %v", err)
+		}
+		return tok
+	}
+	// Four base64 characters carry three bytes: step down from a guess
+	// until the token fits, then up byte by byte to the limit.
+	n := auth.MaxTokenBytes * 3 / 4
+	for issue(n) == "" {
+		n -= 64
+	}
+	for issue(n+1) != "" {
+		n++
+	}
+	return issue(n)
+}
+
 func TestIssueRejectsExtraClaimsThatDoNotMarshal(t *testing.T) {
 	s := newTestService(t, fixedClock(testNow), loadTestKey(t, "hs", "HS256", false).key)
 	token, _, err := s.Issue(auth.IssueRequest{Subject: "user-1", Extra: map[string]any{"ch": make(chan int)}})
@@ -333,10 +388,8 @@ func TestVerifyRejectsHostileTokens(t *testing.T) {
 	if lax, err := base64.RawURLEncoding.DecodeString(strings.Split(nonCanonical, ".")[2]); err != nil || !bytes.Equal(lax, sig) {
 		t.Fatalf("non-canonical signature decodes leniently to a different value (err %v); the case below would prove nothing", err)
 	}
-	oversized, _, err := s.Issue(auth.IssueRequest{Subject: "user-1", Extra: map[string]any{"pad": strings.Repeat("a", auth.MaxTokenBytes)}})
-	if err != nil {
-		t.Fatalf("Issue(oversized) = %v, want no error", err)
-	}
+	// Issue refuses to sign one this long; a forger need not.
+	oversized := signed(validHeader(rs), claims(map[string]any{"pad": strings.Repeat("a", auth.MaxTokenBytes)}))
 
 	tests := []struct {
 		name  string

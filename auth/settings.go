@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode"
 )
 
 // Settings are our identity, keys and trusted issuers as configured,
@@ -181,11 +182,17 @@ func (c TrustedIssuerConfig) problems(bad report) {
 	switch {
 	case c.Issuer == "":
 		bad("issuer", "must not be empty")
+	case strings.ContainsFunc(c.Issuer, unicode.IsControl):
+		// The revocation state qualifies a trusted issuer's identifiers
+		// with the issuer and a control character, which no local name
+		// holds; an issuer holding one could make that ambiguous.
+		bad("issuer", "must not contain control characters, got %q", c.Issuer)
 	case strings.Contains(c.Issuer, "#"):
-		// A foreign user is known to the revocation state as
-		// <issuer>#<sub>; an issuer holding '#' would make that ambiguous
-		// (and RFC 8414 issuers have no fragment anyway).
+		// RFC 8414 issuers have no fragment.
 		bad("issuer", "must not contain '#', got %q", c.Issuer)
+	}
+	if c.MaxTokenLifetime < 0 {
+		bad("max_token_lifetime", "must not be negative, got %s", c.MaxTokenLifetime)
 	}
 	if c.Audience == "" {
 		bad("audience", "must not be empty (the aud its tokens carry for this service)")

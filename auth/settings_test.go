@@ -3,6 +3,7 @@ package auth_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tokenguard/tokenguard/auth"
 )
@@ -60,6 +61,8 @@ func TestSettingsCheckNamesEveryBadSetting(t *testing.T) {
 		{"a signing key with a public key only", func(s *auth.Settings) { s.Keys[0].PrivateKeyFile, s.Keys[0].PublicKeyFile = "", "/k.pem" }, "keys[0]: a signing key needs private_key_file"},
 		{"an issuer without a name", func(s *auth.Settings) { s.TrustedIssuers[0].Issuer = "" }, "trusted_issuers[0].issuer: must not be empty"},
 		{"an issuer with a fragment", func(s *auth.Settings) { s.TrustedIssuers[0].Issuer = "https://idp.test/#x" }, "must not contain '#'"},
+		{"an issuer with a control character", func(s *auth.Settings) { s.TrustedIssuers[0].Issuer = "https://idp.test/\x1f" }, "trusted_issuers[0].issuer: must not contain control characters"},
+		{"a negative max_token_lifetime", func(s *auth.Settings) { s.TrustedIssuers[0].MaxTokenLifetime = -time.Hour }, "trusted_issuers[0].max_token_lifetime: must not be negative"},
 		{"our own issuer as trusted", func(s *auth.Settings) { s.TrustedIssuers[1].Issuer = testIssuer }, "trusted_issuers[1].issuer: is our own issuer"},
 		{"a trusted issuer listed twice", func(s *auth.Settings) { s.TrustedIssuers[1].Issuer = foreignIssuer }, "trusted_issuers[1].issuer: duplicate trusted issuer"},
 		{"an issuer without audience", func(s *auth.Settings) { s.TrustedIssuers[0].Audience = "" }, "trusted_issuers[0].audience"},

@@ -43,6 +43,9 @@ const (
 	DefaultJWKSFetchTimeout = 5 * time.Second
 	// maxJWKSBytes bounds the JWKS document read from an issuer.
 	maxJWKSBytes = 1 << 20
+	// DefaultMaxTokenLifetime is a trusted issuer's MaxTokenLifetime when
+	// none is set: providers' access tokens live minutes to a day.
+	DefaultMaxTokenLifetime = 24 * time.Hour
 )
 
 // TrustedIssuerConfig describes another identity provider (Auth0, Keycloak,
@@ -82,6 +85,12 @@ type TrustedIssuerConfig struct {
 	// FetchTimeout bounds one fetch; zero means DefaultJWKSFetchTimeout.
 	FetchTimeout time.Duration
 
+	// MaxTokenLifetime is the longest the provider's tokens live: a token
+	// whose exp lies further ahead (beyond the leeway), or further after
+	// its iat, is refused. Revocations of the provider's tokens and users
+	// are kept that long and no longer. Zero means DefaultMaxTokenLifetime.
+	MaxTokenLifetime time.Duration
+
 	// Logger receives failed fetches; nil discards them.
 	Logger *slog.Logger
 }
@@ -93,6 +102,7 @@ type TrustedIssuer struct {
 	issuer   string
 	audience string
 	algs     []string
+	maxLife  time.Duration
 	static   crypto.PublicKey // set for PublicKeyFile
 	keys     jwkset.Storage   // set for JWKSURL
 }
@@ -113,6 +123,7 @@ func NewTrustedIssuer(ctx context.Context, cfg TrustedIssuerConfig) (*TrustedIss
 		issuer:   cfg.Issuer,
 		audience: cfg.Audience,
 		algs:     slices.Clone(cfg.Algorithms),
+		maxLife:  orDefault(cfg.MaxTokenLifetime, DefaultMaxTokenLifetime),
 	}
 	if cfg.PublicKeyFile != "" {
 		pub, err := readPublicKey(cfg.PublicKeyFile)
@@ -200,6 +211,10 @@ func (t limitedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // Issuer returns the issuer identifier.
 func (ti *TrustedIssuer) Issuer() string { return ti.issuer }
+
+// MaxTokenLifetime returns the longest the issuer's tokens may live, the
+// default applied.
+func (ti *TrustedIssuer) MaxTokenLifetime() time.Duration { return ti.maxLife }
 
 // foreignTypes are the typ headers accepted from a trusted issuer. Most
 // providers send "JWT" rather than RFC 9068's "at+jwt", so neither can be
@@ -340,12 +355,19 @@ func (s *Service) verifyForeign(ctx context.Context, tr trusted, token string) (
 	if fc.Subject == "" {
 		return nil, errNoSubject
 	}
+	if err := s.checkLifetime(fc.ExpiresAt, fc.IssuedAt, tr.maxLife); err != nil {
+		return nil, err
+	}
+	payload, err := checkJSON(token)
+	if err != nil {
+		return nil, err
+	}
 	c := &Claims{
 		RegisteredClaims: fc.RegisteredClaims,
 		SessionID:        first(fc.SID, fc.SessionID),
 		ClientID:         first(fc.ClientID, fc.AZP),
 		Scope:            first(string(fc.Scope), string(fc.SCP)),
-		payload:          decodePayload(token),
+		payload:          payload,
 	}
 	if c.ID == "" {
 		// Many providers send no jti. The token is still revocable on its

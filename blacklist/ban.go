@@ -30,10 +30,15 @@ func (b Ban) ActiveAt(t time.Time) bool {
 }
 
 // Ban bans subject and, in the same atomic step, cuts off every token of the
-// user issued up to now. Check answers ErrBanned for the user's tokens until
-// the ban lapses or is lifted; the cut-off stays either way.
-func (s *Store) Ban(ctx context.Context, subject string, b Ban) error {
+// user issued up to now; life is the longest the user's tokens live, as for
+// CutOff. Check answers ErrBanned for the user's tokens until the ban lapses
+// or is lifted; the cut-off stays either way.
+func (s *Store) Ban(ctx context.Context, subject string, b Ban, life time.Duration) error {
 	now := s.now()
+	cut, err := s.cutOffChange(subject, now, life)
+	if err != nil {
+		return err
+	}
 	if b.At.IsZero() {
 		b.At = now
 	}
@@ -47,9 +52,7 @@ func (s *Store) Ban(ctx context.Context, subject string, b Ban) error {
 	if err != nil {
 		return err
 	}
-	return s.apply(ctx,
-		change{kind: keyspace.KindBan, id: subject, value: string(v), ttl: ttl},
-		s.cutOffChange(subject, now))
+	return s.apply(ctx, change{kind: keyspace.KindBan, id: subject, value: string(v), ttl: ttl}, cut)
 }
 
 // Unban lifts a ban. Tokens cut off by the ban stay dead.

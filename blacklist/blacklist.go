@@ -1,8 +1,10 @@
 // Package blacklist holds tokenguard's revocation state in Redis: revoked
 // token ids, ended sessions and per-user cut-offs. Every entry is a key whose
-// TTL ends when no token it concerns could still be valid, so the state never
-// outgrows the live tokens. The package knows nothing about HTTP or JWT
-// parsing: callers hand it the few facts of a verified token it needs.
+// TTL ends when no token it concerns could still be valid, and none lives
+// longer than the longest-lived token tokenguard accepts (plus twice the
+// leeway), so the state never outgrows the live tokens; only an indefinite
+// ban has no TTL. The package knows nothing about HTTP or JWT parsing:
+// callers hand it the few facts of a verified token it needs.
 package blacklist
 
 import (
@@ -43,10 +45,16 @@ type Config struct {
 	// Leeway is the clock skew verification tolerates past a token's exp;
 	// a revocation must outlive the token by as much.
 	Leeway time.Duration
-	// MaxTokenLifetime is the longest an access token lives. Session and
-	// user cut-off entries are kept this long (plus Leeway), after which
-	// every token they concern has expired on its own.
+	// MaxTokenLifetime is the longest our access tokens live. The entries
+	// of our sessions (RevokeSession) are kept this long (plus Leeway),
+	// after which every token they concern has expired on its own.
 	MaxTokenLifetime time.Duration
+	// LongestTokenLifetime is the longest any token tokenguard accepts
+	// lives: ours, or a trusted issuer's (its max_token_lifetime); zero
+	// means MaxTokenLifetime. No entry is kept longer than that plus the
+	// leeway (twice the leeway for a revoked token, which must outlive by
+	// a leeway a token that may expire a leeway from now).
+	LongestTokenLifetime time.Duration
 	// Clock returns the current time; nil means time.Now. Tests inject it.
 	Clock func() time.Time
 	// Logger receives what the store wants operators to know.
@@ -99,9 +107,12 @@ type Store struct {
 	writer *redisconn.Writer
 	keys   keyspace.Keys
 	leeway time.Duration
-	hold   time.Duration // how long session and cut-off entries live
-	now    func() time.Time
-	log    *slog.Logger
+	hold   time.Duration // how long entries of our sessions live, and the change log
+	// longest is the longest any accepted token lives: no entry is kept
+	// longer (plus the leeway).
+	longest time.Duration
+	now     func() time.Time
+	log     *slog.Logger
 
 	mode          Mode
 	mirror        *mirror // nil unless mode is ModeMirror
@@ -132,6 +143,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		keys:          keyspace.New(cfg.Prefix),
 		leeway:        cfg.Leeway,
 		hold:          cfg.MaxTokenLifetime + cfg.Leeway,
+		longest:       max(cfg.MaxTokenLifetime, cfg.LongestTokenLifetime),
 		now:           now,
 		log:           log,
 		mode:          cfg.Mode,
@@ -150,12 +162,14 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 }
 
 // Token holds what a revocation check needs to know of a verified token.
+// The ids are names the caller chose (users qualifies another issuer's by
+// that issuer); the store compares them as they are.
 type Token struct {
 	// ID is the token's jti.
 	ID string
 	// SessionID is the token's sid; empty when it belongs to no session.
 	SessionID string
-	// Subject is the token's sub.
+	// Subject is the token's user.
 	Subject string
 	// IssuedAt is when the token was issued, as precisely as it says; the
 	// zero time when it does not say.
@@ -279,23 +293,31 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 
 // RevokeToken revokes one token until it expires. A token already past its
 // exp (and the leeway) is not written: it can no longer be used anyway, and a
-// non-positive TTL would store the key with no expiry.
+// non-positive TTL would store the key with no expiry. An exp later than any
+// accepted token can have (now + the longest lifetime + the leeway) is
+// taken as that: verification refuses such a token anyway, and no entry
+// outlives the tokens.
 func (s *Store) RevokeToken(ctx context.Context, id string, exp time.Time) error {
 	if id == "" {
 		return errors.New("blacklist: a token without an id cannot be revoked by id")
 	}
+	now := s.now()
+	if latest := now.Add(s.longest + s.leeway); exp.After(latest) {
+		exp = latest
+	}
 	until := exp.Add(s.leeway)
-	ttl := until.Sub(s.now())
+	ttl := until.Sub(now)
 	if ttl < time.Millisecond {
 		return nil
 	}
 	return s.apply(ctx, change{kind: keyspace.KindRevokedToken, id: id, value: unixSeconds(until), ttl: ttl})
 }
 
-// RevokeSession ends a session: every token carrying its id is refused from
-// now on. The entry lives as long as a token of that session can.
+// RevokeSession ends one of our sessions: every token carrying its id is
+// refused from now on. The entry lives as long as a token of that session
+// can.
 func (s *Store) RevokeSession(ctx context.Context, sessionID string) error {
-	return s.apply(ctx, change{kind: keyspace.KindEndedSession, id: sessionID, value: unixSeconds(s.now().Add(s.hold)), ttl: s.hold})
+	return s.endSession(ctx, sessionID, s.hold)
 }
 
 // RevokeSessions ends many sessions, as RevokeSession ends each, in as few
@@ -327,14 +349,50 @@ func (s *Store) RevokeSessions(ctx context.Context, ids []string) error {
 // each call short: Redis runs nothing else meanwhile.
 const maxChangesPerWrite = 256
 
-// CutOff refuses every token of subject issued at or before at. A later
-// cut-off replaces an earlier one, never the other way round.
-func (s *Store) CutOff(ctx context.Context, subject string, at time.Time) error {
-	return s.apply(ctx, s.cutOffChange(subject, at))
+// EndSession ends a session whose tokens live at most life (a trusted
+// issuer's session: its max_token_lifetime). The entry lives life plus the
+// leeway, the longest a token of the session can still be accepted.
+func (s *Store) EndSession(ctx context.Context, sessionID string, life time.Duration) error {
+	hold, err := s.holdFor(life)
+	if err != nil {
+		return err
+	}
+	return s.endSession(ctx, sessionID, hold)
 }
 
-func (s *Store) cutOffChange(subject string, at time.Time) change {
-	return change{kind: keyspace.KindCutOff, id: subject, value: strconv.FormatInt(at.UnixMicro(), 10), ttl: s.hold, keepMax: true}
+func (s *Store) endSession(ctx context.Context, sessionID string, hold time.Duration) error {
+	return s.apply(ctx, change{kind: keyspace.KindEndedSession, id: sessionID, value: unixSeconds(s.now().Add(hold)), ttl: hold})
+}
+
+// CutOff refuses every token of subject issued at or before at. life is
+// the longest a token of the user lives (our access TTL, or their issuer's
+// max_token_lifetime): the cut-off is kept that long plus the leeway, after
+// which every token it concerns has expired on its own. A later cut-off
+// replaces an earlier one, never the other way round.
+func (s *Store) CutOff(ctx context.Context, subject string, at time.Time, life time.Duration) error {
+	c, err := s.cutOffChange(subject, at, life)
+	if err != nil {
+		return err
+	}
+	return s.apply(ctx, c)
+}
+
+func (s *Store) cutOffChange(subject string, at time.Time, life time.Duration) (change, error) {
+	hold, err := s.holdFor(life)
+	if err != nil {
+		return change{}, err
+	}
+	return change{kind: keyspace.KindCutOff, id: subject, value: strconv.FormatInt(at.UnixMicro(), 10), ttl: hold, keepMax: true}, nil
+}
+
+// holdFor is how long an entry about tokens that live at most life is
+// kept: life plus the leeway, and never longer than the longest-lived
+// token lasts.
+func (s *Store) holdFor(life time.Duration) (time.Duration, error) {
+	if life <= 0 {
+		return 0, fmt.Errorf("blacklist: a token lifetime is required, got %v", life)
+	}
+	return min(life, s.longest) + s.leeway, nil
 }
 
 // CutOffOf returns the user's cut-off, if one is in force.

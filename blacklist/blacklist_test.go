@@ -262,7 +262,7 @@ func TestCutOffSplitsTokensAtTheMicrosecond(t *testing.T) {
 		ctx := context.Background()
 		cut := time.Date(2026, 11, 22, 10, 0, 0, 500_000_000, time.UTC)
 		s := su.store(t, func() time.Time { return cut })
-		if err := s.CutOff(ctx, "alice", cut); err != nil {
+		if err := s.CutOff(ctx, "alice", cut, testLifetime); err != nil {
 			t.Fatal(err)
 		}
 		cases := []struct {
@@ -298,10 +298,10 @@ func TestCutOffNeverMovesBack(t *testing.T) {
 		now := time.Now()
 		s := su.store(t, func() time.Time { return now })
 		later, earlier := now, now.Add(-time.Minute)
-		if err := s.CutOff(ctx, "alice", later); err != nil {
+		if err := s.CutOff(ctx, "alice", later, testLifetime); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CutOff(ctx, "alice", earlier); err != nil {
+		if err := s.CutOff(ctx, "alice", earlier, testLifetime); err != nil {
 			t.Fatal(err)
 		}
 		wantRevoked(t, s.Check(ctx, Token{ID: "x", Subject: "alice", IssuedAt: now.Add(-time.Second)}),
@@ -328,7 +328,7 @@ func TestEveryKeyHasATTL(t *testing.T) {
 		if err := s.RevokeSession(ctx, "s"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CutOff(ctx, "u", now); err != nil {
+		if err := s.CutOff(ctx, "u", now, testLifetime); err != nil {
 			t.Fatal(err)
 		}
 		keys, err := rdb.Keys(ctx, "*").Result()
@@ -359,6 +359,99 @@ func TestEveryKeyHasATTL(t *testing.T) {
 	})
 }
 
+// TestARevocationByIDNeverOutlivesTheTokens: an exp later than any token
+// tokenguard accepts can have (an admin's typo, a forged far-future token)
+// is taken as the latest one can, so that no entry lives on for centuries.
+func TestARevocationByIDNeverOutlivesTheTokens(t *testing.T) {
+	forEachSetup(t, func(t *testing.T, su setup) {
+		ctx := context.Background()
+		now := time.Now()
+		s := su.store(t, func() time.Time { return now })
+		if err := s.RevokeToken(ctx, "far", time.Unix(99999999999, 0)); err != nil {
+			t.Fatal(err)
+		}
+		wantRevoked(t, s.Check(ctx, Token{ID: "far"}), "a token revoked with a far-future exp")
+		ttl, err := su.rdb.PTTL(ctx, s.keys.Entry(keyspace.KindRevokedToken, "far")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The latest exp a token can have, plus the leeway; a second for
+		// the rounding up to whole seconds.
+		if limit := testLifetime + 2*testLeeway + time.Second; ttl <= 0 || ttl > limit {
+			t.Errorf("TTL of a revocation with exp in the year 5138 = %v, want at most %v", ttl, limit)
+		}
+	})
+}
+
+// TestNoEntryOutlivesTheLongestLivedToken: a trusted issuer's entries are
+// kept as long as its tokens live, and none longer than the longest-lived
+// token tokenguard accepts.
+func TestNoEntryOutlivesTheLongestLivedToken(t *testing.T) {
+	const trustedLife = 2 * time.Hour
+	forEachSetup(t, func(t *testing.T, su setup) {
+		ctx := context.Background()
+		now := time.Now()
+		s := startStore(t, su.rdb, Config{Mode: su.mode, Clock: func() time.Time { return now }, LongestTokenLifetime: trustedLife})
+		for name, write := range map[string]func() error{
+			"a revocation with a far-future exp": func() error { return s.RevokeToken(ctx, "far", now.AddDate(300, 0, 0)) },
+			"a session of a trusted issuer":      func() error { return s.EndSession(ctx, "theirs", trustedLife) },
+			"a session claiming a longer life":   func() error { return s.EndSession(ctx, "longer", 100*time.Hour) },
+			"a cut-off claiming a longer life":   func() error { return s.CutOff(ctx, "u-longer", now, 100*time.Hour) },
+			"a ban of a trusted issuer's user":   func() error { return s.Ban(ctx, "b-theirs", Ban{}, trustedLife) },
+			"our session":                        func() error { return s.RevokeSession(ctx, "ours") },
+		} {
+			if err := write(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
+		for _, life := range []time.Duration{0, -time.Second} {
+			if err := s.CutOff(ctx, "u-none", now, life); err == nil {
+				t.Errorf("CutOff with lifetime %v = nil, want an error (the entry would not last)", life)
+			}
+			if err := s.EndSession(ctx, "s-none", life); err == nil {
+				t.Errorf("EndSession with lifetime %v = nil, want an error", life)
+			}
+		}
+		hold := trustedLife + testLeeway
+		for _, c := range []struct {
+			kind    byte
+			id      string
+			want    time.Duration // -1: no TTL
+			maxSkew time.Duration
+		}{
+			{keyspace.KindRevokedToken, "far", hold + testLeeway, time.Second},
+			{keyspace.KindEndedSession, "theirs", hold, time.Second},
+			{keyspace.KindEndedSession, "longer", hold, time.Second},
+			{keyspace.KindCutOff, "u-longer", hold, time.Second},
+			{keyspace.KindCutOff, "b-theirs", hold, time.Second},
+			{keyspace.KindBan, "b-theirs", -1, 0},
+			{keyspace.KindEndedSession, "ours", testLifetime + testLeeway, time.Second},
+		} {
+			key := s.keys.Entry(c.kind, c.id)
+			ttl, err := su.rdb.PTTL(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.want == -1 {
+				if ttl != -1 { // go-redis reports "no TTL" as -1
+					t.Errorf("%s: TTL %v, want none (an indefinite ban)", key, ttl)
+				}
+				continue
+			}
+			if d := ttl - c.want; d > c.maxSkew || d < -c.maxSkew {
+				t.Errorf("%s: TTL %v, want %v", key, ttl, c.want)
+			}
+		}
+		for _, id := range []string{"u-none", "s-none"} {
+			for _, kind := range []byte{keyspace.KindCutOff, keyspace.KindEndedSession} {
+				if n, err := su.rdb.Exists(ctx, s.keys.Entry(kind, id)).Result(); err != nil || n != 0 {
+					t.Errorf("%c:%s written without a lifetime (exists %d, %v)", kind, id, n, err)
+				}
+			}
+		}
+	})
+}
+
 func TestUnreachableStoreRefusesAndDoesNotAcknowledge(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
@@ -373,7 +466,7 @@ func TestUnreachableStoreRefusesAndDoesNotAcknowledge(t *testing.T) {
 	if err := s.RevokeToken(ctx, "x", time.Now().Add(time.Minute)); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("RevokeToken with Redis down = %v, want ErrUnavailable", err)
 	}
-	if err := s.CutOff(ctx, "alice", time.Now()); !errors.Is(err, ErrUnavailable) {
+	if err := s.CutOff(ctx, "alice", time.Now(), testLifetime); !errors.Is(err, ErrUnavailable) {
 		t.Errorf("CutOff with Redis down = %v, want ErrUnavailable", err)
 	}
 	if err := s.Ready(ctx); !errors.Is(err, ErrUnavailable) {
@@ -412,7 +505,7 @@ func TestBanRefusesTheUserAndCutsOffEveryEarlierToken(t *testing.T) {
 		s := su.store(t, clock.Now)
 		old := Token{ID: "old", SessionID: "s1", Subject: "mallory", IssuedAt: now.Add(-time.Minute)}
 
-		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour), Reason: "spam", By: "admin"}); err != nil {
+		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour), Reason: "spam", By: "admin"}, testLifetime); err != nil {
 			t.Fatalf("Ban: %v", err)
 		}
 		if err := s.Check(ctx, old); !errors.Is(err, ErrBanned) {
@@ -451,7 +544,7 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 		now := time.Now()
 		clock := &testClock{}
 		s := su.store(t, clock.Now)
-		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour)}); err != nil {
+		if err := s.Ban(ctx, "mallory", Ban{Until: now.Add(time.Hour)}, testLifetime); err != nil {
 			t.Fatal(err)
 		}
 		fresh := Token{ID: "x", Subject: "mallory", IssuedAt: now.Add(2 * time.Hour)}
@@ -469,7 +562,7 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 				t.Errorf("the ban key outlived its duration")
 			}
 		}
-		if err := s.Ban(ctx, "mallory", Ban{Until: clock.Now().Add(-time.Second)}); err == nil {
+		if err := s.Ban(ctx, "mallory", Ban{Until: clock.Now().Add(-time.Second)}, testLifetime); err == nil {
 			t.Errorf("Ban with an end in the past succeeded, want an error")
 		}
 	})
@@ -481,7 +574,7 @@ func TestEveryChangeIsAppendedToItsShardsLog(t *testing.T) {
 		ctx := context.Background()
 		now := time.Now()
 		s := su.store(t, func() time.Time { return now })
-		if err := s.Ban(ctx, "mallory", Ban{}); err != nil {
+		if err := s.Ban(ctx, "mallory", Ban{}, testLifetime); err != nil {
 			t.Fatal(err)
 		}
 		msgs, err := rdb.XRange(ctx, s.keys.ChangeLog(keyspace.Shard("mallory")), "-", "+").Result()

@@ -358,7 +358,7 @@ func (s *Store) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.mirror.sweep(s.now(), s.hold)
+			s.mirror.sweep(s.now(), s.longest+s.leeway)
 		}
 	}
 }

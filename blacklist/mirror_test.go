@@ -163,13 +163,14 @@ func TestExpiredEntriesLeaveMemory(t *testing.T) {
 	if err := m.RevokeToken(ctx, "short", clock.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.RevokeToken(ctx, "long", clock.Now().Add(time.Hour)); err != nil {
+	// The latest exp a token the store must know of can have.
+	if err := m.RevokeToken(ctx, "long", clock.Now().Add(testLifetime+testLeeway)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.RevokeSession(ctx, "sess"); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Ban(ctx, "mallory", Ban{Until: clock.Now().Add(2 * time.Minute)}); err != nil {
+	if err := m.Ban(ctx, "mallory", Ban{Until: clock.Now().Add(2 * time.Minute)}, testLifetime); err != nil {
 		t.Fatal(err)
 	}
 	// token, token, session, ban, cut-off
@@ -178,7 +179,9 @@ func TestExpiredEntriesLeaveMemory(t *testing.T) {
 	}
 	clock.Advance(time.Minute + testLeeway + 2*time.Second)
 	awaitTrue(t, "the short token's entry to be swept", func() bool { return m.Stats().Entries == 4 })
-	clock.Advance(testLifetime + time.Minute)
+	// Past the session and cut-off entries' hold (the lifetime and the
+	// leeway), before the long token's end (a leeway later).
+	clock.Advance(testLifetime - time.Minute + 5*time.Second)
 	awaitTrue(t, "the session, ban and cut-off entries to be swept", func() bool { return m.Stats().Entries == 1 })
 	awaitReady(t, m)
 	if err := m.Check(ctx, Token{ID: "long"}); !errors.Is(err, ErrRevoked) {
@@ -206,7 +209,7 @@ func TestTheRevokingInstanceRefusesAtOnceWithoutTheLog(t *testing.T) {
 	if err := s.Check(bg, Token{ID: "mine"}); !errors.Is(err, ErrRevoked) {
 		t.Errorf("Check right after our own revocation = %v, want ErrRevoked", err)
 	}
-	if err := s.Ban(bg, "mallory", Ban{}); err != nil {
+	if err := s.Ban(bg, "mallory", Ban{}, testLifetime); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Check(bg, Token{ID: "x", Subject: "mallory", IssuedAt: time.Now().Add(time.Hour)}); !errors.Is(err, ErrBanned) {
@@ -240,13 +243,13 @@ func randomOps(t *testing.T, rng *rand.Rand, writers []*Store, n int) []Token {
 		case 2:
 			err = w.RevokeSession(ctx, sid)
 		case 3:
-			err = w.CutOff(ctx, sub, now.Add(-time.Duration(rng.IntN(60))*time.Second))
+			err = w.CutOff(ctx, sub, now.Add(-time.Duration(rng.IntN(60))*time.Second), testLifetime)
 		case 4:
 			var until time.Time
 			if rng.IntN(2) == 0 {
 				until = now.Add(time.Hour)
 			}
-			err = w.Ban(ctx, sub, Ban{Until: until, Reason: "r"})
+			err = w.Ban(ctx, sub, Ban{Until: until, Reason: "r"}, testLifetime)
 		case 5:
 			err = w.Unban(ctx, sub)
 		}

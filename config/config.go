@@ -205,6 +205,10 @@ type TrustedIssuer struct {
 	Audience string `yaml:"audience"`
 	// Algorithms pins the algorithms its tokens may use.
 	Algorithms []string `yaml:"algorithms"`
+	// MaxTokenLifetime is the longest its tokens live; longer-lived ones
+	// are refused, and its revocations are kept that long. Zero means
+	// auth.DefaultMaxTokenLifetime (24h).
+	MaxTokenLifetime time.Duration `yaml:"max_token_lifetime"`
 }
 
 // Default returns the configuration in code, before file and environment.

@@ -18,6 +18,7 @@ trusted_issuers:
     jwks_url: https://idp.example.test/.well-known/jwks.json
     audience: api
     algorithms: [RS256, ES256]
+    max_token_lifetime: 1h
   - issuer: https://other.example.test
     public_key_file: /etc/tokenguard/other.pem
     audience: api
@@ -44,7 +45,7 @@ trusted_issuers:
 	}
 	if diff := cmp.Diff(cfg.TrustedIssuers[0], TrustedIssuer{
 		Issuer: "https://idp.example.test/", JWKSURL: "https://idp.example.test/.well-known/jwks.json",
-		Audience: "api", Algorithms: []string{"RS256", "ES256"},
+		Audience: "api", Algorithms: []string{"RS256", "ES256"}, MaxTokenLifetime: time.Hour,
 	}); diff != "" {
 		t.Errorf("trusted_issuers[0] (-got +want):\n%s", diff)
 	}

@@ -8,11 +8,13 @@ import (
 )
 
 // revocationRequest names one token to revoke: the token itself, or its jti
-// and exp (unix seconds).
+// and exp (unix seconds), with issuer for a trusted issuer's token (whose
+// jti is only unique among that issuer's).
 type revocationRequest struct {
-	Token string `json:"token"`
-	JTI   string `json:"jti"`
-	Exp   int64  `json:"exp"`
+	Token  string `json:"token"`
+	JTI    string `json:"jti"`
+	Exp    int64  `json:"exp"`
+	Issuer string `json:"issuer"`
 }
 
 // revoke revokes one token. A token that has already expired needs nothing
@@ -25,12 +27,12 @@ func (h *handler) revoke(c echo.Context) error {
 	ctx, actor := c.Request().Context(), caller(c).ID
 	var err error
 	switch {
-	case req.Token != "" && (req.JTI != "" || req.Exp != 0):
-		return badRequest("give either token, or jti and exp, not both")
+	case req.Token != "" && (req.JTI != "" || req.Exp != 0 || req.Issuer != ""):
+		return badRequest("give either token, or jti and exp (and issuer), not both")
 	case req.Token != "":
 		err = h.users.RevokeToken(ctx, actor, req.Token)
 	default:
-		err = h.users.RevokeID(ctx, actor, req.JTI, time.Unix(req.Exp, 0))
+		err = h.users.RevokeID(ctx, actor, req.Issuer, req.JTI, time.Unix(req.Exp, 0))
 	}
 	if err != nil {
 		return err

@@ -9,6 +9,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tokenguard/tokenguard/auth"
 )
 
 // Contract tests of the admin API: revocations and user logout (admin.go),
@@ -337,4 +341,133 @@ func TestBadAdminInputGetsTheDocumented4xx(t *testing.T) {
 	if ev := h.events(""); len(ev) != 0 {
 		t.Errorf("audit events after only refused requests = %+v, want none", ev)
 	}
+}
+
+// TestALocalSubjectSpelledLikeATrustedIssuersUserIsSomeoneElse is the
+// adversarial review's case: POST /v1/sessions accepts the subject
+// "https://idp.test/#77", which used to be the very name of the trusted
+// issuer's user 77, so that the local user's global logout and ban reached
+// them. They are two users.
+func TestALocalSubjectSpelledLikeATrustedIssuersUserIsSomeoneElse(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	lookalike := h.login("app", idpIssuer+"#77", "laptop")
+	theirs := h.foreign("77", nil)
+	h.wantVerify(t, theirs, http.StatusOK, "their user 77 to begin with")
+
+	if r := h.do(http.MethodPost, "/v1/logout?scope=global", "Bearer "+lookalike.token, "", ""); r.status != http.StatusNoContent {
+		t.Fatalf("the local user's global logout = %d %s, want 204", r.status, r.body)
+	}
+	h.wantVerify(t, lookalike.token, http.StatusUnauthorized, "the local user after their global logout")
+	h.wantVerify(t, theirs, http.StatusOK, "their user 77 after the local lookalike's global logout")
+
+	escaped := url.PathEscape(idpIssuer + "#77")
+	if r := h.do(http.MethodPut, "/v1/admin/users/"+escaped+"/ban", "admin", "application/json", `{"reason":"spam"}`); r.status != http.StatusOK {
+		t.Fatalf("ban of the local user = %d %s, want 200", r.status, r.body)
+	}
+	h.wantVerify(t, theirs, http.StatusOK, "their user 77 after a ban of the local lookalike")
+	if r := h.do(http.MethodGet, "/v1/admin/users/77?issuer="+url.QueryEscape(idpIssuer), "admin", "", ""); r.status != http.StatusOK || r.json(t)["banned"] != false {
+		t.Errorf("their user 77 after a ban of the local lookalike = %d %s, want not banned", r.status, r.body)
+	}
+
+	// And the other way round.
+	if r := h.do(http.MethodDelete, "/v1/admin/users/"+escaped+"/ban", "admin", "", ""); r.status != http.StatusNoContent {
+		t.Fatalf("unban of the local user = %d %s, want 204", r.status, r.body)
+	}
+	h.advance(time.Second) // past the cut-off the ban made
+	local := h.login("app", idpIssuer+"#77", "phone")
+	if r := h.do(http.MethodPut, "/v1/admin/users/77/ban?issuer="+url.QueryEscape(idpIssuer), "admin", "application/json", `{}`); r.status != http.StatusOK {
+		t.Fatalf("ban of their user 77 = %d %s, want 200", r.status, r.body)
+	}
+	h.wantVerify(t, theirs, http.StatusForbidden, "their user 77 after their ban")
+	h.wantVerify(t, local.token, http.StatusOK, "the local lookalike after a ban of their user 77")
+	h.wantRefresh(t, local.refresh, http.StatusOK, "the local lookalike's refresh token after a ban of their user 77")
+	h.login("app", idpIssuer+"#77", "tablet") // the local user may still log in
+}
+
+// TestAdminShowsATrustedIssuersUserAsSubjectAndIssuer: the user and the
+// audit trail name a trusted issuer's user by the plain sub and a separate
+// issuer, and our own users exactly as before.
+func TestAdminShowsATrustedIssuersUserAsSubjectAndIssuer(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	issuer := "?issuer=" + url.QueryEscape(idpIssuer)
+	theirs := h.foreign("77", func(c jwt.MapClaims) { c["sid"] = "idp-s1" })
+	if r := h.do(http.MethodPost, "/v1/logout", "Bearer "+theirs, "", ""); r.status != http.StatusNoContent {
+		t.Fatalf("their user's logout = %d %s, want 204", r.status, r.body)
+	}
+	r := h.do(http.MethodPut, "/v1/admin/users/77/ban"+issuer, "admin", "application/json", `{"reason":"spam"}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("ban = %d %s, want 200", r.status, r.body)
+	}
+	for what, r := range map[string]reply{"the ban's answer": r, "GET the user": h.do(http.MethodGet, "/v1/admin/users/77"+issuer, "admin", "", "")} {
+		v := r.json(t)
+		if v["subject"] != "77" || v["issuer"] != idpIssuer || v["banned"] != true {
+			t.Errorf("%s = %s, want subject 77, issuer %s, banned", what, r.body, idpIssuer)
+		}
+	}
+	// Ours: the fields as before, and no issuer.
+	h.login("app", "77", "laptop")
+	ours := h.do(http.MethodGet, "/v1/admin/users/77", "admin", "", "").json(t)
+	if _, ok := ours["issuer"]; ok || ours["subject"] != "77" || ours["banned"] != false || ours["sessions"] != float64(1) {
+		t.Errorf("our user 77 = %v, want subject 77, not banned, 1 session, and no issuer", ours)
+	}
+
+	summary := func(events []map[string]any) []string {
+		var out []string
+		for _, e := range events {
+			out = append(out, fmt.Sprintf("%v %v %v %v", e["type"], e["subject"], e["issuer"], e["session_id"]))
+		}
+		return out
+	}
+	want := []string{"ban 77 " + idpIssuer + " <nil>", "logout 77 " + idpIssuer + " idp-s1"}
+	if got, _ := h.adminEvents(t, ""); !slices.Equal(summary(got), want) {
+		t.Errorf("events = %q, want %q", summary(got), want)
+	}
+	if got, _ := h.adminEvents(t, "?subject=77&issuer="+url.QueryEscape(idpIssuer)); !slices.Equal(summary(got), want) {
+		t.Errorf("their user's events = %q, want %q", summary(got), want)
+	}
+	if got, _ := h.adminEvents(t, "?subject=77"); len(got) != 0 {
+		t.Errorf("our user 77's events = %q, want none (theirs are not ours)", summary(got))
+	}
+	for query, status := range map[string]int{
+		"?issuer=" + url.QueryEscape(idpIssuer):                     http.StatusBadRequest,
+		"?subject=77&issuer=" + url.QueryEscape("https://unknown/"): http.StatusBadRequest,
+		"?subject=77&issuer=" + url.QueryEscape(testIssuer):         http.StatusOK,
+	} {
+		if r := h.do(http.MethodGet, "/v1/admin/events"+query, "admin", "", ""); r.status != status {
+			t.Errorf("GET /v1/admin/events%s = %d %s, want %d", query, r.status, r.body, status)
+		}
+	}
+}
+
+// TestAdminRevocationByJTIIsBoundedByTheLongestTokenLife: an exp beyond
+// the latest a token tokenguard accepts can expire would write an entry
+// that outlives every token (the review saw one for 292 years).
+func TestAdminRevocationByJTIIsBoundedByTheLongestTokenLife(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	now := h.now().Unix()
+	ours, theirs := int64((testTTL + testLeeway).Seconds()), int64((auth.DefaultMaxTokenLifetime + testLeeway).Seconds())
+	for _, c := range []struct {
+		name, body string
+		want       int
+	}{
+		{"an exp in the year 5138", `{"jti":"x","exp":99999999999}`, http.StatusBadRequest},
+		{"an exp a second beyond access_ttl + leeway", fmt.Sprintf(`{"jti":"x","exp":%d}`, now+ours+1), http.StatusBadRequest},
+		{"an exp at access_ttl + leeway", fmt.Sprintf(`{"jti":"x","exp":%d}`, now+ours), http.StatusNoContent},
+		{"a trusted issuer's exp a second beyond its max_token_lifetime + leeway", fmt.Sprintf(`{"jti":"y","exp":%d,"issuer":%q}`, now+theirs+1, idpIssuer), http.StatusBadRequest},
+		{"a trusted issuer's exp at its max_token_lifetime + leeway", fmt.Sprintf(`{"jti":"y","exp":%d,"issuer":%q}`, now+theirs, idpIssuer), http.StatusNoContent},
+		{"an issuer neither ours nor trusted", fmt.Sprintf(`{"jti":"z","exp":%d,"issuer":"https://unknown.test/"}`, now+60), http.StatusBadRequest},
+	} {
+		r := h.do(http.MethodPost, "/v1/admin/revocations", "admin", "application/json", c.body)
+		if r.status != c.want {
+			t.Errorf("%s: POST /v1/admin/revocations = %d %s, want %d", c.name, r.status, r.body, c.want)
+			continue
+		}
+		if r.status == http.StatusBadRequest && !strings.Contains(r.body, `"error":"invalid_request"`) {
+			t.Errorf("%s: body %s, want the JSON error shape", c.name, r.body)
+		}
+	}
+	h.wantNoEntryBeyond(t, auth.DefaultMaxTokenLifetime+2*testLeeway)
 }

@@ -15,7 +15,10 @@ import (
 // users package, so that clients never compare clocks; Ban is null when
 // Banned is false.
 type userView struct {
-	Subject  string   `json:"subject"`
+	Subject string `json:"subject"`
+	// Issuer is the trusted issuer of a user of another identity
+	// provider; absent for our own users.
+	Issuer   string   `json:"issuer,omitempty"`
 	Banned   bool     `json:"banned"`
 	Ban      *banView `json:"ban"`
 	Sessions int      `json:"sessions"`
@@ -34,7 +37,8 @@ type banView struct {
 }
 
 func viewUser(st users.Status) userView {
-	v := userView{Subject: st.Subject, Sessions: st.Sessions}
+	v := userView{Sessions: st.Sessions}
+	v.Issuer, v.Subject = users.SplitSubject(st.Subject)
 	if b := st.Ban; b != nil {
 		v.Banned = true
 		v.Ban = &banView{At: b.At.UTC(), Reason: b.Reason, By: b.By}

@@ -13,13 +13,16 @@ import (
 
 // eventView is one audit event.
 type eventView struct {
-	ID        string    `json:"id"`
-	Time      time.Time `json:"time"`
-	Type      string    `json:"type"`
-	Actor     string    `json:"actor"`
-	Subject   string    `json:"subject,omitempty"`
-	SessionID string    `json:"session_id,omitempty"`
-	Reason    string    `json:"reason,omitempty"`
+	ID      string    `json:"id"`
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Actor   string    `json:"actor"`
+	Subject string    `json:"subject,omitempty"`
+	// Issuer is the trusted issuer of a user of another identity
+	// provider; absent for our own users.
+	Issuer    string `json:"issuer,omitempty"`
+	SessionID string `json:"session_id,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // eventList is a page of the audit trail. NextBefore, when present, is the
@@ -30,14 +33,21 @@ type eventList struct {
 }
 
 // listEvents pages through the audit trail, newest first:
-// ?subject= one user's events, ?limit= 1 to 500 (default 50), ?before= the
-// id of the last event of the previous page.
+// ?subject= one user's events (with ?issuer=, a trusted issuer's user, as
+// on the user endpoints), ?limit= 1 to 500 (default 50), ?before= the id of
+// the last event of the previous page.
 func (h *handler) listEvents(c echo.Context) error {
-	q := audit.Query{Subject: c.QueryParam("subject"), Before: c.QueryParam("before")}
-	if q.Subject != "" {
-		if err := users.CheckSubject(q.Subject); err != nil {
+	q := audit.Query{Before: c.QueryParam("before")}
+	sub, issuer := c.QueryParam("subject"), c.QueryParam("issuer")
+	switch {
+	case sub != "":
+		name, err := h.users.Subject(issuer, sub)
+		if err != nil {
 			return err
 		}
+		q.Subject = name
+	case issuer != "":
+		return badRequest("issuer selects the user named by subject; give both")
 	}
 	n, err := listLimit(c)
 	if err != nil {
@@ -53,10 +63,9 @@ func (h *handler) listEvents(c echo.Context) error {
 	}
 	out := eventList{Events: make([]eventView, 0, len(events))}
 	for _, e := range events {
-		out.Events = append(out.Events, eventView{
-			ID: e.ID, Time: e.Time.UTC(), Type: e.Type, Actor: e.Actor,
-			Subject: e.Subject, SessionID: e.SessionID, Reason: e.Reason,
-		})
+		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: e.Type, Actor: e.Actor, SessionID: e.SessionID, Reason: e.Reason}
+		v.Issuer, v.Subject = users.SplitSubject(e.Subject)
+		out.Events = append(out.Events, v)
 	}
 	if len(events) == q.Limit {
 		out.NextBefore = events[len(events)-1].ID

@@ -68,7 +68,7 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 			return nil
 		}, http.StatusServiceUnavailable},
 		{"a banned user", func(h *harness, c *auth.Claims) error {
-			return h.store.Ban(h.t.Context(), c.Subject, blacklist.Ban{})
+			return h.store.Ban(h.t.Context(), c.Subject, blacklist.Ban{}, testTTL)
 		}, http.StatusForbidden},
 		{"a good token", func(*harness, *auth.Claims) error { return nil }, http.StatusOK},
 	}

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -184,7 +185,10 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.mirror {
 		mode = blacklist.ModeMirror
 	}
-	store := blacklist.New(rdb, blacklist.Config{Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, Clock: clk.Now, Mode: mode, Logger: log})
+	store := blacklist.New(rdb, blacklist.Config{
+		Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, LongestTokenLifetime: svc.LongestLifetime(),
+		Clock: clk.Now, Mode: mode, Logger: log,
+	})
 	if opts.mirror {
 		runMirror(t, store)
 	}
@@ -510,6 +514,29 @@ func (h *harness) wantTTL(t *testing.T, kind, id string, want time.Duration) {
 	t.Helper()
 	if got := h.redis.TTL(h.keyOf(kind, id)); got != want {
 		t.Errorf("TTL of the %s entry of %s = %v, want %v", kind, id, got, want)
+	}
+}
+
+// revocationEntry matches the keys of revoked tokens, ended sessions and
+// cut-offs.
+var revocationEntry = regexp.MustCompile(`^tg:\{[0-9]+\}:[jsu]:`)
+
+// wantNoEntryBeyond fails if a revocation entry (a ban aside) lives longer
+// than limit, or has no TTL.
+func (h *harness) wantNoEntryBeyond(t *testing.T, limit time.Duration) {
+	t.Helper()
+	n := 0
+	for _, k := range h.redis.Keys() {
+		if !revocationEntry.MatchString(k) {
+			continue
+		}
+		n++
+		if ttl := h.redis.TTL(k); ttl <= 0 || ttl > limit+time.Second {
+			t.Errorf("%q lives %v, want at most %v", k, ttl, limit)
+		}
+	}
+	if n == 0 {
+		t.Errorf("no revocation entry at all: the check proves nothing")
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Contract tests of POST /v1/logout (logout.go).
@@ -111,4 +113,32 @@ func TestBadLogoutRequestsGetAClearJSONError(t *testing.T) {
 		{"logout with Basic instead of Bearer", "POST", "/v1/logout", "app", "", ``, 401, "invalid_token"},
 	})
 	h.wantVerify(t, s.token, http.StatusOK, "nothing above may have hurt a good session")
+}
+
+// TestATrustedIssuersTokenNeverEndsOurSessionBySid is the adversarial
+// review's case: our session ids are no secret (X-Auth-Session, refresh
+// tokens), and a trusted issuer's token whose sid equals one of them, sent
+// to POST /v1/logout, ended that session. Its sid is its issuer's, not
+// ours.
+func TestATrustedIssuersTokenNeverEndsOurSessionBySid(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	victim := h.login("app", "alice", "laptop")
+	theirs := h.foreign("mallory", func(c jwt.MapClaims) { c["sid"] = victim.sid })
+	for _, scope := range []string{"others", "local"} {
+		if r := h.do(http.MethodPost, "/v1/logout?scope="+scope, "Bearer "+theirs, "", ""); r.status != http.StatusNoContent {
+			t.Fatalf("their logout (%s) = %d %s, want 204", scope, r.status, r.body)
+		}
+	}
+	h.wantVerify(t, victim.token, http.StatusOK, "our session after a trusted issuer's logout with its sid")
+	h.wantRefresh(t, victim.refresh, http.StatusOK, "our session's refresh token after a trusted issuer's logout with its sid")
+	h.wantVerify(t, theirs, http.StatusUnauthorized, "their token after their own local logout")
+
+	// And ending our session leaves their session of the same sid alone.
+	other := h.login("app", "bob", "phone")
+	theirs2 := h.foreign("mallory", func(c jwt.MapClaims) { c["sid"] = other.sid; c["n"] = 2 })
+	if r := h.do(http.MethodPost, "/v1/logout", "Bearer "+other.token, "", ""); r.status != http.StatusNoContent {
+		t.Fatalf("our logout = %d %s, want 204", r.status, r.body)
+	}
+	h.wantVerify(t, theirs2, http.StatusOK, "their token whose sid is that of a session of ours that ended")
 }

@@ -64,11 +64,11 @@ func TestIntrospectionAnswersExactlyActiveFalseForEveryDeadToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	banned, _ := s.issue(auth.IssueRequest{Subject: "mallory"})
-	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{}); err != nil {
+	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{}, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	cutOff, _ := s.issue(auth.IssueRequest{Subject: "erin"})
-	if err := s.store.CutOff(t.Context(), "erin", testNow); err != nil {
+	if err := s.store.CutOff(t.Context(), "erin", testNow, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	// Only the revocation state knows this session has ended: the session
@@ -189,7 +189,8 @@ func TestRevocationEndsAccessTokensAndRefreshSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{s.keyOf("j", claims.ID), s.keyOf("j", fc.ID), s.keyOf("s", app.sid)}
+	// A trusted issuer's jti is qualified by its issuer (see users.Subject).
+	want := []string{s.keyOf("j", claims.ID), s.keyOf("j", idpIssuer+"\x1f"+fc.ID), s.keyOf("s", app.sid)}
 	if diff := cmp.Diff(want, entries, cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
 		t.Errorf("revocation entries (-want +got), want the two revoked jtis and the ended session only (nothing for expired or unknown tokens):\n%s", diff)
 	}
@@ -336,4 +337,45 @@ func TestRefreshTokensAreIntrospectedAndRevokedThroughTheOAuthEndpoints(t *testi
 	if got := h.form("/oauth2/introspect", "app", url.Values{"token": {l.refresh}}).json(t); len(got) != 1 || got["active"] != false {
 		t.Errorf("introspection of the revoked refresh token = %v, want exactly {\"active\": false}", got)
 	}
+}
+
+// TestAnAccessTokenWithALineFeedInItsSignatureIsInactive is the adversarial
+// review's case: Go's base64 decoders skip line breaks, so a token with a
+// line feed spliced into its signature used to introspect as active.
+func TestAnAccessTokenWithALineFeedInItsSignatureIsInactive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	tok := h.login("app", "alice", "laptop").token
+	spliced := tok[:len(tok)-10] + "\n" + tok[len(tok)-10:]
+	if got := h.form("/oauth2/introspect", "gateway", url.Values{"token": {spliced}}).json(t); got["active"] != false || len(got) != 1 {
+		t.Errorf("introspect(the token with a line feed) = %v, want only active false", got)
+	}
+	if got := h.form("/oauth2/introspect", "gateway", url.Values{"token": {tok}}).json(t); got["active"] != true {
+		t.Errorf("control: introspect(the token) = %v, want active", got)
+	}
+}
+
+// TestRevokingATrustedIssuersTokenThatClaimsToLiveForeverWritesNothing is
+// the adversarial review's case: RFC 7009 revocation of a trusted issuer's
+// token with a far-future exp wrote a key that lived for centuries. Such a
+// token lives longer than its issuer's max_token_lifetime, so it does not
+// verify, and nothing any revocation writes outlives the tokens.
+func TestRevokingATrustedIssuersTokenThatClaimsToLiveForeverWritesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	forever := h.foreign("f-1", func(c jwt.MapClaims) { c["exp"] = int64(99999999999); c["jti"] = "forever" })
+	longest := h.foreign("f-2", func(c jwt.MapClaims) {
+		c["exp"] = h.now().Add(auth.DefaultMaxTokenLifetime).Unix()
+		c["iat"] = h.now().Unix()
+		c["jti"] = "longest"
+	})
+	h.wantVerify(t, forever, http.StatusUnauthorized, "a trusted issuer's token that expires in the year 5138")
+	h.wantVerify(t, longest, http.StatusOK, "a trusted issuer's token that lives its max_token_lifetime")
+	for _, tok := range []string{forever, longest} {
+		if r := h.form("/oauth2/revoke", "app", url.Values{"token": {tok}}); r.status != http.StatusOK {
+			t.Fatalf("RFC 7009 revocation = %d %s, want 200", r.status, r.body)
+		}
+	}
+	h.wantVerify(t, longest, http.StatusUnauthorized, "the revoked token")
+	h.wantNoEntryBeyond(t, auth.DefaultMaxTokenLifetime+2*testLeeway)
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/tokenguard/tokenguard/sessions"
 )
 
 // Contract tests of POST /v1/sessions (sessions.go), the token endpoint
@@ -499,4 +501,56 @@ func sorted(s []string) []string {
 	s = slices.Clone(s)
 	slices.Sort(s)
 	return s
+}
+
+// TestASessionWhoseTokenVerificationWouldRefuseIsRefused is the
+// adversarial review's case: 32 claims of 1.5 KB made a 64,786-byte access
+// token that /v1/verify refuses as too large, and each refresh issued
+// another. Such a session is refused at once, naming the limit, and
+// nothing is stored.
+func TestASessionWhoseTokenVerificationWouldRefuseIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	claims := map[string]string{}
+	for i := range 32 {
+		claims[fmt.Sprintf("c%d", i)] = strings.Repeat("x", 1536)
+	}
+	body, err := json.Marshal(map[string]any{"subject": "alice", "claims": claims})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.redis.Keys())
+	r := h.do(http.MethodPost, "/v1/sessions", "app", "application/json", string(body))
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("POST /v1/sessions with 48 KB of claims = %d (%d bytes), want 400", r.status, len(r.body))
+	}
+	if e := r.json(t); e["error"] != "invalid_request" || !strings.Contains(fmt.Sprint(e["error_description"]), "8192") {
+		t.Errorf("error = %s, want invalid_request naming the limit of 8192 bytes", r.body)
+	}
+	if after := len(h.redis.Keys()); after != before {
+		t.Errorf("keys %d → %d: a refused session left state behind", before, after)
+	}
+	if r := h.do(http.MethodGet, "/v1/admin/users/alice/sessions", "admin", "", ""); !strings.Contains(r.body, `"sessions":[]`) {
+		t.Errorf("alice's sessions = %s, want none", r.body)
+	}
+}
+
+// TestARefreshThatCannotIssueAUsableTokenIsRefused: a session stored before
+// claims were bounded (as an upgrade finds it) is refused at the token
+// endpoint, naming the limit, rather than handed another unusable token.
+func TestARefreshThatCannotIssueAUsableTokenIsRefused(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	id, err := sessions.NewID("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, _, err := h.sessions.Open(t.Context(), sessions.Session{ID: id, Subject: "alice", ClientID: "app", Claims: map[string]any{"pad": strings.Repeat("x", 9000)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := h.refresh("app", rt)
+	if r.status != http.StatusBadRequest || !strings.Contains(r.body, "8192") || strings.Contains(r.body, "access_token") {
+		t.Errorf("refresh = %d %.200s, want 400 naming the limit of 8192 bytes, and no token", r.status, r.body)
+	}
 }

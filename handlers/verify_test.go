@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -189,7 +190,7 @@ func TestVerifyAnswersOnly200401Or403ToClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	banned, _ := s.issue(auth.IssueRequest{Subject: "mallory"})
-	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{Reason: "abuse"}); err != nil {
+	if err := s.store.Ban(t.Context(), "mallory", blacklist.Ban{Reason: "abuse"}, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	expired := s.foreign("dave", func(c jwt.MapClaims) { c["exp"] = testNow.Add(-time.Hour).Unix() })
@@ -279,23 +280,26 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 		t.Errorf("X-Auth-Token-Id of a token without jti = %q, want its derived id", id)
 	}
 
-	// Admin endpoints address the trusted issuer's alice with ?issuer=.
+	// Admin endpoints address the trusted issuer's alice with ?issuer=,
+	// and show her as subject and issuer.
 	for query, want := range map[string]string{
-		"":                                       "alice",
-		"?issuer=" + url.QueryEscape(testIssuer): "alice",
-		"?issuer=" + url.QueryEscape(idpIssuer):  idpIssuer + "#alice",
+		"":                                       "alice of ours",
+		"?issuer=" + url.QueryEscape(testIssuer): "alice of ours",
+		"?issuer=" + url.QueryEscape(idpIssuer):  "alice of " + idpIssuer,
 		"?issuer=" + url.QueryEscape("https://unknown.test/"): "400",
 	} {
 		r := s.do(http.MethodGet, "/v1/admin/users/alice"+query, "admin", "", "")
 		got := strconv.Itoa(r.status)
 		if r.status == http.StatusOK {
-			got, _ = r.json(t)["subject"].(string)
+			body := r.json(t)
+			issuer, _ := body["issuer"].(string)
+			got = fmt.Sprintf("%v of %s", body["subject"], orOurs(issuer))
 		}
 		if got != want {
 			t.Errorf("GET /v1/admin/users/alice%s names %s, want %s", query, got, want)
 		}
 	}
-	if err := s.store.CutOff(t.Context(), idpIssuer+"#alice", testNow); err != nil {
+	if err := s.store.CutOff(t.Context(), s.revocationSubjectOf(foreignAlice), testNow, auth.DefaultMaxTokenLifetime); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignAlice).status; got != http.StatusUnauthorized {
@@ -308,13 +312,13 @@ func TestForeignSubjectsLiveInTheirOwnNamespace(t *testing.T) {
 	// A ban of our alice leaves the trusted issuer's users alone, and vice
 	// versa.
 	foreignBob := s.foreign("bob", nil)
-	if err := s.store.Ban(t.Context(), "bob", blacklist.Ban{}); err != nil {
+	if err := s.store.Ban(t.Context(), "bob", blacklist.Ban{}, testTTL); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignBob).status; got != http.StatusOK {
 		t.Errorf("verify(foreign bob) after a ban of our bob = %d, want 200", got)
 	}
-	if err := s.store.Ban(t.Context(), s.revocationSubjectOf(foreignBob), blacklist.Ban{}); err != nil {
+	if err := s.store.Ban(t.Context(), s.revocationSubjectOf(foreignBob), blacklist.Ban{}, auth.DefaultMaxTokenLifetime); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.verify("/v1/verify", foreignBob).status; got != http.StatusForbidden {
@@ -445,4 +449,12 @@ func TestHostileTokensAreRefusedWith401(t *testing.T) {
 	if strings.Contains(h.logs.String(), good.token) {
 		t.Errorf("a token appeared in the logs")
 	}
+}
+
+// orOurs names an empty issuer as ours.
+func orOurs(issuer string) string {
+	if issuer == "" {
+		return "ours"
+	}
+	return issuer
 }

@@ -213,13 +213,11 @@ func NewID(subject string) (string, error) {
 	return "", errors.New("generate session id: no id in the user's shard")
 }
 
-// validID reports whether id has the shape of a session id.
+// validID reports whether id has the shape of a session id, spelled the
+// one way NewID spells it.
 func validID(id string) bool {
-	if len(id) != base64.RawURLEncoding.EncodedLen(idBytes) {
-		return false
-	}
-	b, err := base64.RawURLEncoding.Strict().DecodeString(id)
-	return err == nil && len(b) == idBytes
+	_, ok := decodeCanonical(id, idBytes)
+	return ok
 }
 
 // Open stores a new session, whose ID comes from NewID(sess.Subject), and

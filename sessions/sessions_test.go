@@ -447,6 +447,39 @@ func TestMalformedRefreshTokensAreRefusedWithoutAnError(t *testing.T) {
 	})
 }
 
+// TestARefreshTokenHasOneSpelling: Go's base64 decoders, even Strict, skip
+// CR and LF, so a refresh token with line breaks spliced in decodes to the
+// same secret. Only the token as issued is the token.
+func TestARefreshTokenHasOneSpelling(t *testing.T) {
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		f := newFixture(t, rdb, nil)
+		sess, rt := f.open(t, "alice")
+		secretAt := len(sess.ID) + len(".0.")
+		for name, bad := range map[string]string{
+			"a line feed inside the secret":                  rt[:secretAt+10] + "\n" + rt[secretAt+10:],
+			"a carriage return inside the secret":            rt[:secretAt+10] + "\r" + rt[secretAt+10:],
+			"CR LF after the secret":                         rt + "\r\n",
+			"line feeds all through the secret":              rt[:secretAt] + strings.Join(strings.Split(rt[secretAt:], ""), "\n"),
+			"a line feed inside the session id":              rt[:5] + "\n" + rt[5:],
+			"a line feed inside the session id, one dropped": rt[:5] + "\n" + rt[6:],
+		} {
+			if _, err := f.store.Refresh(context.Background(), bad, "app", ""); !errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrReused) {
+				t.Errorf("%s: Refresh = %v, want ErrInvalidGrant alone", name, err)
+			}
+			if _, ok, err := f.store.Introspect(context.Background(), bad); ok || err != nil {
+				t.Errorf("%s: Introspect = %v, %v; want false, nil", name, ok, err)
+			}
+			if _, ok, err := f.store.RevokeRefreshToken(context.Background(), bad); ok || err != nil {
+				t.Errorf("%s: RevokeRefreshToken = %v, %v; want false, nil", name, ok, err)
+			}
+		}
+		if _, err := f.store.Get(context.Background(), sess.ID[:5]+"\n"+sess.ID[5:]); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Get(the session id with a line feed) = %v, want ErrNotFound", err)
+		}
+		f.refresh(t, rt) // the session is untouched, its token as issued works
+	})
+}
+
 func TestOpeningOneSessionTooManyEndsTheOldest(t *testing.T) {
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, func(c *Config) { c.MaxPerUser = 2 })

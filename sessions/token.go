@@ -115,11 +115,26 @@ func parseToken(raw string) (refreshToken, bool) {
 	if err != nil || gen > MaxGenerations {
 		return refreshToken{}, false
 	}
-	secret, err := base64.RawURLEncoding.Strict().DecodeString(sec)
-	if err != nil || len(secret) != secretBytes {
+	secret, ok := decodeCanonical(sec, secretBytes)
+	if !ok {
 		return refreshToken{}, false
 	}
 	return refreshToken{sid: sid, gen: gen, secret: secret}, true
+}
+
+// decodeCanonical decodes s, n bytes in unpadded base64url, if s is their
+// one spelling. Go's base64 decoders, even Strict, skip '\r' and '\n':
+// without the comparison a token with a line break spliced in would pass
+// for the token.
+func decodeCanonical(s string, n int) ([]byte, bool) {
+	if len(s) != base64.RawURLEncoding.EncodedLen(n) {
+		return nil, false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	if err != nil || len(b) != n || base64.RawURLEncoding.EncodeToString(b) != s {
+		return nil, false
+	}
+	return b, true
 }
 
 // canonicalNumber reports whether s is a decimal number of at most six

@@ -74,7 +74,7 @@ func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duratio
 		b.Until = b.At.Add(d)
 		why = "for " + d.String() + ": " + reason
 	}
-	if err := s.rev.Ban(ctx, subject, b); err != nil {
+	if err := s.rev.Ban(ctx, subject, b, s.lifetime(subject)); err != nil {
 		return Status{}, err
 	}
 	ended, err := s.sessions.EndAll(ctx, subject, "")

@@ -144,11 +144,12 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 		t.Fatalf("auth.New: %v", err)
 	}
 	f.rev = blacklist.New(rdb, blacklist.Config{
-		Prefix:           f.prefix,
-		Leeway:           testLeeway,
-		MaxTokenLifetime: testTTL,
-		Clock:            f.clock.Now,
-		Mode:             blacklist.ModeStrict,
+		Prefix:               f.prefix,
+		Leeway:               testLeeway,
+		MaxTokenLifetime:     testTTL,
+		LongestTokenLifetime: f.tokens.LongestLifetime(),
+		Clock:                f.clock.Now,
+		Mode:                 blacklist.ModeStrict,
 	})
 	f.sessions = sessions.New(rdb, sessions.Config{
 		Prefix:          f.prefix,

@@ -26,27 +26,52 @@ func (s *Service) RevokeToken(ctx context.Context, actor, raw string) error {
 	if err != nil {
 		return err
 	}
-	return s.adminRevoke(ctx, actor, claims.ID, claims.ExpiresAt.Time, s.SubjectOf(claims), claims.SessionID)
+	return s.adminRevoke(ctx, actor, claims.Issuer, claims.ID, claims.ExpiresAt.Time, s.SubjectOf(claims), claims.SessionID)
 }
 
 // RevokeID is an admin (actor) revoking the token with id jti, which
-// expires at exp, without the token at hand.
-func (s *Service) RevokeID(ctx context.Context, actor, jti string, exp time.Time) error {
+// expires at exp, without the token at hand: one of ours, or with issuer a
+// trusted issuer's (whose jti is only unique among its own tokens). An exp
+// later than a token of that issuer can carry (auth.Service.LatestExpiry)
+// is refused with ErrInvalid: no such token is accepted, and the entry
+// would outlive every token.
+func (s *Service) RevokeID(ctx context.Context, actor, issuer, jti string, exp time.Time) error {
 	if err := CheckText("jti", jti, maxJTIBytes, true); err != nil {
 		return err
+	}
+	if err := CheckIssuer(issuer); err != nil {
+		return err
+	}
+	latest, ok := s.tokens.LatestExpiry(issuer)
+	if !ok {
+		return ErrUnknownIssuer
 	}
 	if exp.Unix() <= 0 {
 		return invalid("exp (unix seconds) is required with jti")
 	}
-	return s.adminRevoke(ctx, actor, jti, exp, "", "")
+	if exp.After(latest) {
+		life, _ := s.tokens.Lifetime(issuer)
+		limit := "access_ttl"
+		if !s.ours(issuer) {
+			limit = "the issuer's max_token_lifetime"
+		}
+		return invalid("exp lies beyond %d, the latest a token accepted now can expire (%s + leeway: %v from now)", latest.Unix(), limit, life+s.tokens.Leeway())
+	}
+	return s.adminRevoke(ctx, actor, issuer, jti, exp, "", "")
 }
 
-func (s *Service) adminRevoke(ctx context.Context, actor, jti string, exp time.Time, subject, sid string) error {
-	if err := s.rev.RevokeToken(ctx, jti, exp); err != nil {
+// adminRevoke revokes a token of issuer by its jti, and records it;
+// subject (a name from Subject) and sid, when known, go on the record.
+func (s *Service) adminRevoke(ctx context.Context, actor, issuer, jti string, exp time.Time, subject, sid string) error {
+	if err := s.rev.RevokeToken(ctx, s.qualify(issuer, jti), exp); err != nil {
 		return err
 	}
-	s.log.Info("token revoked", "jti", jti, "client_id", actor)
-	s.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: actor, Subject: subject, SessionID: sid, Reason: "token " + jti})
+	reason := "token " + jti
+	if !s.ours(issuer) && subject == "" {
+		reason += " of " + issuer
+	}
+	s.log.Info("token revoked", "iss", issuer, "jti", jti, "client_id", actor)
+	s.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: actor, Subject: subject, SessionID: sid, Reason: reason})
 	return nil
 }
 
@@ -63,7 +88,9 @@ func (s *Service) RevokeAccess(ctx context.Context, clientID, raw string) (done 
 	if err != nil {
 		return false, nil
 	}
-	if err := s.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time); err != nil {
+	// Verify refused any token living longer than its issuer's tokens
+	// may, and the store keeps no entry beyond that either.
+	if err := s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time); err != nil {
 		return false, err
 	}
 	s.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", clientID)
@@ -106,7 +133,7 @@ func (s *Service) RefreshToken(ctx context.Context, raw string) (info sessions.I
 	}
 	err = s.rev.Check(ctx, blacklist.Token{
 		SessionID: info.SessionID,
-		Subject:   s.name("", info.Subject),
+		Subject:   info.Subject, // a refresh token is always ours
 		IssuedAt:  info.IssuedAt,
 	})
 	if Inactive(err) {

@@ -2,6 +2,7 @@ package users
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,10 +12,17 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
+	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 	"github.com/tokenguard/tokenguard/sessions"
 )
+
+// hence is an exp d from now.
+func hence(d time.Duration) func(now time.Time) time.Time {
+	return func(now time.Time) time.Time { return now.Add(d) }
+}
 
 // pastExpiry moves a fixture's clock beyond the expiry of every access
 // token issued so far, leeway included.
@@ -87,7 +95,7 @@ func TestRevokeToken(t *testing.T) {
 				t.Errorf("the token is %s, want revoked", got)
 			}
 			want := []audit.Event{{
-				Type: audit.TypeAdminRevocation, Actor: console, Subject: foreignIssuer + "#42", SessionID: "idp-session",
+				Type: audit.TypeAdminRevocation, Actor: console, Subject: foreignIssuer + "\x1f42", SessionID: "idp-session",
 				Reason: "token " + c.ID,
 			}}
 			if diff := cmp.Diff(f.events(t), want); diff != "" {
@@ -146,7 +154,7 @@ func TestRevokeID(t *testing.T) {
 			tok := f.bare(t, "alice")
 			other := f.bare(t, "alice")
 			c := f.claims(t, tok)
-			if err := f.users.RevokeID(t.Context(), console, c.ID, c.ExpiresAt.Time); err != nil {
+			if err := f.users.RevokeID(t.Context(), console, "", c.ID, c.ExpiresAt.Time); err != nil {
 				t.Fatalf("RevokeID: %v, want nil", err)
 			}
 			// The entry outlives the token by the leeway, and no more.
@@ -163,22 +171,67 @@ func TestRevokeID(t *testing.T) {
 			}
 		})
 
+		t.Run("a trusted issuer's token is revoked by its jti with its issuer, and only it", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			ours := f.bare(t, "alice")
+			oc := f.claims(t, ours)
+			jti := oc.ID
+			// The other issuer happens to use the same jti.
+			theirs := f.foreign(t, "alice", jwt.MapClaims{"jti": jti})
+			exp := f.claims(t, theirs).ExpiresAt.Time
+			if err := f.users.RevokeID(t.Context(), console, foreignIssuer, jti, exp); err != nil {
+				t.Fatalf("RevokeID(their jti): %v, want nil", err)
+			}
+			got := map[string]string{"theirs": f.verdict(t, theirs), "ours": f.verdict(t, ours)}
+			if diff := cmp.Diff(got, map[string]string{"theirs": "revoked", "ours": "accepted"}); diff != "" {
+				t.Errorf("after revoking their jti (-got +want):\n%s", diff)
+			}
+			if err := f.users.RevokeID(t.Context(), console, "", jti, oc.ExpiresAt.Time); err != nil {
+				t.Fatalf("RevokeID(our jti): %v, want nil", err)
+			}
+			if got := f.verdict(t, ours); got != "revoked" {
+				t.Errorf("our token after revoking our jti is %s, want revoked", got)
+			}
+			want := []audit.Event{
+				{Type: audit.TypeAdminRevocation, Actor: console, Reason: "token " + jti + " of " + foreignIssuer},
+				{Type: audit.TypeAdminRevocation, Actor: console, Reason: "token " + jti},
+			}
+			if diff := cmp.Diff(f.events(t), want); diff != "" {
+				t.Errorf("audit trail (-got +want):\n%s", diff)
+			}
+		})
+
+		t.Run("an exp at the latest a token can have is accepted, for ours and a trusted issuer's", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			for issuer, life := range map[string]time.Duration{"": testTTL, foreignIssuer: auth.DefaultMaxTokenLifetime} {
+				if err := f.users.RevokeID(t.Context(), console, issuer, "jti-at-the-bound", f.clock.Now().Add(life+testLeeway)); err != nil {
+					t.Errorf("RevokeID(issuer %q, exp now + %v + leeway): %v, want nil", issuer, life, err)
+				}
+			}
+		})
+
 		for _, tc := range []struct {
-			name string
-			jti  string
-			exp  time.Time
+			name   string
+			issuer string
+			jti    string
+			exp    func(now time.Time) time.Time
 		}{
-			{"an empty jti", "", time.Now().Add(time.Hour)},
-			{"a jti longer than 255 bytes", strings.Repeat("j", 256), time.Now().Add(time.Hour)},
-			{"a jti with a control character", "j\x7f", time.Now().Add(time.Hour)},
-			{"a missing exp", "jti-1", time.Time{}},
-			{"an exp at the epoch", "jti-1", time.Unix(0, 0)},
-			{"a negative exp", "jti-1", time.Unix(-1, 0)},
+			{"an empty jti", "", "", hence(time.Minute)},
+			{"a jti longer than 255 bytes", "", strings.Repeat("j", 256), hence(time.Minute)},
+			{"a jti with a control character", "", "j\x7f", hence(time.Minute)},
+			{"a missing exp", "", "jti-1", func(time.Time) time.Time { return time.Time{} }},
+			{"an exp at the epoch", "", "jti-1", func(time.Time) time.Time { return time.Unix(0, 0) }},
+			{"a negative exp", "", "jti-1", func(time.Time) time.Time { return time.Unix(-1, 0) }},
+			{"an exp in the year 5138", "", "jti-1", func(time.Time) time.Time { return time.Unix(99999999999, 0) }},
+			{"an exp a second beyond access_ttl + leeway", "", "jti-1", hence(testTTL + testLeeway + time.Second)},
+			{"a trusted issuer's exp beyond its max_token_lifetime + leeway", foreignIssuer, "jti-1", hence(auth.DefaultMaxTokenLifetime + testLeeway + time.Second)},
+			{"an issuer neither ours nor trusted", "https://evil.test/", "jti-1", hence(time.Minute)},
+			{"an issuer with a control character", foreignIssuer + "\x1f", "jti-1", hence(time.Minute)},
 		} {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				before := f.state(t)
-				if err := f.users.RevokeID(t.Context(), console, tc.jti, tc.exp); !errors.Is(err, ErrInvalid) {
+				if err := f.users.RevokeID(t.Context(), console, tc.issuer, tc.jti, tc.exp(f.clock.Now())); !errors.Is(err, ErrInvalid) {
 					t.Fatalf("RevokeID: %v, want ErrInvalid", err)
 				}
 				if diff := cmp.Diff(f.state(t), before); diff != "" {
@@ -377,7 +430,7 @@ func TestRefreshToken(t *testing.T) {
 		t.Run("a refresh token issued after its user's cut-off is live", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			is := f.open(t, "alice")
-			if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now()); err != nil {
+			if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now(), testTTL); err != nil {
 				t.Fatalf("CutOff: %v", err)
 			}
 			f.clock.advance(time.Millisecond)
@@ -415,7 +468,7 @@ func TestRefreshToken(t *testing.T) {
 			{"a refresh token whose user was cut off after it was issued", func(t *testing.T, f *fixture) string {
 				is := f.open(t, "alice")
 				f.clock.advance(time.Millisecond)
-				if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now()); err != nil {
+				if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now(), testTTL); err != nil {
 					t.Fatalf("CutOff: %v", err)
 				}
 				return is.RefreshToken
@@ -423,7 +476,7 @@ func TestRefreshToken(t *testing.T) {
 			{"a refresh token of a banned user", func(t *testing.T, f *fixture) string {
 				is := f.open(t, "alice")
 				f.clock.advance(-time.Second) // the ban's cut-off precedes the token
-				if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "spam"}); err != nil {
+				if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "spam"}, testTTL); err != nil {
 					t.Fatalf("blacklist Ban: %v", err)
 				}
 				f.clock.advance(time.Second)
@@ -455,6 +508,144 @@ func TestRefreshToken(t *testing.T) {
 					t.Errorf("RefreshToken described a dead token (-got +want):\n%s", diff)
 				}
 			})
+		}
+	})
+}
+
+// TestTheStateNeverOutgrowsTheLiveTokens runs every path that writes
+// revocation state, for our users and a trusted issuer's, with the longest
+// lifetimes each accepts, then reads back every key: no revocation entry
+// lives longer than the tokens it can concern (the issuer's lifetime plus
+// twice the leeway), and no key lives forever but an indefinite ban.
+func TestTheStateNeverOutgrowsTheLiveTokens(t *testing.T) {
+	t.Parallel()
+	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		f := newFixture(t, rdb, options{})
+		ctx := t.Context()
+		now := f.clock.Now()
+		theirLife := auth.DefaultMaxTokenLifetime
+		// theirs is a token of the trusted issuer living as long as it may.
+		theirs := func(sub string, extra jwt.MapClaims) string {
+			c := jwt.MapClaims{"exp": now.Add(theirLife).Unix()}
+			for k, v := range extra {
+				c[k] = v
+			}
+			return f.foreign(t, sub, c)
+		}
+		name := func(issuer, sub string) string {
+			n, err := f.users.Subject(issuer, sub)
+			if err != nil {
+				t.Fatalf("Subject: %v", err)
+			}
+			return n
+		}
+		steps := map[string]func() error{
+			"our local logout":  func() error { return f.users.Logout(ctx, f.claims(t, f.open(t, "a1").AccessToken), ScopeLocal) },
+			"our other logouts": func() error { return f.users.Logout(ctx, f.claims(t, f.open(t, "a2").AccessToken), ScopeOthers) },
+			"our global logout": func() error { return f.users.Logout(ctx, f.claims(t, f.open(t, "a3").AccessToken), ScopeGlobal) },
+			"our logout without a session": func() error {
+				return f.users.Logout(ctx, f.claims(t, f.bare(t, "a4")), ScopeLocal)
+			},
+			"our token revoked by an admin": func() error { return f.users.RevokeToken(ctx, console, f.bare(t, "a5")) },
+			"our jti revoked at the latest exp": func() error {
+				return f.users.RevokeID(ctx, console, "", "j-ours", now.Add(testTTL+testLeeway))
+			},
+			"our token revoked through RFC 7009": func() error { _, err := f.users.RevokeAccess(ctx, app, f.bare(t, "a6")); return err },
+			"our refresh token revoked": func() error {
+				_, err := f.users.RevokeRefresh(ctx, app, f.open(t, "a7").RefreshToken)
+				return err
+			},
+			"our session ended by an admin":  func() error { return f.users.EndSession(ctx, console, f.open(t, "a8").Session.ID) },
+			"our user logged out everywhere": func() error { return f.users.LogOutEverywhere(ctx, console, name("", "a9")) },
+			"our user banned for a day": func() error {
+				_, err := f.users.Ban(ctx, console, name("", "b1"), 24*time.Hour, "")
+				return err
+			},
+			"our user banned until lifted": func() error { _, err := f.users.Ban(ctx, console, name("", "b2"), 0, ""); return err },
+			"our user banned and unbanned": func() error {
+				if _, err := f.users.Ban(ctx, console, name("", "b3"), 0, ""); err != nil {
+					return err
+				}
+				return f.users.Unban(ctx, console, name("", "b3"))
+			},
+			"their local logout": func() error {
+				return f.users.Logout(ctx, f.claims(t, theirs("t1", jwt.MapClaims{"sid": "s-1"})), ScopeLocal)
+			},
+			"their logout without a session":  func() error { return f.users.Logout(ctx, f.claims(t, theirs("t2", nil)), ScopeLocal) },
+			"their global logout":             func() error { return f.users.Logout(ctx, f.claims(t, theirs("t3", nil)), ScopeGlobal) },
+			"their token revoked by an admin": func() error { return f.users.RevokeToken(ctx, console, theirs("t4", nil)) },
+			"their jti revoked at the latest exp": func() error {
+				return f.users.RevokeID(ctx, console, foreignIssuer, "j-theirs", now.Add(theirLife+testLeeway))
+			},
+			"their token revoked through RFC 7009": func() error {
+				_, err := f.users.RevokeAccess(ctx, app, theirs("t5", nil))
+				return err
+			},
+			"their token claiming to live 3,000 years revoked through RFC 7009": func() error {
+				tok := f.foreign(t, "t8", jwt.MapClaims{"exp": now.AddDate(3000, 0, 0).Unix()})
+				_, err := f.users.RevokeAccess(ctx, app, tok)
+				return err
+			},
+			"a jti revoked with an exp in the year 5138": func() error {
+				if err := f.users.RevokeID(ctx, console, "", "j-far", time.Unix(99999999999, 0)); !errors.Is(err, ErrInvalid) {
+					return fmt.Errorf("RevokeID = %v, want ErrInvalid", err)
+				}
+				return nil
+			},
+			"their user logged out everywhere": func() error { return f.users.LogOutEverywhere(ctx, console, name(foreignIssuer, "t6")) },
+			"their user banned until lifted": func() error {
+				_, err := f.users.Ban(ctx, console, name(foreignIssuer, "t7"), 0, "")
+				return err
+			},
+		}
+		for step, run := range steps {
+			if err := run(); err != nil {
+				t.Fatalf("%s: %v", step, err)
+			}
+		}
+
+		keys, err := f.rdb.Keys(ctx, f.prefix+"*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ks := keyspace.New(f.prefix)
+		indefinite := map[string]bool{}
+		entries := 0
+		for _, key := range keys {
+			ttl, err := f.rdb.PTTL(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			kind, id, isEntry := ks.ParseEntry(key)
+			if !isEntry {
+				if ttl < 0 {
+					t.Errorf("%q has no TTL", key)
+				}
+				continue
+			}
+			entries++
+			life := testTTL
+			if issuer, _ := SplitSubject(id); issuer != "" {
+				life = theirLife
+			}
+			switch {
+			case kind == keyspace.KindBan && ttl == -1:
+				indefinite[id] = true
+			case kind == keyspace.KindBan:
+				if ttl > 24*time.Hour {
+					t.Errorf("the ban %q lives %v, longer than it was given", id, ttl)
+				}
+			case ttl < 0:
+				t.Errorf("the entry %q has no TTL", key)
+			case ttl > life+2*testLeeway+time.Second:
+				t.Errorf("the entry %q lives %v, longer than any token it concerns: %v", key, ttl, life+2*testLeeway)
+			}
+		}
+		if want := map[string]bool{"b2": true, name(foreignIssuer, "t7"): true}; !cmp.Equal(indefinite, want) {
+			t.Errorf("entries without TTL: %v, want only the bans until lifted %v", indefinite, want)
+		}
+		if entries < len(steps)-2 {
+			t.Errorf("%d revocation entries, want at least one a step that writes (%d): the test reads the wrong keys", entries, len(steps)-2)
 		}
 	})
 }

@@ -40,7 +40,9 @@ type Issued struct {
 // OpenSession opens a device session and issues its first access token and
 // refresh token. A banned user is refused with an error wrapping
 // blacklist.ErrBanned; claims that cannot be issued with one wrapping
-// ErrInvalid.
+// ErrInvalid, claims too large for a token verification accepts
+// (auth.MaxTokenBytes) included. The claims stored with the session are
+// those of the token, so that limit bounds them too.
 func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	if err := o.validate(); err != nil {
 		return Issued{}, err
@@ -63,9 +65,6 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	// The access token first: it validates the extra claims, and it never
 	// leaves here if opening the session fails.
 	token, claims, err := s.issue(sess, sess.Scope)
-	if errors.Is(err, auth.ErrReservedClaim) || errors.Is(err, auth.ErrClaims) {
-		return Issued{}, invalid("claims: %v", err)
-	}
 	if err != nil {
 		return Issued{}, err
 	}
@@ -119,6 +118,8 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Iss
 	if scope == "" {
 		scope = sess.Scope
 	}
+	// A session stored before its claims were bounded may not fit in a
+	// token any more: refused, naming the limit, never issued unusable.
 	token, claims, err := s.issue(sess, scope)
 	if err != nil {
 		return Issued{}, err
@@ -127,15 +128,20 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Iss
 	return Issued{AccessToken: token, Claims: claims, RefreshToken: res.RefreshToken, Session: sess, Rotated: res.Rotated}, nil
 }
 
-// issue signs an access token of a session, for scope.
+// issue signs an access token of a session, for scope. Claims it cannot
+// issue, or too large for a token, are refused with ErrInvalid.
 func (s *Service) issue(sess sessions.Session, scope string) (string, *auth.Claims, error) {
-	return s.tokens.Issue(auth.IssueRequest{
+	token, claims, err := s.tokens.Issue(auth.IssueRequest{
 		Subject:   sess.Subject,
 		SessionID: sess.ID,
 		ClientID:  sess.ClientID,
 		Scope:     scope,
 		Extra:     sess.Claims,
 	})
+	if errors.Is(err, auth.ErrReservedClaim) || errors.Is(err, auth.ErrClaims) || errors.Is(err, auth.ErrOversized) {
+		return "", nil, invalid("claims: %v", err)
+	}
+	return token, claims, err
 }
 
 // AccessTTL is how long the access tokens issued here live.
@@ -191,7 +197,7 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 	case ScopeLocal:
 		err = s.endCaller(ctx, subject, claims)
 	case ScopeOthers:
-		_, err = s.sessions.EndAll(ctx, subject, claims.SessionID)
+		_, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
 	case ScopeGlobal:
 		_, err = s.logOutEverywhere(ctx, subject)
 	default:
@@ -209,7 +215,14 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 // subject, or, for a token without a session, the token itself.
 func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Claims) error {
 	if claims.SessionID == "" {
-		return s.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time)
+		return s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time)
+	}
+	if !s.ours(claims.Issuer) {
+		// Another issuer's session: we keep none of its state, and its
+		// sid never reaches our session store (which knows sessions by
+		// id alone). Its entry refuses every token of that session.
+		life, _ := s.tokens.Lifetime(claims.Issuer)
+		return s.rev.EndSession(ctx, s.qualify(claims.Issuer, claims.SessionID), life)
 	}
 	_, err := s.sessions.EndOwned(ctx, subject, claims.SessionID)
 	if errors.Is(err, sessions.ErrNotFound) {
@@ -225,7 +238,7 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 // first: it kills every access token at once, those of sessions whose
 // state has already lapsed included.
 func (s *Service) logOutEverywhere(ctx context.Context, subject string) ([]sessions.Session, error) {
-	if err := s.rev.CutOff(ctx, subject, s.now()); err != nil {
+	if err := s.rev.CutOff(ctx, subject, s.now(), s.lifetime(subject)); err != nil {
 		return nil, err
 	}
 	return s.sessions.EndAll(ctx, subject, "")

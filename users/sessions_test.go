@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
+	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 	"github.com/tokenguard/tokenguard/sessions"
@@ -79,6 +81,12 @@ func TestOpenSession(t *testing.T) {
 		for i := range maxExtraClaims + 1 {
 			manyClaims[fmt.Sprintf("c%d", i)] = i
 		}
+		// The adversarial review's case: 32 claims of 1.5 KB make a token
+		// of 64,786 bytes, which verification refuses.
+		bigClaims := map[string]any{}
+		for i := range maxExtraClaims {
+			bigClaims[fmt.Sprintf("c%d", i)] = strings.Repeat("x", 1536)
+		}
 		for _, tc := range []struct {
 			name string
 			open Open
@@ -93,6 +101,8 @@ func TestOpenSession(t *testing.T) {
 			{"an empty claim name is refused", Open{Subject: "alice", ClientID: app, Claims: map[string]any{"": 1}}},
 			{"a reserved claim name is refused", Open{Subject: "alice", ClientID: app, Claims: map[string]any{"sub": "bob"}}},
 			{"a reserved claim name in another case is refused", Open{Subject: "alice", ClientID: app, Claims: map[string]any{"SID": "x"}}},
+			{"claims too large for a token verification accepts are refused", Open{Subject: "alice", ClientID: app, Claims: bigClaims}},
+			{"one claim too large for a token is refused", Open{Subject: "alice", ClientID: app, Claims: map[string]any{"pad": strings.Repeat("x", auth.MaxTokenBytes)}}},
 			{"a device ip that is no address is refused", Open{Subject: "alice", ClientID: app, Device: sessions.Device{IP: "192.0.2"}}},
 			{"a device name with a newline is refused", Open{Subject: "alice", ClientID: app, Device: sessions.Device{Name: "a\nb"}}},
 			{"a user agent longer than 512 bytes is refused", Open{Subject: "alice", ClientID: app, Device: sessions.Device{UserAgent: strings.Repeat("u", 513)}}},
@@ -150,7 +160,7 @@ func TestOpenSession(t *testing.T) {
 			// session is written: the ban's end of every session cannot
 			// see it, so only the second look can.
 			f.rdb.AddHook(&onScript{marker: ":user-sessions:", before: func(ctx context.Context) {
-				if err := f.rev.Ban(ctx, "alice", blacklist.Ban{Reason: "raced"}); err != nil {
+				if err := f.rev.Ban(ctx, "alice", blacklist.Ban{Reason: "raced"}, testTTL); err != nil {
 					t.Errorf("ban during the login: %v", err)
 				}
 			}})
@@ -211,6 +221,28 @@ func sortedIDs(is ...Issued) []string {
 func TestRefresh(t *testing.T) {
 	t.Parallel()
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
+		t.Run("a session whose stored claims no longer fit in a token is refused with ErrInvalid naming the limit", func(t *testing.T) {
+			f := newFixture(t, rdb, options{})
+			// Stored before OpenSession bounded the claims, as an
+			// upgrade finds it.
+			id, err := sessions.NewID("alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			big := map[string]any{"pad": strings.Repeat("x", auth.MaxTokenBytes)}
+			rt, _, err := f.sessions.Open(t.Context(), sessions.Session{ID: id, Subject: "alice", ClientID: app, Claims: big})
+			if err != nil {
+				t.Fatalf("sessions.Open: %v", err)
+			}
+			is, err := f.users.Refresh(t.Context(), rt, app, "")
+			if !errors.Is(err, ErrInvalid) || is.AccessToken != "" {
+				t.Fatalf("Refresh = %d-byte token, %v; want ErrInvalid and no token", len(is.AccessToken), err)
+			}
+			if !strings.Contains(err.Error(), strconv.Itoa(auth.MaxTokenBytes)) {
+				t.Errorf("Refresh error %q does not name the limit of %d bytes", err, auth.MaxTokenBytes)
+			}
+		})
+
 		t.Run("a refresh rotates the refresh token and issues a token of the same session", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			first := f.open(t, "alice")
@@ -297,7 +329,7 @@ func TestRefresh(t *testing.T) {
 			is := f.open(t, "alice")
 			// The ban is written but has not ended the sessions yet, as
 			// when a refresh races Ban.
-			if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "raced"}); err != nil {
+			if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "raced"}, testTTL); err != nil {
 				t.Fatalf("blacklist Ban: %v", err)
 			}
 			_, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")

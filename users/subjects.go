@@ -1,23 +1,51 @@
 package users
 
 import (
+	"strings"
+	"time"
+
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 )
 
-// Subject is the one function that says under which name the revocation
-// state and the session store know a user: our own users by their sub, a
-// trusted issuer's users as "<issuer>#<sub>". Two providers can both have a
-// user "42"; without the prefix, logging out or banning one would hit the
-// other. issuer is a token's iss; empty means ours. A malformed sub or
-// issuer is refused with ErrInvalid, an issuer that is neither ours nor
-// trusted with ErrUnknownIssuer.
+// sep joins a trusted issuer and one of its identifiers in a qualified
+// name. It is a control character: CheckText refuses those in every local
+// subject and jti (and session ids are base64url), and auth refuses them in
+// a trusted issuer, so no local name is ever spelled like a qualified one,
+// and a qualified name's issuer ends at its first sep.
+const sep = '\x1f'
+
+// qualify is the one function that says under which name the shared state
+// (revocations, cut-offs, bans, sessions, the audit trail) knows an
+// identifier that comes from a token of issuer, its sub, sid or jti: ours
+// as it is, byte for byte, so that the hot path allocates nothing and the
+// state of our users written before keeps working; another issuer's as
+// issuer + "\x1f" + id, so that nothing a local user or another issuer can
+// choose ever lands on it. issuer has been checked (a verified token's, or
+// through Subject); an empty id stays empty.
+func (s *Service) qualify(issuer, id string) string {
+	if id == "" || s.ours(issuer) {
+		return id
+	}
+	return issuer + string(sep) + id
+}
+
+// ours reports whether issuer is our own (empty meaning ours).
+func (s *Service) ours(issuer string) bool {
+	return issuer == "" || issuer == s.tokens.Issuer()
+}
+
+// Subject is the name under which the revocation state, the session store
+// and the audit trail know a user: our own users by their sub, a trusted
+// issuer's users by a name qualified by the issuer (see qualify), so that
+// two providers' users "42" and ours never share a cut-off, a ban or a
+// session, whatever bytes a local subject holds. issuer is a token's iss;
+// empty means ours. A malformed sub or issuer is refused with ErrInvalid,
+// an issuer that is neither ours nor trusted with ErrUnknownIssuer.
 //
 // The workflows that take a subject (Status, Ban, Unban, LogOutEverywhere,
-// Sessions) take a name made here or by SubjectOf.
-//
-// Trusted issuers cannot contain '#' (config refuses it), so the prefix is
-// unambiguous among them.
+// Sessions, the audit trail's Query) take a name made here or by SubjectOf;
+// SplitSubject takes it apart again for display.
 func (s *Service) Subject(issuer, sub string) (string, error) {
 	if err := CheckSubject(sub); err != nil {
 		return "", err
@@ -25,37 +53,49 @@ func (s *Service) Subject(issuer, sub string) (string, error) {
 	if err := CheckIssuer(issuer); err != nil {
 		return "", err
 	}
-	if issuer != "" && issuer != s.tokens.Issuer() && !s.tokens.Trusts(issuer) {
+	if !s.ours(issuer) && !s.tokens.Trusts(issuer) {
 		return "", ErrUnknownIssuer
 	}
-	return s.name(issuer, sub), nil
-}
-
-// name qualifies sub by issuer, which has been checked.
-func (s *Service) name(issuer, sub string) string {
-	if issuer == "" || issuer == s.tokens.Issuer() {
-		return sub
-	}
-	return issuer + "#" + sub
+	return s.qualify(issuer, sub), nil
 }
 
 // SubjectOf is the name a verified token's user is known by: what every
 // cut-off, ban and session lookup made on behalf of a token must use
 // instead of its bare sub.
 func (s *Service) SubjectOf(c *auth.Claims) string {
-	return s.name(c.Issuer, c.Subject)
+	return s.qualify(c.Issuer, c.Subject)
+}
+
+// SplitSubject takes a name made by Subject or SubjectOf apart: the issuer
+// (empty for our users) and the sub, for showing a user to people.
+func SplitSubject(name string) (issuer, sub string) {
+	if i := strings.IndexByte(name, sep); i >= 0 {
+		return name[:i], name[i+1:]
+	}
+	return "", name
+}
+
+// lifetime is the longest a token of the user known as name lives, which
+// is how long the user's cut-offs must be kept.
+func (s *Service) lifetime(name string) time.Duration {
+	issuer, _ := SplitSubject(name)
+	if life, ok := s.tokens.Lifetime(issuer); ok {
+		return life
+	}
+	// An issuer no longer configured: its tokens no longer verify, but
+	// keep the entry as long as any token could live.
+	return s.tokens.LongestLifetime()
 }
 
 // revocationToken is what the revocation decision needs of a verified
-// token. jti and sid are used as they are: RFC 7519 §4.1.7 requires a jti to
-// be unique across issuers, and ours and the big providers' are random (a
-// trusted issuer's token without jti has an ID derived from the token, see
-// auth.Claims.IDDerived).
+// token, every identifier qualified by its issuer: a trusted issuer chooses
+// its own jti and sid, and they must never land on ours (our session ids
+// are no secret: they appear in X-Auth-Session and in refresh tokens).
 func (s *Service) revocationToken(c *auth.Claims) blacklist.Token {
 	return blacklist.Token{
-		ID:        c.ID,
-		SessionID: c.SessionID,
-		Subject:   s.SubjectOf(c),
+		ID:        s.qualify(c.Issuer, c.ID),
+		SessionID: s.qualify(c.Issuer, c.SessionID),
+		Subject:   s.qualify(c.Issuer, c.Subject),
 		IssuedAt:  c.IssuedAtPrecise(),
 	}
 }

@@ -238,7 +238,7 @@ func writeThroughThePackages(t *testing.T, rdb *redis.Client) {
 		if err := rev.RevokeSession(ctx, sub); err != nil {
 			t.Fatal(err)
 		}
-		if err := rev.Ban(ctx, sub, blacklist.Ban{Reason: "test"}); err != nil { // a ban and a cut-off
+		if err := rev.Ban(ctx, sub, blacklist.Ban{Reason: "test"}, time.Minute); err != nil { // a ban and a cut-off
 			t.Fatal(err)
 		}
 		id, err := sessions.NewID(sub)
