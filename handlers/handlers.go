@@ -111,6 +111,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Any("/v1/verify", h.verify)
 	e.Any("/v1/verify/*", h.verify)
 	e.GET(jwksPath, h.jwks)
+	e.GET("/openapi.json", newOpenAPIDocument().serve)
 	for _, p := range metadataPaths(h.auth.Issuer()) {
 		e.GET(p, h.metadata)
 	}
