@@ -69,6 +69,8 @@ type harness struct {
 	rsa   *rsa.PrivateKey
 	logs  *syncBuffer
 	clock *clock
+	// api is the OpenAPI document every exchange is held to (serve).
+	api *apiDoc
 }
 
 type harnessOptions struct {
@@ -217,7 +219,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, api: openAPI(t)}
 }
 
 // ownKey is our signing key: EdDSA "k1", or with withRSA an RS256 "rs1"
@@ -364,15 +366,38 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
+// serve sends r through the real Echo instance. It is the one way every
+// harness request is sent, and it holds each exchange to the OpenAPI
+// document (openapi_test.go): a request or an answer the document does not
+// describe fails the harness's test, naming the operation and why.
 func (h *harness) serve(r *http.Request) reply {
+	h.t.Helper()
+	return h.exchange(h.t, r, conforming)
+}
+
+// exchange is serve for a test that says how much of the exchange the
+// document must describe (malformedRequest for a test of bad input) and
+// which test a difference fails: a subtest on a shared harness passes its
+// own.
+func (h *harness) exchange(t testing.TB, r *http.Request, c conformance) reply {
+	t.Helper()
+	sent := h.api.capture(t, r, c)
 	rec := httptest.NewRecorder()
 	h.e.ServeHTTP(rec, r)
-	return reply{rec.Code, rec.Header(), rec.Body.String()}
+	got := reply{rec.Code, rec.Header(), rec.Body.String()}
+	h.api.check(t, sent, got)
+	return got
 }
 
 // do sends a request. auth is "Bearer <token>", a client id (Basic with
 // its harness secret), "id:secret" (Basic as given), or "" for none.
 func (h *harness) do(method, target, auth, contentType, body string) reply {
+	h.t.Helper()
+	return h.serve(h.newRequest(method, target, auth, contentType, body))
+}
+
+// newRequest builds the request do sends.
+func (h *harness) newRequest(method, target, auth, contentType, body string) *http.Request {
 	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	switch {
 	case strings.HasPrefix(auth, "Bearer "):
@@ -386,7 +411,7 @@ func (h *harness) do(method, target, auth, contentType, body string) reply {
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
-	return h.serve(r)
+	return r
 }
 
 // verify asks /v1/verify (path and query as given) with a bearer token.
@@ -536,12 +561,14 @@ type clientMistake struct {
 
 // wantClientErrors sends each mistake and checks its status and JSON error
 // body, which must explain itself; a 401 invalid_client must also carry a
-// Basic challenge. It is the one refusal runner of the package.
+// Basic challenge. It is the one refusal runner of the package. Its
+// requests are bad input on purpose, so the OpenAPI document is held only
+// to their answers (malformedRequest).
 func (h *harness) wantClientErrors(t *testing.T, cases []clientMistake) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do(c.method, c.path, c.auth, c.contentType, c.body)
+			r := h.exchange(t, h.newRequest(c.method, c.path, c.auth, c.contentType, c.body), malformedRequest)
 			if r.status != c.wantStatus {
 				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
 			}
