@@ -33,7 +33,7 @@ func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 			// every endpoint.
 			h.e.GET("/test/fault", c.fault)
 			tok, _ := h.issue(auth.IssueRequest{SessionID: "s"})
-			r := h.do(http.MethodGet, "/test/fault", "Bearer "+tok, "", "")
+			r := h.exchange(t, h.newRequest(http.MethodGet, "/test/fault", "Bearer "+tok, "", ""), testRoute)
 			if r.status != http.StatusInternalServerError {
 				t.Errorf("status = %d, want 500", r.status)
 			}
@@ -93,9 +93,8 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 // proxy forwards may change the answer of the forward-auth check.
 func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 	t.Parallel()
-	hs := newHarness(t, harnessOptions{})
-	h := hs.e
-	tok, _ := hs.issue(auth.IssueRequest{SessionID: "s"})
+	h := newHarness(t, harnessOptions{})
+	tok, _ := h.issue(auth.IssueRequest{SessionID: "s"})
 	big := strings.Repeat("x", 1<<20)
 	for _, c := range []struct {
 		name, method, path, body, token string
@@ -112,25 +111,19 @@ func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 			if c.token != "" {
 				req.Header.Set("Authorization", "Bearer "+c.token)
 			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != c.want {
-				t.Errorf("status = %d %s, want %d", rec.Code, rec.Body, c.want)
+			if r := h.exchange(t, req, conforming); r.status != c.want {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.want)
 			}
 		})
 	}
 	// Elsewhere the limits stand.
 	req := httptest.NewRequest(http.MethodPost, "/v1/sessions", strings.NewReader(big))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("POST /v1/sessions with 1 MiB = %d, want 413", rec.Code)
+	if r := h.exchange(t, req, malformedRequest); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /v1/sessions with 1 MiB = %d, want 413", r.status)
 	}
 	req = httptest.NewRequest("PURGE", "/v1/sessions", nil)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("PURGE /v1/sessions = %d, want 405", rec.Code)
+	if r := h.exchange(t, req, malformedRequest); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("PURGE /v1/sessions = %d, want 405", r.status)
 	}
 }
 
@@ -140,6 +133,8 @@ func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
 	h.wantClientErrors(t, []clientMistake{
 		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
 		{"a wrong method", "PUT", "/v1/sessions", "app", "", ``, 405, "method_not_allowed"},
+		{"an unknown admin route without client credentials", "GET", "/v1/admin/nothing-here", "", "", ``, 401, "invalid_client"},
+		{"an unknown admin route", "GET", "/v1/admin/nothing-here", "admin", "", ``, 404, "not_found"},
 	})
 }
 
