@@ -127,6 +127,35 @@ func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 	}
 }
 
+// TestEveryRouteButVerifyRefusesABodyOverTheLimit: a declared body over the
+// limit is refused 413 before any handler or client authentication runs,
+// on every route but the forward-auth check, those that take no body
+// included, as each operation of the document says.
+func TestEveryRouteButVerifyRefusesABodyOverTheLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	big := strings.Repeat("x", 64<<10+1)
+	var tried int
+	for _, rt := range h.e.Routes() {
+		if rt.Method == echo.RouteNotFound || isVerifyPath(rt.Path) {
+			continue
+		}
+		path := strings.NewReplacer(":subject", "alice", ":id", "s1").Replace(rt.Path)
+		t.Run(rt.Method+" "+path, func(t *testing.T) {
+			req := httptest.NewRequest(rt.Method, path, strings.NewReader(big))
+			// A body the document does not describe, on purpose: only
+			// the answer is held to it.
+			if r := h.exchange(t, req, malformedRequest); r.status != http.StatusRequestEntityTooLarge {
+				t.Errorf("status = %d %s, want 413", r.status, r.body)
+			}
+		})
+		tried++
+	}
+	if tried < 20 {
+		t.Errorf("tried %d routes; the instance serves more", tried)
+	}
+}
+
 func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -188,7 +217,8 @@ func TestEveryErrorBodyIsJSONOnTheWire(t *testing.T) {
 }
 
 // TestEveryGetRouteAnswersHead: a HEAD gets what a GET gets, status and
-// headers, without the body; a route added later cannot forget it.
+// headers, without the body, as the document's HEAD operations say; a route
+// added later cannot forget it.
 func TestEveryGetRouteAnswersHead(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -239,6 +269,18 @@ func TestEveryGetRouteAnswersHead(t *testing.T) {
 			}
 			if cl := head.header.Get("Content-Length"); cl != "" && cl != fmt.Sprint(len(get.body)) {
 				t.Errorf("HEAD Content-Length = %s, want the GET body's %d", cl, len(get.body))
+			}
+			// And the HEAD operation of the document describes the answer.
+			req := h.newRequest(http.MethodHead, c.path, "", "", "")
+			if a, ok := strings.CutPrefix(strings.TrimSuffix(c.auth, "\r\n"), "Authorization: "); ok {
+				req.Header.Set("Authorization", a)
+			}
+			conformance := conforming
+			if c.want == http.StatusNotFound || (c.auth == "" && c.want == http.StatusUnauthorized) {
+				conformance = malformedRequest // no such route; no credentials
+			}
+			if r := h.exchange(t, req, conformance); r.status != c.want {
+				t.Errorf("HEAD through the harness = %d, want %d", r.status, c.want)
 			}
 		})
 	}

@@ -32,10 +32,11 @@ import (
 // "null", oneOf, propertyNames, patterns and date-time are enforced on
 // bodies, parameters and response headers. What it leaves out is made up
 // for here or left as documentation: it validates no answer to HEAD (the
-// status is checked here), checks no credentials (presentCredentials checks
-// their scheme), hands path parameters over still escaped (unescaped here),
-// keeps the first of a form parameter given twice, and treats the ipv4,
-// ipv6 and uri formats as annotations unless defined package-wide.
+// status and headers are checked here, as GET's would be), checks no
+// credentials (presentCredentials checks their scheme), hands path
+// parameters over still escaped (unescaped here), keeps the first of a form
+// parameter given twice, and treats the ipv4, ipv6 and uri formats as
+// annotations unless defined package-wide.
 
 // conformance says how much of an exchange the document must describe.
 type conformance int
@@ -50,7 +51,8 @@ const (
 	// checked; the answer must be one the matched operation documents or,
 	// when no operation matches, the document's NotFound or
 	// MethodNotAllowed (or, below /v1/admin/, where client authentication
-	// runs first, InvalidClient or AccessDenied).
+	// runs first, InvalidClient, AccessDenied, TooManyRequests or
+	// Unavailable).
 	malformedRequest
 	// testRoute: a route the test added to the real instance, which the
 	// document cannot know; its answer must still be a documented Error.
@@ -196,6 +198,8 @@ func (a *apiDoc) checkUnrouted(t testing.TB, s sent, req *http.Request, routeErr
 		if strings.HasPrefix(req.URL.Path, "/v1/admin/") {
 			op.Responses.Set("401", responses["InvalidClient"])
 			op.Responses.Set("403", responses["AccessDenied"])
+			op.Responses.Set("429", responses["TooManyRequests"])
+			op.Responses.Set("503", responses["Unavailable"])
 		}
 	case testRoute:
 		op.OperationID = "(test route)"
@@ -221,6 +225,17 @@ func (a *apiDoc) checkAnswer(t testing.TB, s sent, in *openapi3filter.RequestVal
 	}
 	opts := &openapi3filter.Options{MultiError: true, IncludeResponseStatus: true}
 	opts.WithCustomSchemaErrorFunc(schemaReason)
+	if in.Request.Method == http.MethodHead {
+		// kin-openapi checks nothing of an answer to HEAD. Its headers are
+		// checked here against the HEAD operation as a GET's would be; it
+		// has no body to check (the recorder keeps what the handler wrote,
+		// which net/http drops on the wire).
+		get := *in
+		get.Request = in.Request.Clone(context.Background())
+		get.Request.Method = http.MethodGet
+		in = &get
+		opts.ExcludeResponseBody = true
+	}
 	out := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
 		Status:                 got.status,
@@ -329,13 +344,18 @@ func refersTo(s *openapi3.SchemaRef, ref string) bool {
 // operation says against what the middleware and the error handler can
 // answer it, whatever its handler does: client routes 401, 429 and, behind
 // requireClient, 403; bearer routes 401; JSON bodies 400, 413 and 415; form
-// bodies 400 and 413; and every operation 500.
+// bodies 400 and 413; every operation but the forward-auth check's 413 too
+// (limitBody refuses a declared body over the limit before any handler or
+// client authentication runs); and every operation 500.
 func TestEveryOperationDocumentsTheAnswersItsKindCanGive(t *testing.T) {
 	t.Parallel()
 	d := openAPI(t)
 	for path, item := range d.doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			want := []string{"500"}
+			if !isVerifyPath(path) {
+				want = append(want, "413")
+			}
 			var schemes []string
 			if op.Security != nil {
 				for _, req := range *op.Security {
@@ -524,6 +544,27 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 		{"an unknown route answered with something else than NotFound", h.newRequest("GET", "/v1/nothing-here", "", "", ""), malformedRequest,
 			reply{404, http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"no-store"}}, `404 page not found`},
 			[]string{"operation (no route)", "404 answer is not as documented"}},
+		{"a HEAD answer without the headers GET's carries", h.newRequest("HEAD", "/v1/sessions", "Bearer t", "", ""), conforming,
+			reply{200, http.Header{"Content-Type": {"application/json"}}, ``},
+			[]string{"operation listOwnSessionsHead", "200 answer is not as documented", "Cache-Control"}},
+		{"a HEAD answer with an undocumented status", h.newRequest("HEAD", "/healthz", "", "", ""), conforming,
+			reply{503, jsonHeader, ``},
+			[]string{"operation healthzHead", "status 503 is not documented"}},
+		{"a lockout without Retry-After", h.newRequest("POST", "/v1/sessions", "app", "application/json", `{"subject":"a"}`), conforming,
+			reply{429, jsonHeader, `{"error":"too_many_requests","error_description":"x"}`},
+			[]string{"operation createSession", "429 answer is not as documented", "Retry-After"}},
+		{"a lockout answered with another error code", h.newRequest("POST", "/v1/sessions", "app", "application/json", `{"subject":"a"}`), conforming,
+			reply{429, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Retry-After": {"60"}}, `{"error":"invalid_client","error_description":"x"}`},
+			[]string{"operation createSession", "429 answer is not as documented"}},
+		{"a degraded readiness without a stale shard", h.newRequest("GET", "/readyz", "", "", ""), conforming,
+			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"degraded","stale_shards":[]}`},
+			[]string{"operation readyz", "200 answer is not as documented"}},
+		{"an unavailable readiness answered 200", h.newRequest("GET", "/readyz", "", "", ""), conforming,
+			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"unavailable","stale_shards":[1],"error":"temporarily_unavailable","error_description":"x"}`},
+			[]string{"operation readyz", "200 answer is not as documented"}},
+		{"a page size the document does not allow", h.newRequest("GET", "/v1/sessions?limit=501", "Bearer t", "", ""), conforming,
+			reply{400, jsonHeader, `{"error":"invalid_request","error_description":"x"}`},
+			[]string{"operation listOwnSessions", "request is not as documented", "limit"}},
 		{"a documented route marked as a test's own", h.newRequest("GET", "/healthz", "", "", ""), testRoute,
 			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok"}`},
 			[]string{"marked as a test's own route"}},
