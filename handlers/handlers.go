@@ -120,6 +120,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Any("/v1/verify", h.verify)
 	e.Any("/v1/verify/*", h.verify)
 	e.Match(read, jwksPath, h.jwks)
+	e.Match(read, "/openapi.json", newOpenAPIDocument().serve)
 	for _, p := range metadataPaths(h.auth.Issuer()) {
 		e.Match(read, p, h.metadata)
 	}

@@ -33,7 +33,7 @@ func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
 			// every endpoint.
 			h.e.GET("/test/fault", c.fault)
 			tok, _ := h.issue(auth.IssueRequest{SessionID: "s"})
-			r := h.do(http.MethodGet, "/test/fault", "Bearer "+tok, "", "")
+			r := h.exchange(t, h.newRequest(http.MethodGet, "/test/fault", "Bearer "+tok, "", ""), testRoute)
 			if r.status != http.StatusInternalServerError {
 				t.Errorf("status = %d, want 500", r.status)
 			}
@@ -93,9 +93,8 @@ func TestRevokedAndUnavailableMapToTheirStatuses(t *testing.T) {
 // proxy forwards may change the answer of the forward-auth check.
 func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 	t.Parallel()
-	hs := newHarness(t, harnessOptions{})
-	h := hs.e
-	tok, _ := hs.issue(auth.IssueRequest{SessionID: "s"})
+	h := newHarness(t, harnessOptions{})
+	tok, _ := h.issue(auth.IssueRequest{SessionID: "s"})
 	big := strings.Repeat("x", 1<<20)
 	for _, c := range []struct {
 		name, method, path, body, token string
@@ -112,25 +111,48 @@ func TestVerifyAnswersOnly200Or401WhateverTheProxyForwards(t *testing.T) {
 			if c.token != "" {
 				req.Header.Set("Authorization", "Bearer "+c.token)
 			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != c.want {
-				t.Errorf("status = %d %s, want %d", rec.Code, rec.Body, c.want)
+			if r := h.exchange(t, req, conforming); r.status != c.want {
+				t.Errorf("status = %d %s, want %d", r.status, r.body, c.want)
 			}
 		})
 	}
 	// Elsewhere the limits stand.
 	req := httptest.NewRequest(http.MethodPost, "/v1/sessions", strings.NewReader(big))
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusRequestEntityTooLarge {
-		t.Errorf("POST /v1/sessions with 1 MiB = %d, want 413", rec.Code)
+	if r := h.exchange(t, req, malformedRequest); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("POST /v1/sessions with 1 MiB = %d, want 413", r.status)
 	}
 	req = httptest.NewRequest("PURGE", "/v1/sessions", nil)
-	rec = httptest.NewRecorder()
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusMethodNotAllowed {
-		t.Errorf("PURGE /v1/sessions = %d, want 405", rec.Code)
+	if r := h.exchange(t, req, malformedRequest); r.status != http.StatusMethodNotAllowed {
+		t.Errorf("PURGE /v1/sessions = %d, want 405", r.status)
+	}
+}
+
+// TestEveryRouteButVerifyRefusesABodyOverTheLimit: a declared body over the
+// limit is refused 413 before any handler or client authentication runs,
+// on every route but the forward-auth check, those that take no body
+// included, as each operation of the document says.
+func TestEveryRouteButVerifyRefusesABodyOverTheLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	big := strings.Repeat("x", 64<<10+1)
+	var tried int
+	for _, rt := range h.e.Routes() {
+		if rt.Method == echo.RouteNotFound || isVerifyPath(rt.Path) {
+			continue
+		}
+		path := strings.NewReplacer(":subject", "alice", ":id", "s1").Replace(rt.Path)
+		t.Run(rt.Method+" "+path, func(t *testing.T) {
+			req := httptest.NewRequest(rt.Method, path, strings.NewReader(big))
+			// A body the document does not describe, on purpose: only
+			// the answer is held to it.
+			if r := h.exchange(t, req, malformedRequest); r.status != http.StatusRequestEntityTooLarge {
+				t.Errorf("status = %d %s, want 413", r.status, r.body)
+			}
+		})
+		tried++
+	}
+	if tried < 20 {
+		t.Errorf("tried %d routes; the instance serves more", tried)
 	}
 }
 
@@ -140,6 +162,8 @@ func TestUnknownRoutesAndMethodsGetAJSONError(t *testing.T) {
 	h.wantClientErrors(t, []clientMistake{
 		{"an unknown route", "GET", "/v1/nothing-here", "", "", ``, 404, "not_found"},
 		{"a wrong method", "PUT", "/v1/sessions", "app", "", ``, 405, "method_not_allowed"},
+		{"an unknown admin route without client credentials", "GET", "/v1/admin/nothing-here", "", "", ``, 401, "invalid_client"},
+		{"an unknown admin route", "GET", "/v1/admin/nothing-here", "admin", "", ``, 404, "not_found"},
 	})
 }
 
@@ -193,7 +217,8 @@ func TestEveryErrorBodyIsJSONOnTheWire(t *testing.T) {
 }
 
 // TestEveryGetRouteAnswersHead: a HEAD gets what a GET gets, status and
-// headers, without the body; a route added later cannot forget it.
+// headers, without the body, as the document's HEAD operations say; a route
+// added later cannot forget it.
 func TestEveryGetRouteAnswersHead(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -244,6 +269,18 @@ func TestEveryGetRouteAnswersHead(t *testing.T) {
 			}
 			if cl := head.header.Get("Content-Length"); cl != "" && cl != fmt.Sprint(len(get.body)) {
 				t.Errorf("HEAD Content-Length = %s, want the GET body's %d", cl, len(get.body))
+			}
+			// And the HEAD operation of the document describes the answer.
+			req := h.newRequest(http.MethodHead, c.path, "", "", "")
+			if a, ok := strings.CutPrefix(strings.TrimSuffix(c.auth, "\r\n"), "Authorization: "); ok {
+				req.Header.Set("Authorization", a)
+			}
+			conformance := conforming
+			if c.want == http.StatusNotFound || (c.auth == "" && c.want == http.StatusUnauthorized) {
+				conformance = malformedRequest // no such route; no credentials
+			}
+			if r := h.exchange(t, req, conformance); r.status != c.want {
+				t.Errorf("HEAD through the harness = %d, want %d", r.status, c.want)
 			}
 		})
 	}

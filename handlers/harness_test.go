@@ -79,6 +79,8 @@ type harness struct {
 	// limiter limits failed client authentications, with the defaults of
 	// config (client_auth).
 	limiter *lockout.Limiter
+	// api is the OpenAPI document every exchange is held to (serve).
+	api *apiDoc
 }
 
 type harnessOptions struct {
@@ -232,7 +234,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter, api: openAPI(t)}
 }
 
 // newLimiter limits failed client authentications as tokenguard does by
@@ -396,22 +398,47 @@ func (r reply) json(t *testing.T) map[string]any {
 	return m
 }
 
+// serve sends r through the real Echo instance. It is the one way every
+// harness request is sent, and it holds each exchange to the OpenAPI
+// document (openapi_test.go): a request or an answer the document does not
+// describe fails the harness's test, naming the operation and why.
 func (h *harness) serve(r *http.Request) reply {
+	h.t.Helper()
+	return h.exchange(h.t, r, conforming)
+}
+
+// exchange is serve for a test that says how much of the exchange the
+// document must describe (malformedRequest for a test of bad input) and
+// which test a difference fails: a subtest on a shared harness passes its
+// own.
+func (h *harness) exchange(t testing.TB, r *http.Request, c conformance) reply {
+	t.Helper()
+	sent := h.api.capture(t, r, c)
 	rec := httptest.NewRecorder()
 	h.e.ServeHTTP(rec, r)
-	return reply{rec.Code, rec.Header(), rec.Body.String()}
+	got := reply{rec.Code, rec.Header(), rec.Body.String()}
+	h.api.check(t, sent, got)
+	return got
 }
 
 // do sends a request. auth is "Bearer <token>", a client id (Basic with
 // its harness secret), "id:secret" (Basic as given), or "" for none.
 func (h *harness) do(method, target, auth, contentType, body string) reply {
+	h.t.Helper()
 	return h.doFrom("192.0.2.1", method, target, auth, contentType, body)
 }
 
 // doFrom is do from the address ip, instead of httptest's 192.0.2.1.
 func (h *harness) doFrom(ip, method, target, auth, contentType, body string) reply {
-	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	h.t.Helper()
+	r := h.newRequest(method, target, auth, contentType, body)
 	r.RemoteAddr = net.JoinHostPort(ip, "40000")
+	return h.serve(r)
+}
+
+// newRequest builds the request do sends.
+func (h *harness) newRequest(method, target, auth, contentType, body string) *http.Request {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
 	switch {
 	case strings.HasPrefix(auth, "Bearer "):
 		r.Header.Set("Authorization", auth)
@@ -424,7 +451,7 @@ func (h *harness) doFrom(ip, method, target, auth, contentType, body string) rep
 	if contentType != "" {
 		r.Header.Set("Content-Type", contentType)
 	}
-	return h.serve(r)
+	return r
 }
 
 // verify asks /v1/verify (path and query as given) with a bearer token.
@@ -597,12 +624,14 @@ type clientMistake struct {
 
 // wantClientErrors sends each mistake and checks its status and JSON error
 // body, which must explain itself; a 401 invalid_client must also carry a
-// Basic challenge. It is the one refusal runner of the package.
+// Basic challenge. It is the one refusal runner of the package. Its
+// requests are bad input on purpose, so the OpenAPI document is held only
+// to their answers (malformedRequest).
 func (h *harness) wantClientErrors(t *testing.T, cases []clientMistake) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do(c.method, c.path, c.auth, c.contentType, c.body)
+			r := h.exchange(t, h.newRequest(c.method, c.path, c.auth, c.contentType, c.body), malformedRequest)
 			if r.status != c.wantStatus {
 				t.Errorf("status = %d %s, want %d", r.status, r.body, c.wantStatus)
 			}
@@ -628,12 +657,14 @@ type bodyMistake struct {
 }
 
 // wantBodiesRefused sends each body as JSON to method path as client and
-// checks the 400 invalid_request and its description.
+// checks the 400 invalid_request and its description. The bodies are bad
+// input on purpose (a field name in another case, a name given twice), so
+// the OpenAPI document is held only to their answers (malformedRequest).
 func (h *harness) wantBodiesRefused(t *testing.T, method, path, client string, cases []bodyMistake) {
 	t.Helper()
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			r := h.do(method, path, client, "application/json", c.body)
+			r := h.exchange(t, h.newRequest(method, path, client, "application/json", c.body), malformedRequest)
 			if r.status != http.StatusBadRequest {
 				t.Fatalf("status = %d %s, want 400", r.status, r.body)
 			}

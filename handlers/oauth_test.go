@@ -225,7 +225,7 @@ func TestOAuthEndpointsRefuseBadRequestsInTheRFC6749Shape(t *testing.T) {
 					id, secret, _ := strings.Cut(c.client, ":")
 					r.SetBasicAuth(id, secret)
 				}
-				got := s.serve(r)
+				got := s.exchange(t, r, malformedRequest)
 				if got.status != c.want || got.json(t)["error"] != c.code {
 					t.Fatalf("= %d %s, want %d %s", got.status, got.body, c.want, c.code)
 				}
@@ -239,7 +239,7 @@ func TestOAuthEndpointsRefuseBadRequestsInTheRFC6749Shape(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Errorf("%s with client_secret_post = %d %s, want 200", path, r.status, r.body)
 		}
-		if got := s.serve(httptest.NewRequest(http.MethodGet, path, nil)).status; got != http.StatusMethodNotAllowed {
+		if got := s.exchange(t, httptest.NewRequest(http.MethodGet, path, nil), malformedRequest).status; got != http.StatusMethodNotAllowed {
 			t.Errorf("GET %s = %d, want 405", path, got)
 		}
 	}
