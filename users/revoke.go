@@ -45,6 +45,7 @@ func (s *Service) adminRevoke(ctx context.Context, actor, jti string, exp time.T
 	if err := s.rev.RevokeToken(ctx, jti, exp); err != nil {
 		return err
 	}
+	s.metrics.Revoked(RevocationToken, CauseAdmin, 1)
 	s.log.Info("token revoked", "jti", jti, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: actor, Subject: subject, SessionID: sid, Reason: "token " + jti})
 	return nil
@@ -66,6 +67,7 @@ func (s *Service) RevokeAccess(ctx context.Context, clientID, raw string) (done 
 	if err := s.rev.RevokeToken(ctx, claims.ID, claims.ExpiresAt.Time); err != nil {
 		return false, err
 	}
+	s.metrics.Revoked(RevocationToken, CauseRFC7009, 1)
 	s.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", clientID)
 	return true, nil
 }
