@@ -104,6 +104,7 @@ func (a clientAuth) authenticateOAuth(r *http.Request) (Client, error) {
 func (h *handler) oauthClient(c echo.Context) (Client, error) {
 	cl, err := h.clients.authenticateOAuth(c.Request())
 	if errors.Is(err, errInvalidClient) {
+		h.metrics.ClientAuthFailed()
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
 	}
 	return cl, err
@@ -117,6 +118,7 @@ func (h *handler) requireClient(perm string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			cl, ok := h.clients.authenticate(c.Request())
 			if !ok {
+				h.metrics.ClientAuthFailed()
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
 				return errInvalidClient
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -54,6 +55,7 @@ var testNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // over the real workflows and stores on miniredis, with our EdDSA key, a
 // trusted issuer with a static Ed25519 key, clients for each permission and
 // a clock the test moves. Redis failures are made with h.redis.SetError.
+// Everything counts into h.metrics, as served.
 type harness struct {
 	t        testing.TB
 	e        *echo.Echo
@@ -62,6 +64,7 @@ type harness struct {
 	store    *blacklist.Store
 	sessions *sessions.Store
 	audit    *audit.Log
+	metrics  *metrics.Metrics
 	redis    *miniredis.Miniredis
 	idpKey   ed25519.PrivateKey
 	// rsa is our RS256 signing key "rs1" with harnessOptions.rsa, for
@@ -175,7 +178,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.mirror {
 		mode = blacklist.ModeMirror
 	}
-	store := blacklist.New(rdb, blacklist.Config{Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, Clock: clk.Now, Mode: mode, Logger: log})
+	m := metrics.New()
+	store := blacklist.New(rdb, blacklist.Config{Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, Clock: clk.Now, Mode: mode, Logger: log, OnApplied: m.MirrorApplied})
+	if err := m.WatchMirror(store.Stats); err != nil {
+		t.Fatal(err)
+	}
 	if opts.mirror {
 		runMirror(t, store)
 	}
@@ -185,7 +192,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	})
 	// The trail keeps real time: miniredis stamps stream ids with it.
 	trail := audit.New(rdb, audit.Config{Prefix: testPrefix, Retention: testRetains})
-	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now})
+	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,11 +220,12 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Logger:      log,
 		Clock:       clk.Now,
 		Verify:      opts.verify,
+		Metrics:     m,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, metrics: m, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk}
 }
 
 // ownKey is our signing key: EdDSA "k1", or with withRSA an RS256 "rs1"
