@@ -20,6 +20,7 @@ import (
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
+	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/redisconn"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
@@ -80,6 +81,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 
+	meters := metrics.New()
 	conn, err := redisconn.Open(ctx, redisconn.Config{
 		Addrs:          cfg.Redis.Addrs,
 		MasterName:     cfg.Redis.MasterName,
@@ -89,6 +91,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		DialTimeout:    cfg.Redis.DialTimeout,
 		Timeout:        cfg.Redis.Timeout,
 		MinReplicasAck: cfg.Redis.MinReplicasAck,
+		CommandFailed:  meters.RedisCommandFailed,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -108,7 +111,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Mode:             set.mode,
 		MaxStaleness:     cfg.Revocation.MaxStaleness,
 		FailOpen:         cfg.Revocation.OnStoreFailure == "open",
+		OnApplied:        meters.MirrorApplied,
 	})
+	if err := errors.Join(meters.WatchRedisPool(conn.Client.PoolStats), meters.WatchMirror(revocations.Stats)); err != nil {
+		return err
+	}
 	// The mirror follows Redis until shutdown; it stops before Redis closes.
 	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))
 	mirrorDone := make(chan error, 1)
@@ -137,6 +144,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		Sessions:    sessionStore,
 		Audit:       events,
 		Logger:      log,
+		Metrics:     meters,
 	})
 	if err != nil {
 		return err
@@ -150,6 +158,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		BodyLimit:   cfg.HTTP.BodyLimit,
 		Logger:      log,
 		StaleShards: revocations.StaleShards,
+		Metrics:     meters,
 	})
 	if err != nil {
 		return err
@@ -163,6 +172,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	stopMetrics, err := serveMetrics(cfg.Metrics.Listen, meters.Handler(log), cfg.HTTP, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
