@@ -21,6 +21,7 @@ import (
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
 	"github.com/tokenguard/tokenguard/lockout"
+	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/redisconn"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
@@ -99,6 +100,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		return err
 	}
 
+	meters := metrics.New()
 	conn, err := redisconn.Open(ctx, redisconn.Config{
 		Addrs:          cfg.Redis.Addrs,
 		MasterName:     cfg.Redis.MasterName,
@@ -108,6 +110,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		DialTimeout:    cfg.Redis.DialTimeout,
 		Timeout:        cfg.Redis.Timeout,
 		MinReplicasAck: cfg.Redis.MinReplicasAck,
+		CommandFailed:  meters.RedisCommandFailed,
 	}, log)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -130,7 +133,11 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Mode:                 set.mode,
 		MaxStaleness:         cfg.Revocation.MaxStaleness,
 		FailOpen:             cfg.Revocation.OnStoreFailure == "open",
+		OnApplied:            meters.MirrorApplied,
 	})
+	if err := errors.Join(meters.WatchRedisPool(conn.Client.PoolStats), meters.WatchMirror(revocations.Stats)); err != nil {
+		return err
+	}
 	// The mirror follows Redis until shutdown; it stops before Redis closes.
 	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))
 	mirrorDone := make(chan error, 1)
@@ -159,6 +166,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Sessions:    sessionStore,
 		Audit:       events,
 		Logger:      log,
+		Metrics:     meters,
 	})
 	if err != nil {
 		return err
@@ -187,6 +195,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		BodyLimit:   cfg.HTTP.BodyLimit,
 		Logger:      log,
 		StaleShards: revocations.StaleShards,
+		Metrics:     meters,
 	})
 	if err != nil {
 		return err
@@ -200,6 +209,11 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	stopMetrics, err := serveMetrics(cfg.Metrics.Listen, meters.Handler(log), cfg.HTTP, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -27,8 +27,18 @@ import (
 var (
 	// ErrRevoked reports that a token is no longer good: the token itself,
 	// its session or every token of its user issued before a cut-off was
-	// revoked. The wrapping error says which.
+	// revoked. The wrapping error says which: ErrTokenRevoked,
+	// ErrSessionEnded or ErrCutOff.
 	ErrRevoked = errors.New("token revoked")
+	// ErrTokenRevoked reports that the token itself was revoked. It wraps
+	// ErrRevoked.
+	ErrTokenRevoked = fmt.Errorf("%w: the token was revoked", ErrRevoked)
+	// ErrSessionEnded reports that the token's session has ended. It wraps
+	// ErrRevoked.
+	ErrSessionEnded = fmt.Errorf("%w: the session has ended", ErrRevoked)
+	// ErrCutOff reports that the token was issued before its user's
+	// cut-off (a logout everywhere, or a ban). It wraps ErrRevoked.
+	ErrCutOff = fmt.Errorf("%w: the user was logged out everywhere", ErrRevoked)
 	// ErrBanned reports that the token's user is banned. It is told apart
 	// from ErrRevoked so that gateways can answer 403 rather than 401.
 	ErrBanned = errors.New("user banned")
@@ -36,6 +46,10 @@ var (
 	// written. A check that returns it has not let the token through, and a
 	// revocation that returns it has not been recorded.
 	ErrUnavailable = errors.New("revocation store unavailable")
+
+	// errUserBanned is Check's answer for a banned user's token: a value,
+	// so that refusing a token allocates no error.
+	errUserBanned = fmt.Errorf("%w: the user is banned", ErrBanned)
 )
 
 // Config holds the settings of a Store.
@@ -72,6 +86,13 @@ type Config struct {
 	// FailOpen keeps answering when the state cannot be confirmed: from
 	// the stale mirror, or, in strict mode, as if nothing were revoked.
 	FailOpen bool
+	// OnApplied, when not nil, is told of every change the mirror applies
+	// from a change log: how long after Redis committed it (the log entry's
+	// id is Redis's clock, in milliseconds) it reached this instance's
+	// mirror, by the store's clock; never negative, so clock skew between
+	// this host and Redis's shows as zero. It runs on the mirror's own
+	// goroutines and must be quick.
+	OnApplied func(delay time.Duration)
 	// PollTimeout bounds each blocking read of the change logs, and so how
 	// often an idle mirror confirms it is current (default 1s).
 	PollTimeout time.Duration
@@ -121,6 +142,7 @@ type Store struct {
 	pollTimeout   time.Duration
 	sweepInterval time.Duration
 	lastOpenWarn  atomic.Int64
+	onApplied     func(delay time.Duration)
 }
 
 // New returns a Store that keeps its state in rdb.
@@ -151,6 +173,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 		failOpen:      cfg.FailOpen,
 		pollTimeout:   cmp.Or(cfg.PollTimeout, time.Second),
 		sweepInterval: cmp.Or(cfg.SweepInterval, 10*time.Second),
+		onApplied:     cfg.OnApplied,
 	}
 	if s.mode == "" {
 		s.mode = ModeMirror
@@ -211,13 +234,13 @@ type state struct {
 func (st state) decide(t Token, now time.Time) error {
 	switch {
 	case st.ban != nil && st.ban.ActiveAt(now):
-		return fmt.Errorf("%w: the user is banned", ErrBanned)
+		return errUserBanned
 	case st.tokenRevoked:
-		return fmt.Errorf("%w: the token was revoked", ErrRevoked)
+		return ErrTokenRevoked
 	case st.sessionRevoked:
-		return fmt.Errorf("%w: the session has ended", ErrRevoked)
+		return ErrSessionEnded
 	case !st.cutOff.IsZero() && !t.IssuedAt.After(st.cutOff):
-		return fmt.Errorf("%w: the user was logged out everywhere", ErrRevoked)
+		return ErrCutOff
 	}
 	return nil
 }
@@ -443,15 +466,33 @@ func (s *Store) StaleShards() []int {
 	return stale
 }
 
-// Stats describes the mirror, for metrics and tests.
+// Stats describes the mirror, for metrics and tests. It holds plain
+// numbers, so that any caller (the metrics of the service, an embedded
+// verifier) can report them its own way.
 type Stats struct {
-	// Entries is the number of revocation entries held in memory.
+	// Mirror is false in strict mode, where there is no mirror and every
+	// other field is zero.
+	Mirror bool
+	// Entries is the number of revocation entries held in memory: the sum
+	// of the four counts that follow.
 	Entries int
-	// Resyncs counts the times a group of shards had to be loaded again.
-	Resyncs int64
+	// Tokens, Sessions, CutOffs and Bans count the entries of each kind:
+	// revoked tokens, ended sessions, user cut-offs and bans.
+	Tokens, Sessions, CutOffs, Bans int
+	// Resyncs counts the times a group of shards had to be loaded again:
+	// ResyncsAfterError (Redis could not be read, or a follow failed) plus
+	// ResyncsFellBehind (the mirror paused longer than the change logs
+	// keep their entries).
+	Resyncs, ResyncsAfterError, ResyncsFellBehind int64
 	// Confirmed is the oldest of the shards' confirmations that they were
 	// current; zero until every shard has loaded.
 	Confirmed time.Time
+	// Shards holds, for each shard (see keyspace.Shard), when it last
+	// confirmed it was current; zero until it has loaded.
+	Shards [keyspace.Shards]time.Time
+	// At is when the stats were taken, on the store's clock: At minus a
+	// shard's confirmation is how far behind that shard may be.
+	At time.Time
 }
 
 // Stats reports on the mirror; zero in strict mode.
@@ -459,20 +500,29 @@ func (s *Store) Stats() Stats {
 	if s.mirror == nil {
 		return Stats{}
 	}
-	var st Stats
-	st.Entries = s.mirror.size()
-	st.Resyncs = s.mirror.resyncs.Load()
+	st := Stats{Mirror: true, At: s.now()}
+	m := s.mirror
+	st.Tokens, st.Sessions, st.CutOffs, st.Bans = m.count()
+	st.Entries = st.Tokens + st.Sessions + st.CutOffs + st.Bans
+	st.ResyncsAfterError = m.resyncsAfterError.Load()
+	st.ResyncsFellBehind = m.resyncsFellBehind.Load()
+	st.Resyncs = st.ResyncsAfterError + st.ResyncsFellBehind
 	oldest := int64(0)
-	for i := range s.mirror.parts {
-		c := s.mirror.parts[i].confirmed.Load()
+	loaded := true
+	for i := range m.parts {
+		c := m.parts[i].confirmed.Load()
 		if c == 0 {
-			return st
+			loaded = false
+			continue
 		}
+		st.Shards[i] = time.Unix(0, c)
 		if oldest == 0 || c < oldest {
 			oldest = c
 		}
 	}
-	st.Confirmed = time.Unix(0, oldest)
+	if loaded {
+		st.Confirmed = time.Unix(0, oldest)
+	}
 	return st
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,8 +24,10 @@ import (
 // different masters, and losing one master must not stop the checks of the
 // users whose shards live on the others.
 type mirror struct {
-	parts   [keyspace.Shards]part
-	resyncs atomic.Int64
+	parts [keyspace.Shards]part
+	// resyncsAfterError and resyncsFellBehind count the resyncs by cause.
+	resyncsAfterError atomic.Int64
+	resyncsFellBehind atomic.Int64
 	// loaded counts the follower groups that have loaded once, so that the
 	// first full load is logged once.
 	loaded atomic.Int64
@@ -251,16 +254,24 @@ func (m *mirror) sweep(now time.Time, hold time.Duration) {
 	}
 }
 
-// size counts the entries, for metrics and tests.
+// size counts the entries, for the log.
 func (m *mirror) size() int {
-	n := 0
+	tokens, sessions, cutOffs, bans := m.count()
+	return tokens + sessions + cutOffs + bans
+}
+
+// count counts the entries of each kind, for metrics and tests.
+func (m *mirror) count() (tokens, sessions, cutOffs, bans int) {
 	for i := range m.parts {
 		p := &m.parts[i]
 		p.mu.RLock()
-		n += len(p.tokens) + len(p.sessions) + len(p.cutOffs) + len(p.bans)
+		tokens += len(p.tokens)
+		sessions += len(p.sessions)
+		cutOffs += len(p.cutOffs)
+		bans += len(p.bans)
 		p.mu.RUnlock()
 	}
-	return n
+	return tokens, sessions, cutOffs, bans
 }
 
 // errBehind ends a follow that may have missed changes the log no longer
@@ -337,7 +348,11 @@ func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
 		if ctx.Err() != nil {
 			return
 		}
-		m.resyncs.Add(1)
+		if errors.Is(err, errBehind) {
+			m.resyncsFellBehind.Add(1)
+		} else {
+			m.resyncsAfterError.Add(1)
+		}
 		if failingSince.IsZero() {
 			failingSince = s.now()
 			s.log.Warn("revocation mirror keyspace.Shards resyncing", "shards", group, "err", err)
@@ -518,6 +533,8 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 				if len(kind) == 1 {
 					if err := s.mirror.set(kind[0], id, value); err != nil {
 						s.log.Warn("revocation mirror skips a malformed log entry", "stream", st.Stream, "err", err)
+					} else if s.onApplied != nil {
+						s.onApplied(s.sinceCommit(msg.ID))
 					}
 				}
 				streams[index[st.Stream]] = msg.ID
@@ -527,4 +544,17 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 		last = issued
 		s.mirror.confirm(group, issued)
 	}
+}
+
+// sinceCommit is how long ago, by the store's clock, Redis committed the
+// change-log entry with stream id id: the id's first part is Redis's clock
+// in milliseconds when it appended the entry, in the same atomic step as the
+// change. Zero when the id cannot be read or lies in the future (clock skew).
+func (s *Store) sinceCommit(id string) time.Duration {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	if err != nil {
+		return 0
+	}
+	return max(s.now().Sub(time.UnixMilli(ms)), 0)
 }

@@ -120,10 +120,13 @@ func TestMirrorResyncsAfterFallingBehindTheTrimmedLog(t *testing.T) {
 	}
 	// Time passes beyond what the log keeps (the longest token lifetime)
 	// since the reader last read: it must not trust the log and resync.
-	before := m.Stats().Resyncs
+	before := m.Stats()
 	clock.Advance(testLifetime + testLeeway + time.Minute)
-	awaitTrue(t, "a resync", func() bool { return m.Stats().Resyncs > before })
+	awaitTrue(t, "a resync", func() bool { return m.Stats().Resyncs > before.Resyncs })
 	awaitReady(t, m)
+	if after := m.Stats(); after.ResyncsFellBehind <= before.ResyncsFellBehind || after.ResyncsAfterError != before.ResyncsAfterError {
+		t.Errorf("resyncs fell behind %d → %d, after an error %d → %d; want one more that fell behind and no error", before.ResyncsFellBehind, after.ResyncsFellBehind, before.ResyncsAfterError, after.ResyncsAfterError)
+	}
 	if err := m.Check(ctx, Token{ID: "trimmed-away"}); !errors.Is(err, ErrRevoked) {
 		t.Errorf("Check after the resync = %v, want ErrRevoked (the snapshot holds it)", err)
 	}
@@ -145,7 +148,7 @@ func TestMirrorResyncsAfterARedisRestart(t *testing.T) {
 	if err := writer.RevokeToken(ctx, "after", exp); err != nil {
 		t.Fatalf("RevokeToken after the restart: %v", err)
 	}
-	awaitTrue(t, "a resync", func() bool { return m.Stats().Resyncs > before })
+	awaitTrue(t, "a resync", func() bool { return m.Stats().ResyncsAfterError > 0 && m.Stats().Resyncs > before })
 	awaitCurrent(t, m, time.Now())
 	if err := m.Check(ctx, Token{ID: "after"}); !errors.Is(err, ErrRevoked) {
 		t.Errorf("Check of a revocation written after the restart = %v, want ErrRevoked", err)

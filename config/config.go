@@ -45,6 +45,7 @@ type Config struct {
 	Sessions   Sessions   `yaml:"sessions"`
 	Events     Events     `yaml:"events"`
 	Verify     Verify     `yaml:"verify"`
+	Metrics    Metrics    `yaml:"metrics"`
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
@@ -118,6 +119,15 @@ type Sessions struct {
 type Events struct {
 	// Retention is how long audit events are kept.
 	Retention time.Duration `yaml:"retention"`
+}
+
+// Metrics says where Prometheus scrapes tokenguard.
+type Metrics struct {
+	// Listen is the address of the management listener that serves
+	// /metrics, apart from the public one (Listen); empty turns it off.
+	// /metrics has no authentication: keep it on loopback or on a network
+	// only the scraper reaches.
+	Listen string `yaml:"listen"`
 }
 
 // HTTP holds the server's limits and timeouts.

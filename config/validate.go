@@ -27,6 +27,15 @@ func (c Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "want host:port, got %q", c.Listen)
 	}
+	if c.Metrics.Listen != "" {
+		host, port, err := net.SplitHostPort(c.Metrics.Listen)
+		switch {
+		case err != nil:
+			bad("metrics.listen", "want host:port or empty (off), got %q", c.Metrics.Listen)
+		case sharesListener(host, port, c.Listen):
+			bad("metrics.listen", "%q would share the public listener (listen: %q); the metrics need a port of their own", c.Metrics.Listen, c.Listen)
+		}
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", "want text or json, got %q", c.LogFormat)
 	}
@@ -126,6 +135,18 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// sharesListener reports whether host:port would be the same listener as
+// public, or clash with it: the same port on the same host, or on every
+// address. Port 0 picks a free port, which never clashes.
+func sharesListener(host, port, public string) bool {
+	pubHost, pubPort, err := net.SplitHostPort(public)
+	if err != nil || port != pubPort || port == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return host == pubHost || any(host) || any(pubHost)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

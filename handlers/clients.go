@@ -134,10 +134,22 @@ func (a clientAuth) authenticateOAuth(c echo.Context) (Client, error) {
 // WWW-Authenticate: Basic challenge RFC 6749 §5.2 requires with a 401.
 func (h *handler) oauthClient(c echo.Context) (Client, error) {
 	cl, err := h.clients.authenticateOAuth(c)
+	h.countClientAuth(err)
 	if errors.Is(err, errInvalidClient) {
 		c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
 	}
 	return cl, err
+}
+
+// countClientAuth counts what a client authentication came to: a failure
+// (invalid_client), or a request refused by a lockout.
+func (h *handler) countClientAuth(err error) {
+	switch {
+	case errors.Is(err, errInvalidClient):
+		h.metrics.ClientAuthFailed()
+	case errors.Is(err, lockout.ErrLocked):
+		h.metrics.RateLimited("client_auth")
+	}
 }
 
 const clientKey = "tokenguard.client"
@@ -147,6 +159,7 @@ func (h *handler) requireClient(perm string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			cl, err := h.clients.authenticate(c)
+			h.countClientAuth(err)
 			if errors.Is(err, errInvalidClient) {
 				c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
 			}

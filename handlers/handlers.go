@@ -45,6 +45,9 @@ type Config struct {
 	Clock func() time.Time
 	// Verify holds the forward-auth settings of /v1/verify.
 	Verify VerifyConfig
+	// Metrics is told of every request and of what only the HTTP layer
+	// sees; nil counts nothing.
+	Metrics Metrics
 }
 
 type handler struct {
@@ -55,6 +58,9 @@ type handler struct {
 	stale   func() []int
 	log     *slog.Logger
 	now     func() time.Time
+	metrics Metrics
+	// routes are the patterns of the routes served (see countRequests).
+	routes map[string]bool
 
 	verifyCfg VerifyConfig
 	// identityClaims are the configured email and groups claim names, the
@@ -83,8 +89,12 @@ func New(cfg Config) (*echo.Echo, error) {
 		stale:   cfg.StaleShards,
 		log:     cfg.Logger,
 		now:     cfg.Clock,
+		metrics: cfg.Metrics,
 
 		verifyCfg: cfg.Verify,
+	}
+	if h.metrics == nil {
+		h.metrics = noMetrics{}
 	}
 	for _, n := range []string{cfg.Verify.EmailClaim, cfg.Verify.GroupsClaim} {
 		if n != "" {
@@ -109,7 +119,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	// Forwarded-for headers are trusted only from the configured proxies.
 	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
 	e.Pre(anyMethodOnVerify)
-	e.Use(h.recoverPanics, h.logRequests, limitBody(limit))
+	e.Use(h.countRequests, h.recoverPanics, h.logRequests, limitBody(limit))
 
 	// HEAD answers wherever GET does, with the same status and headers
 	// and no body (net/http drops the body of an answer to HEAD).
@@ -141,6 +151,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	admin.DELETE("/users/:subject/ban", h.unban)
 	admin.DELETE("/sessions/:id", h.adminEndSession)
 	admin.Match(read, "/events", h.listEvents)
+	h.routes = routePatterns(e)
 	return e, nil
 }
 

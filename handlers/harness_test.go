@@ -37,6 +37,7 @@ import (
 	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/lockout"
+	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -61,6 +62,7 @@ var testNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 // over the real workflows and stores on miniredis, with our EdDSA key, a
 // trusted issuer with a static Ed25519 key, clients for each permission and
 // a clock the test moves. Redis failures are made with h.redis.SetError.
+// Everything counts into h.metrics, as served.
 type harness struct {
 	t        testing.TB
 	e        *echo.Echo
@@ -69,6 +71,7 @@ type harness struct {
 	store    *blacklist.Store
 	sessions *sessions.Store
 	audit    *audit.Log
+	metrics  *metrics.Metrics
 	redis    *miniredis.Miniredis
 	idpKey   ed25519.PrivateKey
 	// rsa is our RS256 signing key "rs1" with harnessOptions.rsa, for
@@ -187,10 +190,14 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	if opts.mirror {
 		mode = blacklist.ModeMirror
 	}
+	m := metrics.New()
 	store := blacklist.New(rdb, blacklist.Config{
 		Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, LongestTokenLifetime: svc.LongestLifetime(),
-		Clock: clk.Now, Mode: mode, Logger: log,
+		Clock: clk.Now, Mode: mode, Logger: log, OnApplied: m.MirrorApplied,
 	})
+	if err := m.WatchMirror(store.Stats); err != nil {
+		t.Fatal(err)
+	}
 	if opts.mirror {
 		runMirror(t, store)
 	}
@@ -200,7 +207,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	})
 	// The trail keeps real time: miniredis stamps stream ids with it.
 	trail := audit.New(rdb, audit.Config{Prefix: testPrefix, Retention: testRetains})
-	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now})
+	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,11 +237,12 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Logger:      log,
 		Clock:       clk.Now,
 		Verify:      opts.verify,
+		Metrics:     m,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter, api: openAPI(t)}
+	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter, api: openAPI(t), metrics: m}
 }
 
 // newLimiter limits failed client authentications as tokenguard does by

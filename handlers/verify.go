@@ -2,12 +2,12 @@ package handlers
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +63,7 @@ func IdentityHeaders() []string {
 func (h *handler) bearerUser(c echo.Context) (*auth.Claims, error) {
 	raw, err := bearerToken(c.Request())
 	if err != nil {
+		h.metrics.TokenMissing()
 		return nil, err
 	}
 	return h.users.Authenticate(c.Request().Context(), raw)
@@ -97,19 +98,28 @@ func (h *handler) verify(c echo.Context) error {
 	return c.NoContent(http.StatusOK)
 }
 
-// verifyRequest finds the request's token, accepts it through
-// users.Service.Authenticate and checks the scopes the proxy requires.
+// verifyRequest finds the request's token and accepts it through
+// users.Service.Authorize with the scopes the proxy requires with ?scope=
+// (repeated or space-separated). A token that lacks one, or a malformed
+// requirement, is answered 403 insufficient_scope with the challenge of
+// RFC 6750 §3.1.
 func (h *handler) verifyRequest(c echo.Context) (*auth.Claims, error) {
 	r := c.Request()
 	raw, err := h.forwardedToken(r)
 	if err != nil {
+		h.metrics.TokenMissing()
 		return nil, err
 	}
-	claims, err := h.users.Authenticate(r.Context(), raw)
+	var required []string
+	if r.URL.RawQuery != "" { // the common case: nothing required, nothing to parse
+		required = c.QueryParams()["scope"]
+	}
+	claims, err := h.users.Authorize(r.Context(), raw, required)
 	if err != nil {
-		return nil, err
-	}
-	if err := requireScope(c, claims.Scope); err != nil {
+		var lacking *users.ScopeError // declared here: it escapes, and an allow must not allocate it
+		if errors.As(err, &lacking) {
+			return nil, insufficientScope(c, lacking.Required, lacking.Error())
+		}
 		return nil, err
 	}
 	return claims, nil
@@ -129,39 +139,13 @@ func (h *handler) forwardedToken(r *http.Request) (string, error) {
 	return "", err
 }
 
-// requireScope checks the scopes a proxy asks for with ?scope= (repeated or
-// space-separated): the token must hold all of them, or the answer is 403
-// insufficient_scope with the challenge of RFC 6750 §3.1. A malformed
-// requirement denies too: it can only come from the proxy's configuration
-// or, with Envoy (which appends the client's own query), from a client
-// making its own request stricter.
-func requireScope(c echo.Context, have string) error {
-	if c.Request().URL.RawQuery == "" {
-		return nil // the common case: nothing required, nothing to parse
-	}
-	var want []string
-	for _, v := range c.QueryParams()["scope"] {
-		if users.CheckScope(v) != nil {
-			return insufficientScope(c, "", "the required scope is malformed")
-		}
-		want = append(want, strings.Fields(v)...)
-	}
-	if len(want) == 0 {
-		return nil
-	}
-	held := strings.Fields(have)
-	for _, s := range want {
-		if !slices.Contains(held, s) {
-			return insufficientScope(c, strings.Join(want, " "), "the token lacks a required scope")
-		}
-	}
-	return nil
-}
-
+// insufficientScope is the 403 of a token that lacks a scope the proxy
+// requires; scope, the requirement, is left out of the challenge when it
+// was malformed.
 func insufficientScope(c echo.Context, scope, description string) error {
 	challenge := fmt.Sprintf(`Bearer realm="tokenguard", error="insufficient_scope", error_description=%q`, description)
 	if scope != "" {
-		// users.CheckScope has made sure scope holds no quote or backslash.
+		// users.Authorize has made sure scope holds no quote or backslash.
 		challenge += fmt.Sprintf(`, scope="%s"`, scope)
 	}
 	c.Response().Header().Set("WWW-Authenticate", challenge)

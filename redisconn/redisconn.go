@@ -32,6 +32,9 @@ type Config struct {
 	// MinReplicasAck is how many replicas must confirm a write before it
 	// is acknowledged (see Writer); zero waits for none.
 	MinReplicasAck int
+	// CommandFailed, when not nil, is told the name of every command that
+	// fails (see errorHook for what counts), for metrics.
+	CommandFailed func(command string)
 }
 
 // Conn is an open connection to the store.
@@ -88,6 +91,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Conn, error) {
 		DialerRetries:         1,
 		ContextTimeoutEnabled: true,
 	})
+	if cfg.CommandFailed != nil {
+		c.Client.AddHook(errorHook{failed: cfg.CommandFailed})
+	}
 	if cc, ok := c.Client.(*redis.ClusterClient); ok {
 		watch(cc)
 	}

@@ -77,7 +77,10 @@ func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duratio
 	if err := s.rev.Ban(ctx, subject, b, s.lifetime(subject)); err != nil {
 		return Status{}, err
 	}
+	s.metrics.Revoked(RevocationBan, CauseBan, 1)
+	s.metrics.Revoked(RevocationUser, CauseBan, 1)
 	ended, err := s.sessions.EndAll(ctx, subject, "")
+	s.ended(CauseBan, len(ended))
 	if err != nil {
 		return Status{}, err
 	}

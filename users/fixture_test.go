@@ -90,6 +90,8 @@ type fixture struct {
 type options struct {
 	// maxPerUser caps each user's sessions; zero means no cap.
 	maxPerUser int
+	// metrics is told what the workflows decide; nil counts nothing.
+	metrics Metrics
 }
 
 // newFixture builds a fixture on the Redis behind shared.
@@ -167,6 +169,7 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 		Sessions:    f.sessions,
 		Audit:       f.audit,
 		Clock:       f.clock.Now,
+		Metrics:     opt.metrics,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -178,10 +181,16 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 // about something other than the stores.
 func miniFixture(t *testing.T) *fixture {
 	t.Helper()
+	return miniFixtureWith(t, options{})
+}
+
+// miniFixtureWith is miniFixture with options.
+func miniFixtureWith(t *testing.T, opt options) *fixture {
+	t.Helper()
 	m := miniredis.RunT(t)
 	c := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { _ = c.Close() })
-	return newFixture(t, c, options{})
+	return newFixture(t, c, opt)
 }
 
 // open opens a session of our user subject for the app client.
@@ -423,4 +432,29 @@ func (h *onScript) matches(cmd redis.Cmder) bool {
 		}
 	}
 	return false
+}
+
+// tally is a Metrics that remembers the decisions it is told of.
+type tally struct {
+	noMetrics
+	mu   sync.Mutex
+	seen []Outcome
+}
+
+func (m *tally) Decision(o Outcome) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seen = append(m.seen, o)
+}
+
+func (m *tally) decisions() []Outcome {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.seen)
+}
+
+func (m *tally) reset() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seen = nil
 }

@@ -2,6 +2,7 @@ package users
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 )
 
@@ -66,6 +67,41 @@ func CheckScope(scope string) error {
 			if b := tok[i]; b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
 				return invalid("scope: invalid character in %q", tok)
 			}
+		}
+	}
+	return nil
+}
+
+// ScopeError is Authorize's refusal of a token for want of a scope. It
+// wraps ErrScope; its text is meant for the caller.
+type ScopeError struct {
+	// Required is the scope that was required, space-separated; empty when
+	// the requirement itself was malformed.
+	Required string
+	msg      string
+}
+
+func (e *ScopeError) Error() string        { return e.msg }
+func (e *ScopeError) Is(target error) bool { return target == ErrScope }
+
+// requireScopes checks that have, a token's scope, holds every scope token
+// of required. A malformed requirement refuses too: it can only come from a
+// proxy's configuration or from a client making its own request stricter.
+func requireScopes(have string, required []string) error {
+	if len(required) == 0 {
+		return nil // the common case: nothing required, nothing to parse
+	}
+	var want []string
+	for _, v := range required {
+		if CheckScope(v) != nil {
+			return &ScopeError{msg: "the required scope is malformed"}
+		}
+		want = append(want, strings.Fields(v)...)
+	}
+	held := strings.Fields(have)
+	for _, sc := range want {
+		if !slices.Contains(held, sc) {
+			return &ScopeError{Required: strings.Join(want, " "), msg: "the token lacks a required scope"}
 		}
 	}
 	return nil

@@ -70,6 +70,7 @@ func (s *Service) adminRevoke(ctx context.Context, actor, issuer, jti string, ex
 	if !s.ours(issuer) && subject == "" {
 		reason += " of " + issuer
 	}
+	s.metrics.Revoked(RevocationToken, CauseAdmin, 1)
 	s.log.Info("token revoked", "iss", issuer, "jti", jti, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: actor, Subject: subject, SessionID: sid, Reason: reason})
 	return nil
@@ -93,6 +94,7 @@ func (s *Service) RevokeAccess(ctx context.Context, clientID, raw string) (done 
 	if err := s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time); err != nil {
 		return false, err
 	}
+	s.metrics.Revoked(RevocationToken, CauseRFC7009, 1)
 	s.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", clientID)
 	return true, nil
 }

@@ -72,6 +72,7 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	if err != nil {
 		return Issued{}, err
 	}
+	s.metrics.SessionOpened()
 	for _, e := range evicted {
 		s.recordEnding(ctx, e, sessions.CauseEvicted, o.ClientID)
 	}
@@ -79,7 +80,11 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	// this one may have been written just after. Look again, so that a
 	// banned user never keeps a session that would revive on unban.
 	if banErr := s.refuseBanned(ctx, o.Subject); banErr != nil {
-		if _, err := s.sessions.End(context.WithoutCancel(ctx), sid); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+		_, err := s.sessions.End(context.WithoutCancel(ctx), sid)
+		if err == nil {
+			s.ended(CauseBan, 1)
+		}
+		if err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			return Issued{}, err
 		}
 		return Issued{}, banErr
@@ -94,7 +99,8 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 // presented. A replayed token ends its session, which is recorded. A
 // banned user's session is ended and refused with an error wrapping both
 // sessions.ErrInvalidGrant and blacklist.ErrBanned.
-func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Issued, error) {
+func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (is Issued, err error) {
+	defer func() { s.metrics.Refreshed(refreshOutcome(is, err)) }()
 	res, err := s.sessions.Refresh(ctx, raw, clientID, scope)
 	var ended *sessions.EndedError
 	if errors.As(err, &ended) {
@@ -110,7 +116,11 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (Iss
 		if !errors.Is(err, blacklist.ErrBanned) {
 			return Issued{}, err
 		}
-		if _, err := s.sessions.End(context.WithoutCancel(ctx), sess.ID); err != nil && !errors.Is(err, sessions.ErrNotFound) {
+		_, err := s.sessions.End(context.WithoutCancel(ctx), sess.ID)
+		if err == nil {
+			s.ended(CauseBan, 1)
+		}
+		if err != nil && !errors.Is(err, sessions.ErrNotFound) {
 			return Issued{}, err
 		}
 		return Issued{}, fmt.Errorf("%w: %w: the user is banned", sessions.ErrInvalidGrant, blacklist.ErrBanned)
@@ -197,9 +207,11 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 	case ScopeLocal:
 		err = s.endCaller(ctx, subject, claims)
 	case ScopeOthers:
-		_, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
+		var ended []sessions.Session
+		ended, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
+		s.ended(CauseLogoutOthers, len(ended))
 	case ScopeGlobal:
-		_, err = s.logOutEverywhere(ctx, subject)
+		_, err = s.logOutEverywhere(ctx, subject, CauseLogoutGlobal)
 	default:
 		return invalid("scope must be local, others or global")
 	}
@@ -215,20 +227,33 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 // subject, or, for a token without a session, the token itself.
 func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Claims) error {
 	if claims.SessionID == "" {
-		return s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time)
+		err := s.rev.RevokeToken(ctx, s.qualify(claims.Issuer, claims.ID), claims.ExpiresAt.Time)
+		if err == nil {
+			s.metrics.Revoked(RevocationToken, CauseLogoutLocal, 1)
+		}
+		return err
 	}
 	if !s.ours(claims.Issuer) {
 		// Another issuer's session: we keep none of its state, and its
 		// sid never reaches our session store (which knows sessions by
 		// id alone). Its entry refuses every token of that session.
 		life, _ := s.tokens.Lifetime(claims.Issuer)
-		return s.rev.EndSession(ctx, s.qualify(claims.Issuer, claims.SessionID), life)
+		err := s.rev.EndSession(ctx, s.qualify(claims.Issuer, claims.SessionID), life)
+		if err == nil {
+			s.metrics.Revoked(RevocationSession, CauseLogoutLocal, 1)
+		}
+		return err
 	}
 	_, err := s.sessions.EndOwned(ctx, subject, claims.SessionID)
+	if err == nil {
+		s.ended(CauseLogoutLocal, 1)
+	}
 	if errors.Is(err, sessions.ErrNotFound) {
 		// No state left (it lapsed, or another request ended it): the
 		// token's session still has to die.
-		err = s.rev.RevokeSession(ctx, claims.SessionID)
+		if err = s.rev.RevokeSession(ctx, claims.SessionID); err == nil {
+			s.metrics.Revoked(RevocationSession, CauseLogoutLocal, 1)
+		}
 	}
 	return err
 }
@@ -237,18 +262,21 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 // now, then ends every session, refresh tokens included. The cut-off comes
 // first: it kills every access token at once, those of sessions whose
 // state has already lapsed included.
-func (s *Service) logOutEverywhere(ctx context.Context, subject string) ([]sessions.Session, error) {
+func (s *Service) logOutEverywhere(ctx context.Context, subject string, cause Cause) ([]sessions.Session, error) {
 	if err := s.rev.CutOff(ctx, subject, s.now(), s.lifetime(subject)); err != nil {
 		return nil, err
 	}
-	return s.sessions.EndAll(ctx, subject, "")
+	s.metrics.Revoked(RevocationUser, cause, 1)
+	ended, err := s.sessions.EndAll(ctx, subject, "")
+	s.ended(cause, len(ended))
+	return ended, err
 }
 
 // LogOutEverywhere is an admin (actor, a client id) logging a user out of
 // every session, and every access token issued up to now.
 func (s *Service) LogOutEverywhere(ctx context.Context, actor, subject string) error {
 	ctx = context.WithoutCancel(ctx)
-	ended, err := s.logOutEverywhere(ctx, subject)
+	ended, err := s.logOutEverywhere(ctx, subject, CauseAdmin)
 	if err != nil {
 		return err
 	}
@@ -277,6 +305,7 @@ func (s *Service) EndOwnSession(ctx context.Context, claims *auth.Claims, id str
 	if err != nil {
 		return err
 	}
+	s.ended(CauseOwnSession, 1)
 	s.log.Info("session ended by its user", "sub", ended.Subject, "sid", ended.ID, "by_sid", claims.SessionID)
 	s.record(ctx, audit.Event{Type: audit.TypeSessionEnded, Actor: claims.ClientID, Subject: ended.Subject, SessionID: ended.ID, Reason: "ended from session " + claims.SessionID})
 	return nil
@@ -290,6 +319,7 @@ func (s *Service) EndSession(ctx context.Context, actor, id string) error {
 	if err != nil {
 		return err
 	}
+	s.ended(CauseAdmin, 1)
 	s.log.Info("session ended by an admin", "sub", ended.Subject, "sid", ended.ID, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeAdminSessionEnded, Actor: actor, Subject: ended.Subject, SessionID: ended.ID})
 	return nil

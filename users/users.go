@@ -33,6 +33,9 @@ var (
 	// ErrOtherClient reports a refresh token presented by a client other
 	// than the one it was issued to.
 	ErrOtherClient = errors.New("the refresh token was issued to another client")
+	// ErrScope reports a token that lacks a scope the request requires;
+	// the *ScopeError that wraps it says which.
+	ErrScope = errors.New("insufficient scope")
 )
 
 // invalidError is a refusal whose text is the whole explanation.
@@ -57,6 +60,8 @@ type Config struct {
 	// Audit is the audit trail.
 	Audit  *audit.Log
 	Logger *slog.Logger
+	// Metrics is told what the workflows decide; nil counts nothing.
+	Metrics Metrics
 	// Clock returns the current time; nil means time.Now. Tests inject it.
 	Clock func() time.Time
 }
@@ -69,6 +74,7 @@ type Service struct {
 	audit    *audit.Log
 	log      *slog.Logger
 	now      func() time.Time
+	metrics  Metrics
 }
 
 // New returns a Service, or an error naming the first missing dependency.
@@ -90,6 +96,10 @@ func New(cfg Config) (*Service, error) {
 		audit:    cfg.Audit,
 		log:      cfg.Logger,
 		now:      cfg.Clock,
+		metrics:  cfg.Metrics,
+	}
+	if s.metrics == nil {
+		s.metrics = noMetrics{}
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -102,13 +112,27 @@ func New(cfg Config) (*Service, error) {
 
 // Authenticate is the one path by which a presented access token is
 // accepted: signature and claims first (ours or a trusted issuer's), then
-// the revocation decision. Every surface that takes a token goes through it.
+// the revocation decision. Every surface that takes a token goes through it
+// (or through Authorize, which is it with a scope requirement), and each
+// decision is counted once, here.
 func (s *Service) Authenticate(ctx context.Context, raw string) (*auth.Claims, error) {
+	return s.Authorize(ctx, raw, nil)
+}
+
+// Authorize is Authenticate, and then requires the token to hold every
+// scope in required: each entry one or more space-separated scope tokens,
+// as a proxy asks for them. A token that lacks one, or a requirement that
+// is malformed, is refused with a *ScopeError.
+func (s *Service) Authorize(ctx context.Context, raw string, required []string) (*auth.Claims, error) {
 	claims, err := s.tokens.Verify(ctx, raw)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = s.rev.Check(ctx, s.revocationToken(claims))
 	}
-	if err := s.rev.Check(ctx, s.revocationToken(claims)); err != nil {
+	if err == nil {
+		err = requireScopes(claims.Scope, required)
+	}
+	s.metrics.Decision(decision(err))
+	if err != nil {
 		return nil, err
 	}
 	return claims, nil
@@ -133,8 +157,18 @@ func (s *Service) record(ctx context.Context, e audit.Event) {
 // recordEnding puts a session the session store ended on its own authority
 // (a replayed or revoked refresh token, the per-user cap) on the trail.
 func (s *Service) recordEnding(ctx context.Context, sess sessions.Session, cause, actor string) {
+	s.ended(endingCause(cause), 1)
 	s.log.Info("session ended", "cause", cause, "sub", sess.Subject, "sid", sess.ID, "actor", actor)
 	s.record(ctx, audit.Event{Type: cause, Actor: actor, Subject: sess.Subject, SessionID: sess.ID})
+}
+
+// ended counts n sessions ended for cause: each one's state is gone and its
+// session revoked.
+func (s *Service) ended(cause Cause, n int) {
+	if n > 0 {
+		s.metrics.SessionsEnded(cause, n)
+		s.metrics.Revoked(RevocationSession, cause, n)
+	}
 }
 
 // Events lists the audit trail, newest first.
