@@ -319,3 +319,17 @@ func (ts *testServer) wantTTLNear(pattern string, exp time.Time) {
 		ts.t.Errorf("TTL of %s = %v, want %v ± 1s (remaining lifetime + leeway)", pattern, ttl, want)
 	}
 }
+
+// freeLoopbackAddr returns 127.0.0.1 and a port nothing listens on now, for
+// a listener of the service that cannot be told to take port 0 and report
+// it (the metrics listener of the committed config.yaml, which the README
+// reaches at a fixed address).
+func freeLoopbackAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

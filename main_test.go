@@ -18,7 +18,7 @@ import (
 // README's walkthrough: login, verify, logout, refused.
 func TestCommittedConfigRunsTheWalkthrough(t *testing.T) {
 	logs := &syncBuffer{}
-	base := startServe(t, nil, map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:0"}, logs)
+	base := startServe(t, nil, map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:0", "TOKENGUARD_METRICS_LISTEN": freeLoopbackAddr(t)}, logs)
 	s := createSession(t, base, sessionBody("alice"))
 	if r := doRequest(t, base, "GET", "/v1/verify", "Bearer "+s.token, "", nil); r.status != http.StatusOK {
 		t.Fatalf("verify = %d, want 200", r.status)

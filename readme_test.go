@@ -397,7 +397,10 @@ func TestREADMEExamplesRunAsPasted(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	logs := &syncBuffer{}
-	base := startServe(t, nil, map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:0"}, logs)
+	// The committed config.yaml puts the metrics on 127.0.0.1:8081; the
+	// test moves them to a free port, and the README's examples with them.
+	metricsAddr := freeLoopbackAddr(t)
+	base := startServe(t, nil, map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:0", "TOKENGUARD_METRICS_LISTEN": metricsAddr}, logs)
 	addr := strings.TrimPrefix(base, "http://")
 
 	dir := t.TempDir()
@@ -413,7 +416,7 @@ curl() {
 }
 `, dir)
 	for i, b := range blocks {
-		script += fmt.Sprintf("\necho '== README sh block %d'\n%s\n", i+1, strings.ReplaceAll(b, "127.0.0.1:8080", addr))
+		script += fmt.Sprintf("\necho '== README sh block %d'\n%s\n", i+1, strings.NewReplacer("127.0.0.1:8080", addr, "127.0.0.1:8081", metricsAddr).Replace(b))
 	}
 	cmd := exec.Command(bash, "-c", script)
 	cmd.Env = []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), "HOME=" + dir, "TOKENGUARD_LISTEN=" + addr}
