@@ -1,10 +1,15 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/base64"
-	"encoding/json"
+	"errors"
+	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // A token has one spelling. Two parsers must never read one token
@@ -47,7 +52,7 @@ const maxStackHeader = 512
 // checkJSON applies the rules above to the header and payload of a token
 // that the parser has accepted (so both are valid JSON objects), and
 // returns the payload, decoded.
-func checkJSON(token string) ([]byte, error) {
+func (ws *walkers) checkJSON(token string) ([]byte, error) {
 	enc := base64.RawURLEncoding.Strict()
 	h, rest, _ := strings.Cut(token, ".")
 	p, _, _ := strings.Cut(rest, ".")
@@ -72,133 +77,84 @@ func checkJSON(token string) ([]byte, error) {
 	if !utf8.Valid(header) || !utf8.Valid(payload) {
 		return nil, errNotUTF8
 	}
-	if err := walkTop(header, false); err != nil {
+	if err := ws.walkTop(header, false); err != nil {
 		return nil, err
 	}
-	if err := walkTop(payload, true); err != nil {
+	if err := ws.walkTop(payload, true); err != nil {
 		return nil, err
 	}
 	return payload, nil
 }
 
-// walkTop walks a JSON text that must be one object; claims says it is a
+// walkTop reads a JSON text that must be one object, with jsontext (the
+// encoding/json/v2 tokenizer), which refuses a repeated member name in any
+// object, escapes resolved. claims says the object is a
 // payload, whose top-level names and time claims are checked too.
-func walkTop(b []byte, claims bool) error {
-	w := walker{b: b}
-	w.space()
-	if w.i >= len(w.b) || w.b[w.i] != '{' {
+func (ws *walkers) walkTop(b []byte, claims bool) error {
+	w := ws.get()
+	defer ws.pool.Put(w)
+	w.r.Reset(b)
+	w.dec.Reset(&w.r)
+	dec := w.dec
+	if tok, err := dec.ReadToken(); err != nil || tok.Kind() != '{' {
 		return errNotObject
 	}
-	if err := w.object(claims); err != nil {
-		return err
+	for dec.PeekKind() != '}' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return jsonError(err)
+		}
+		if claims {
+			if err := claim(name.String(), dec.PeekKind()); err != nil {
+				return err
+			}
+		}
+		if err := dec.SkipValue(); err != nil {
+			return jsonError(err)
+		}
 	}
-	w.space()
-	if w.i != len(w.b) {
+	if _, err := dec.ReadToken(); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return errNotObject
 	}
 	return nil
 }
 
-// walker reads one JSON text that encoding/json has already accepted, so
-// it only needs to find its objects' member names; it still fails cleanly
-// on anything unexpected rather than trusting that.
+// walker is a reusable decoder over a byte slice: decoding a token's JSON
+// then allocates nothing of its own.
 type walker struct {
-	b []byte
-	i int
+	r   bytes.Reader
+	dec *jsontext.Decoder
 }
 
-func (w *walker) space() {
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
+// walkers pools walkers; the zero value is ready to use.
+type walkers struct{ pool sync.Pool }
+
+func (ws *walkers) get() *walker {
+	if w, ok := ws.pool.Get().(*walker); ok {
+		return w
 	}
+	w := &walker{}
+	w.dec = jsontext.NewDecoder(&w.r)
+	return w
 }
 
-// object walks the object at w.i, refusing a repeated member name. With
-// claims, each name must be one tokenguard reads spelled exactly or no
-// such name in another case, and a time claim must be a number.
-func (w *walker) object(claims bool) error {
-	w.i++ // '{'
-	// Objects are small: names are compared pairwise until there are
-	// many, then through a map.
-	var small [16][]byte
-	n := 0 // names in small; not append, which would move them to the heap
-	var many map[string]struct{}
-	w.space()
-	if w.i < len(w.b) && w.b[w.i] == '}' {
-		w.i++
-		return nil
+// jsonError names what jsontext refused (invalid UTF-8 is refused before
+// the walk).
+func jsonError(err error) error {
+	if errors.Is(err, jsontext.ErrDuplicateName) {
+		return errDuplicateName
 	}
-	for {
-		w.space()
-		name, err := w.str()
-		if err != nil {
-			return err
-		}
-		if many != nil {
-			if _, dup := many[string(name)]; dup {
-				return errDuplicateName
-			}
-			many[string(name)] = struct{}{}
-		} else {
-			for _, prev := range small[:n] {
-				if string(prev) == string(name) {
-					return errDuplicateName
-				}
-			}
-			if n < len(small) {
-				small[n] = name
-				n++
-			} else {
-				many = make(map[string]struct{}, 2*len(small))
-				for _, prev := range small {
-					many[string(prev)] = struct{}{}
-				}
-				many[string(name)] = struct{}{}
-			}
-		}
-		w.space()
-		if w.i >= len(w.b) || w.b[w.i] != ':' {
-			return errNotObject
-		}
-		w.i++
-		w.space()
-		if claims {
-			if err := w.claim(name); err != nil {
-				return err
-			}
-		}
-		if err := w.value(); err != nil {
-			return err
-		}
-		w.space()
-		if w.i >= len(w.b) {
-			return errNotObject
-		}
-		switch w.b[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			return nil
-		default:
-			return errNotObject
-		}
-	}
+	return errNotObject
 }
 
-// claim checks one top-level claim whose value starts at w.i.
-func (w *walker) claim(name []byte) error {
-	switch string(name) {
+// claim checks one top-level claim name, whose value is of kind.
+func claim(name string, kind jsontext.Kind) error {
+	switch name {
 	case "exp", "nbf", "iat":
-		if w.i >= len(w.b) {
-			return errNotObject
-		}
-		if c := w.b[w.i]; c != '-' && (c < '0' || c > '9') {
+		if kind != '0' {
 			return errDateNotNumber
 		}
 		return nil
@@ -216,106 +172,23 @@ var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "s
 
 // foldsToClaim reports whether encoding/json would read name as one of
 // claimNames, which name does not spell exactly.
-func foldsToClaim(name []byte) bool {
+func foldsToClaim(name string) bool {
 	// Folding keeps an ASCII name's length; only a name with other
 	// characters ("ſub") can fold to a claim of another length.
 	ascii := isASCII(name)
 	for _, c := range claimNames {
-		if (len(c) == len(name) || !ascii) && strings.EqualFold(string(name), c) {
+		if (len(c) == len(name) || !ascii) && strings.EqualFold(name, c) {
 			return true
 		}
 	}
 	return false
 }
 
-func isASCII(b []byte) bool {
-	for _, c := range b {
-		if c >= utf8.RuneSelf {
+func isASCII(b string) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] >= utf8.RuneSelf {
 			return false
 		}
 	}
 	return true
-}
-
-// value skips the value at w.i, walking the objects in it.
-func (w *walker) value() error {
-	if w.i >= len(w.b) {
-		return errNotObject
-	}
-	switch w.b[w.i] {
-	case '{':
-		return w.object(false)
-	case '[':
-		w.i++
-		w.space()
-		if w.i < len(w.b) && w.b[w.i] == ']' {
-			w.i++
-			return nil
-		}
-		for {
-			w.space()
-			if err := w.value(); err != nil {
-				return err
-			}
-			w.space()
-			if w.i >= len(w.b) {
-				return errNotObject
-			}
-			switch w.b[w.i] {
-			case ',':
-				w.i++
-			case ']':
-				w.i++
-				return nil
-			default:
-				return errNotObject
-			}
-		}
-	case '"':
-		_, err := w.str()
-		return err
-	}
-	// A number, true, false or null: up to the next delimiter.
-	start := w.i
-	for w.i < len(w.b) {
-		switch w.b[w.i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			if w.i == start {
-				return errNotObject
-			}
-			return nil
-		}
-		w.i++
-	}
-	return nil
-}
-
-// str reads the string at w.i and returns its contents as encoding/json
-// reads them: escapes resolved, so that "\u0073ub" and "sub" are one name.
-func (w *walker) str() ([]byte, error) {
-	if w.i >= len(w.b) || w.b[w.i] != '"' {
-		return nil, errNotObject
-	}
-	start := w.i
-	escaped := false
-	for j := start + 1; j < len(w.b); j++ {
-		switch w.b[j] {
-		case '\\':
-			escaped = true
-			j++
-		case '"':
-			w.i = j + 1
-			if !escaped {
-				return w.b[start+1 : j], nil
-			}
-			// Rare: resolve the escapes on a copy, so that the walked
-			// text itself never escapes to the heap.
-			var s string
-			if err := json.Unmarshal(append([]byte(nil), w.b[start:j+1]...), &s); err != nil {
-				return nil, errNotObject
-			}
-			return []byte(s), nil
-		}
-	}
-	return nil, errNotObject
 }

@@ -78,6 +78,9 @@ type Config struct {
 // Service issues and verifies access tokens. It is immutable after New and
 // safe for concurrent use.
 type Service struct {
+	// walkers decode a token's JSON to hold it to its one spelling.
+	walkers walkers
+
 	issuer   string
 	audience string
 	ttl      time.Duration
@@ -469,7 +472,7 @@ func (s *Service) Verify(ctx context.Context, token string) (*Claims, error) {
 	if err := s.checkLifetime(claims.ExpiresAt, claims.IssuedAt, s.ttl); err != nil {
 		return nil, err
 	}
-	if claims.payload, err = checkJSON(token); err != nil {
+	if claims.payload, err = s.walkers.checkJSON(token); err != nil {
 		return nil, err
 	}
 	if s.cache != nil {

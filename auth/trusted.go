@@ -358,7 +358,7 @@ func (s *Service) verifyForeign(ctx context.Context, tr trusted, token string) (
 	if err := s.checkLifetime(fc.ExpiresAt, fc.IssuedAt, tr.maxLife); err != nil {
 		return nil, err
 	}
-	payload, err := checkJSON(token)
+	payload, err := s.walkers.checkJSON(token)
 	if err != nil {
 		return nil, err
 	}
