@@ -527,7 +527,7 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{404, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}, "Cache-Control": {"public"}}, `{"error":"not_found","error_description":"x"}`},
 			[]string{"operation endOwnSession", "404 answer is not as documented", "no-store"}},
 		{"a timestamp that is not RFC 3339", h.newRequest("GET", "/v1/sessions", "Bearer t", "", ""), conforming,
-			reply{200, jsonHeader, `{"sessions":[{"id":"a","client_id":"app","created_at":"yesterday","last_used_at":"2030-01-02T03:04:05Z","expires_at":"2030-01-02T03:04:05Z"}]}`},
+			reply{200, jsonHeader, `{"sessions":[{"id":"a","client_id":"app","created_at":"yesterday","last_used_at":"2030-01-02T03:04:05.000Z","expires_at":"2030-01-02T03:04:05.000Z"}]}`},
 			[]string{"operation listOwnSessions", "200 answer is not as documented", "created_at"}},
 		{"a subject the path parameter does not allow, once unescaped", h.newRequest("GET", "/v1/admin/users/a%01b", "admin", "", ""), conforming,
 			reply{400, jsonHeader, `{"error":"invalid_request","error_description":"x"}`},
