@@ -17,9 +17,11 @@ type sessionView struct {
 	CreatedAt  timestamp `json:"created_at"`
 	LastUsedAt timestamp `json:"last_used_at"`
 	ExpiresAt  timestamp `json:"expires_at"`
-	IP         string    `json:"ip"`
-	UserAgent  string    `json:"user_agent"`
-	DeviceName string    `json:"device_name"`
+	// The device fields are left out when the session was opened without
+	// them, rather than shown empty.
+	IP         string `json:"ip,omitempty"`
+	UserAgent  string `json:"user_agent,omitempty"`
+	DeviceName string `json:"device_name,omitempty"`
 	// Current marks the session of the token the list was asked with; it
 	// is left out of admin lists.
 	Current *bool `json:"current,omitempty"`
