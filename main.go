@@ -20,6 +20,7 @@ import (
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
+	"github.com/tokenguard/tokenguard/internal/requestid"
 	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/redisconn"
@@ -248,10 +249,13 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 	return nil
 }
 
+// newLogger returns the service's one logger: JSON or text, and every
+// record made with a request's context carries the request's id.
 func newLogger(format string, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(requestid.NewHandler(h))
 }

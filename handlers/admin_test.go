@@ -162,7 +162,7 @@ func TestABanWithADurationLapsesByItself(t *testing.T) {
 		t.Fatalf("ban = %d %s, want 200", r.status, r.body)
 	}
 	ban, _ := r.json(t)["ban"].(map[string]any)
-	if ban == nil || ban["until"] != testNow.Add(time.Second).Format(time.RFC3339) {
+	if ban == nil || ban["until"] != testNow.Add(time.Second).Format(timestampLayout) {
 		t.Fatalf("ban answer = %s, want an until one second on", r.body)
 	}
 	h.wantTTL(t, "b", "mallory", time.Second)

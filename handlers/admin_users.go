@@ -24,14 +24,14 @@ type userView struct {
 	Sessions int      `json:"sessions"`
 	// RevokedBefore is the user's cut-off: every token issued at or before
 	// it is refused. Null when there is none in force.
-	RevokedBefore *time.Time `json:"revoked_before"`
+	RevokedBefore *timestamp `json:"revoked_before"`
 }
 
 // banView is a ban in force.
 type banView struct {
-	At time.Time `json:"at"`
+	At timestamp `json:"at"`
 	// Until is null for a ban without end.
-	Until  *time.Time `json:"until"`
+	Until  *timestamp `json:"until"`
 	Reason string     `json:"reason"`
 	By     string     `json:"by"`
 }
@@ -41,16 +41,9 @@ func viewUser(st users.Status) userView {
 	v.Issuer, v.Subject = users.SplitSubject(st.Subject)
 	if b := st.Ban; b != nil {
 		v.Banned = true
-		v.Ban = &banView{At: b.At.UTC(), Reason: b.Reason, By: b.By}
-		if !b.Until.IsZero() {
-			until := b.Until.UTC()
-			v.Ban.Until = &until
-		}
+		v.Ban = &banView{At: stamp(b.At), Until: stampOrNil(b.Until), Reason: b.Reason, By: b.By}
 	}
-	if !st.CutOff.IsZero() {
-		cut := st.CutOff.UTC()
-		v.RevokedBefore = &cut
-	}
+	v.RevokedBefore = stampOrNil(st.CutOff)
 	return v
 }
 

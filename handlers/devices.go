@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,12 +14,14 @@ import (
 type sessionView struct {
 	ID         string    `json:"id"`
 	ClientID   string    `json:"client_id"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	IP         string    `json:"ip"`
-	UserAgent  string    `json:"user_agent"`
-	DeviceName string    `json:"device_name"`
+	CreatedAt  timestamp `json:"created_at"`
+	LastUsedAt timestamp `json:"last_used_at"`
+	ExpiresAt  timestamp `json:"expires_at"`
+	// The device fields are left out when the session was opened without
+	// them, rather than shown empty.
+	IP         string `json:"ip,omitempty"`
+	UserAgent  string `json:"user_agent,omitempty"`
+	DeviceName string `json:"device_name,omitempty"`
 	// Current marks the session of the token the list was asked with; it
 	// is left out of admin lists.
 	Current *bool `json:"current,omitempty"`
@@ -73,9 +74,9 @@ func viewSessions(page sessions.Page, current string, self bool) sessionList {
 		v := sessionView{
 			ID:         s.ID,
 			ClientID:   s.ClientID,
-			CreatedAt:  s.CreatedAt.UTC(),
-			LastUsedAt: s.LastUsedAt.UTC(),
-			ExpiresAt:  s.ExpiresAt.UTC(),
+			CreatedAt:  stamp(s.CreatedAt),
+			LastUsedAt: stamp(s.LastUsedAt),
+			ExpiresAt:  stamp(s.ExpiresAt),
 			IP:         s.Device.IP,
 			UserAgent:  s.Device.UserAgent,
 			DeviceName: s.Device.Name,

@@ -72,7 +72,7 @@ func (h *handler) handleError(err error, c echo.Context) {
 		werr = c.JSON(resp.status, body)
 	}
 	if werr != nil {
-		h.log.Warn("write error response", "err", werr)
+		h.log.WarnContext(c.Request().Context(), "write error response", "err", werr)
 	}
 }
 
@@ -92,22 +92,22 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 	case errors.Is(err, blacklist.ErrRevoked):
 		return &apiError{http.StatusUnauthorized, "invalid_token", err.Error()}
 	case errors.Is(err, blacklist.ErrUnavailable):
-		h.log.Error("revocation store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		h.log.ErrorContext(c.Request().Context(), "revocation store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the revocation state cannot be reached; retry shortly"}
 	case errors.Is(err, lockout.ErrLocked):
 		return &apiError{http.StatusTooManyRequests, "too_many_requests", "too many failed client authentications; retry after the time in Retry-After"}
 	case errors.Is(err, lockout.ErrUnavailable):
-		h.log.Error("failed-authentication counts unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		h.log.ErrorContext(c.Request().Context(), "failed-authentication counts unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "client authentication cannot be checked now; retry shortly"}
 	case errors.Is(err, sessions.ErrUnavailable), errors.Is(err, audit.ErrUnavailable):
-		h.log.Error("session store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
+		h.log.ErrorContext(c.Request().Context(), "session store unavailable", "method", c.Request().Method, "path", c.Path(), "err", err)
 		return &apiError{http.StatusServiceUnavailable, "temporarily_unavailable", "the session state cannot be reached; retry shortly"}
 	case errors.As(err, &tooLarge):
 		return &apiError{http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit)}
 	case errors.As(err, &he):
 		return fromEchoError(he)
 	}
-	h.log.Error("internal error", "method", c.Request().Method, "path", c.Path(), "err", err)
+	h.log.ErrorContext(c.Request().Context(), "internal error", "method", c.Request().Method, "path", c.Path(), "err", err)
 	return &apiError{http.StatusInternalServerError, "server_error", "internal error"}
 }
 

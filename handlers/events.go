@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -14,7 +13,7 @@ import (
 // eventView is one audit event.
 type eventView struct {
 	ID      string    `json:"id"`
-	Time    time.Time `json:"time"`
+	Time    timestamp `json:"time"`
 	Type    string    `json:"type"`
 	Actor   string    `json:"actor"`
 	Subject string    `json:"subject,omitempty"`
@@ -63,7 +62,7 @@ func (h *handler) listEvents(c echo.Context) error {
 	}
 	out := eventList{Events: make([]eventView, 0, len(events))}
 	for _, e := range events {
-		v := eventView{ID: e.ID, Time: e.Time.UTC(), Type: e.Type, Actor: e.Actor, SessionID: e.SessionID, Reason: e.Reason}
+		v := eventView{ID: e.ID, Time: stamp(e.Time), Type: e.Type, Actor: e.Actor, SessionID: e.SessionID, Reason: e.Reason}
 		v.Issuer, v.Subject = users.SplitSubject(e.Subject)
 		out.Events = append(out.Events, v)
 	}

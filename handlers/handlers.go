@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/internal/requestid"
 	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -118,7 +119,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.HTTPErrorHandler = h.handleError
 	// Forwarded-for headers are trusted only from the configured proxies.
 	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
-	e.Pre(anyMethodOnVerify)
+	e.Pre(anyMethodOnVerify, h.requestID)
 	e.Use(h.countRequests, h.recoverPanics, h.logRequests, limitBody(limit))
 
 	// HEAD answers wherever GET does, with the same status and headers
@@ -191,7 +192,7 @@ func (h *handler) readyz(c echo.Context) error {
 		// between the two questions above. A probe asking before the
 		// service is ready is expected (at start-up, every orchestrator
 		// does): not an error of this request, so logged at info.
-		h.log.Info("not ready", "err", err)
+		h.log.InfoContext(ctx, "not ready", "err", err)
 		return errNotReady
 	}
 	body.Status = "unavailable"
@@ -199,4 +200,23 @@ func (h *handler) readyz(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	c.Response().Header().Set("Retry-After", "1")
 	return c.JSON(http.StatusServiceUnavailable, body)
+}
+
+// requestID gives the request its id before anything else runs: the one a
+// trusted proxy sent in X-Request-Id when well-formed (so that its log
+// lines and ours share it), a fresh one otherwise. Anyone else's is
+// ignored: a client must not be able to choose, or collide with, the id
+// under which its requests are logged. The id is echoed in the answer and
+// carried in the request's context, where the log handler finds it.
+func (h *handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		id := r.Header.Get(requestid.Header)
+		if !requestid.Valid(id) || !h.fromTrustedProxy(r) {
+			id = requestid.New()
+		}
+		c.Response().Header().Set(requestid.Header, id)
+		c.SetRequest(r.WithContext(requestid.NewContext(r.Context(), id)))
+		return next(c)
+	}
 }

@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -13,6 +17,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/requestid"
 )
 
 func TestServerFaultsAnswerAGeneric500AndLogTheCause(t *testing.T) {
@@ -283,5 +288,134 @@ func TestEveryGetRouteAnswersHead(t *testing.T) {
 				t.Errorf("HEAD through the harness = %d, want %d", r.status, c.want)
 			}
 		})
+	}
+}
+
+// withRequestID is the harness's request sent from ip with X-Request-Id id
+// ("" sends none).
+func (h *harness) withRequestID(ip, id, method, target, auth, contentType, body string) reply {
+	h.t.Helper()
+	r := h.newRequest(method, target, auth, contentType, body)
+	r.RemoteAddr = net.JoinHostPort(ip, "40000")
+	if id != "" {
+		r.Header.Set(requestid.Header, id)
+	}
+	return h.serve(r)
+}
+
+// wantEveryLineWith fails unless the log lines written since the last
+// Reset are there, all carry the request id id, and include each line
+// wanted (by message).
+func wantEveryLineWith(t *testing.T, logs string, id string, wanted ...string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(logs), "\n")
+	for _, l := range lines {
+		if !strings.Contains(l, " request_id="+id) {
+			t.Errorf("log line without request_id=%s: %s", id, l)
+		}
+	}
+	for _, w := range append(wanted, "msg=request ") {
+		if !strings.Contains(logs, w) {
+			t.Errorf("no log line %q in:\n%s", w, logs)
+		}
+	}
+}
+
+func TestARequestIDFromATrustedProxyIsEchoedAndInEveryLogLineOfItsRequest(t *testing.T) {
+	t.Parallel()
+	proxy := netip.MustParsePrefix("10.0.0.0/8")
+	h := newHarness(t, harnessOptions{verify: VerifyConfig{TrustedProxies: []netip.Prefix{proxy}}})
+	alice := h.login("app", "alice", "laptop")
+	cases := []struct {
+		name                       string
+		id                         string
+		method, target, auth, body string
+		// wanted are log lines the request must write, beyond the
+		// request line: the domain's (users, lockout) and the error
+		// logs.
+		wanted []string
+		fault  bool
+	}{
+		{"a login, logged by the users workflow", "3f1c2a9e-7b4d-4c1e-9a2b-5d6e7f801234",
+			http.MethodPost, "/v1/sessions", "app", `{"subject":"bob"}`, []string{`msg="session opened"`}, false},
+		{"a ban that ends sessions", "0123456789abcdef0123456789abcdef",
+			http.MethodPut, "/v1/admin/users/alice/ban", "admin", `{"reason":"spam"}`, []string{`msg="user banned"`}, false},
+		{"a failed client authentication, logged by the lockout", "Root=1-67891233-abcdef",
+			http.MethodPost, "/v1/sessions", "app:wrong", `{"subject":"bob"}`, []string{`msg="authentication failed"`}, false},
+		{"a request failing on the store, logged as an error", "req.42",
+			http.MethodGet, "/v1/sessions", "Bearer " + alice.token, "", []string{`msg="revocation store unavailable"`}, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.fault {
+				h.redis.SetError("LOADING the store is down")
+				defer h.redis.SetError("")
+			}
+			h.logs.Reset()
+			ct := ""
+			if c.body != "" {
+				ct = "application/json"
+			}
+			r := h.withRequestID("10.1.2.3", c.id, c.method, c.target, c.auth, ct, c.body)
+			if got := r.header.Get(requestid.Header); got != c.id {
+				t.Errorf("X-Request-Id = %q, want the proxy's %q echoed", got, c.id)
+			}
+			// The text handler quotes a value with '='.
+			want := c.id
+			if strings.Contains(want, "=") {
+				want = strconv.Quote(want)
+			}
+			wantEveryLineWith(t, h.logs.String(), want, c.wanted...)
+		})
+	}
+}
+
+func TestARequestIDFromAnyoneElseOrMalformedIsReplaced(t *testing.T) {
+	t.Parallel()
+	proxy := netip.MustParsePrefix("10.0.0.0/8")
+	h := newHarness(t, harnessOptions{verify: VerifyConfig{TrustedProxies: []netip.Prefix{proxy}}})
+	cases := []struct {
+		name, ip, id string
+	}{
+		{"a well-formed id from a client that is no proxy", "192.0.2.1", "client-chosen-id"},
+		{"an id longer than 128 characters from the proxy", "10.1.2.3", strings.Repeat("a", requestid.MaxLen+1)},
+		{"an id with a space from the proxy", "10.1.2.3", "a b"},
+		{"an id with a quote from the proxy", "10.1.2.3", `a"b`},
+		{"an id with non-ASCII from the proxy", "10.1.2.3", "idé"},
+		{"no id from the proxy", "10.1.2.3", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			h.logs.Reset()
+			r := h.withRequestID(c.ip, c.id, http.MethodPost, "/v1/sessions", "app", "application/json", `{"subject":"bob"}`)
+			got := r.header.Get(requestid.Header)
+			if got == c.id || !generatedID.MatchString(got) {
+				t.Fatalf("X-Request-Id = %q, want a fresh id of 32 hex digits instead of %q", got, c.id)
+			}
+			wantEveryLineWith(t, h.logs.String(), got, `msg="session opened"`)
+			if c.id != "" && strings.Contains(h.logs.String(), c.id) {
+				t.Errorf("the refused id %q was logged:\n%s", c.id, h.logs.String())
+			}
+		})
+	}
+}
+
+// generatedID is the shape of the ids tokenguard makes.
+var generatedID = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func TestGeneratedRequestIDsAreUnique(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	seen := map[string]bool{}
+	for range 200 {
+		r := h.do(http.MethodGet, "/healthz", "", "", "")
+		id := r.header.Get(requestid.Header)
+		if !generatedID.MatchString(id) {
+			t.Fatalf("X-Request-Id = %q, want 32 hex digits", id)
+		}
+		if seen[id] {
+			t.Fatalf("X-Request-Id %q given twice", id)
+		}
+		seen[id] = true
 	}
 }

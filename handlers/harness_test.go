@@ -36,6 +36,7 @@ import (
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
+	"github.com/tokenguard/tokenguard/internal/requestid"
 	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/sessions"
@@ -185,7 +186,9 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// As main builds it: every record made with a request's context
+	// carries its id.
+	log := slog.New(requestid.NewHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	mode := blacklist.ModeStrict
 	if opts.mirror {
 		mode = blacklist.ModeMirror

@@ -494,7 +494,7 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 	t.Parallel()
 	d := openAPI(t)
 	h := newHarness(t, harnessOptions{})
-	jsonHeader := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
+	jsonHeader := http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
 	cases := []struct {
 		name        string
 		req         *http.Request
@@ -506,8 +506,14 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{201, jsonHeader, `{"access_token":"a","token_type":"Bearer","expires_in":600,"refresh_token":"r","session_id":"s"}`},
 			[]string{"operation createSession", "request is not as documented", "admin"}},
 		{"an answer with a member the document does not know", h.newRequest("GET", "/healthz", "", "", ""), conforming,
-			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok","version":"1"}`},
+			reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, `{"status":"ok","version":"1"}`},
 			[]string{"operation healthz", "200 answer is not as documented", "version"}},
+		{"an answer without its request id", h.newRequest("GET", "/healthz", "", "", ""), conforming,
+			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok"}`},
+			[]string{"operation healthz", "200 answer is not as documented", "X-Request-Id"}},
+		{"an error without its request id", h.newRequest("DELETE", "/v1/sessions/x", "Bearer t", "", ""), conforming,
+			reply{404, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}, `{"error":"not_found","error_description":"x"}`},
+			[]string{"operation endOwnSession", "404 answer is not as documented", "X-Request-Id"}},
 		{"an undocumented status", h.newRequest("GET", "/healthz", "", "", ""), conforming,
 			reply{418, jsonHeader, `{"error":"teapot","error_description":"short and stout"}`},
 			[]string{"operation healthz", "status 418 is not documented"}},
@@ -518,10 +524,10 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{404, jsonHeader, `{"error":"gone","error_description":"x"}`},
 			[]string{"operation endOwnSession", "404 answer is not as documented"}},
 		{"a refusal that caches may keep", h.newRequest("DELETE", "/v1/sessions/x", "Bearer t", "", ""), conforming,
-			reply{404, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"public"}}, `{"error":"not_found","error_description":"x"}`},
+			reply{404, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}, "Cache-Control": {"public"}}, `{"error":"not_found","error_description":"x"}`},
 			[]string{"operation endOwnSession", "404 answer is not as documented", "no-store"}},
 		{"a timestamp that is not RFC 3339", h.newRequest("GET", "/v1/sessions", "Bearer t", "", ""), conforming,
-			reply{200, jsonHeader, `{"sessions":[{"id":"a","client_id":"app","created_at":"yesterday","last_used_at":"2030-01-02T03:04:05Z","expires_at":"2030-01-02T03:04:05Z"}]}`},
+			reply{200, jsonHeader, `{"sessions":[{"id":"a","client_id":"app","created_at":"yesterday","last_used_at":"2030-01-02T03:04:05.000Z","expires_at":"2030-01-02T03:04:05.000Z"}]}`},
 			[]string{"operation listOwnSessions", "200 answer is not as documented", "created_at"}},
 		{"a subject the path parameter does not allow, once unescaped", h.newRequest("GET", "/v1/admin/users/a%01b", "admin", "", ""), conforming,
 			reply{400, jsonHeader, `{"error":"invalid_request","error_description":"x"}`},
@@ -533,7 +539,7 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{200, http.Header{"Cache-Control": {"no-store"}}, ``},
 			[]string{"operation verifyPathGet", "200 answer is not as documented", "X-Auth-Request-User"}},
 		{"a request without the credentials the operation needs", h.newRequest("GET", "/v1/admin/events", "", "", ""), conforming,
-			reply{401, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Www-Authenticate": {`Basic realm="tokenguard"`}}, `{"error":"invalid_client","error_description":"client authentication failed"}`},
+			reply{401, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Www-Authenticate": {`Basic realm="tokenguard"`}}, `{"error":"invalid_client","error_description":"client authentication failed"}`},
 			[]string{"operation adminEvents", "request is not as documented", "Authorization"}},
 		{"a route the document lacks", h.newRequest("GET", "/v1/nothing-here", "", "", ""), conforming,
 			reply{404, jsonHeader, `{"error":"not_found","error_description":"not found"}`},
@@ -542,10 +548,10 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{422, jsonHeader, `{"error":"invalid_request","error_description":"x"}`},
 			[]string{"operation createSession", "status 422 is not documented"}},
 		{"an unknown route answered with something else than NotFound", h.newRequest("GET", "/v1/nothing-here", "", "", ""), malformedRequest,
-			reply{404, http.Header{"Content-Type": {"text/plain"}, "Cache-Control": {"no-store"}}, `404 page not found`},
+			reply{404, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"text/plain"}, "Cache-Control": {"no-store"}}, `404 page not found`},
 			[]string{"operation (no route)", "404 answer is not as documented"}},
 		{"a HEAD answer without the headers GET's carries", h.newRequest("HEAD", "/v1/sessions", "Bearer t", "", ""), conforming,
-			reply{200, http.Header{"Content-Type": {"application/json"}}, ``},
+			reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, ``},
 			[]string{"operation listOwnSessionsHead", "200 answer is not as documented", "Cache-Control"}},
 		{"a HEAD answer with an undocumented status", h.newRequest("HEAD", "/healthz", "", "", ""), conforming,
 			reply{503, jsonHeader, ``},
@@ -554,19 +560,19 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 			reply{429, jsonHeader, `{"error":"too_many_requests","error_description":"x"}`},
 			[]string{"operation createSession", "429 answer is not as documented", "Retry-After"}},
 		{"a lockout answered with another error code", h.newRequest("POST", "/v1/sessions", "app", "application/json", `{"subject":"a"}`), conforming,
-			reply{429, http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Retry-After": {"60"}}, `{"error":"invalid_client","error_description":"x"}`},
+			reply{429, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}, "Cache-Control": {"no-store"}, "Retry-After": {"60"}}, `{"error":"invalid_client","error_description":"x"}`},
 			[]string{"operation createSession", "429 answer is not as documented"}},
 		{"a degraded readiness without a stale shard", h.newRequest("GET", "/readyz", "", "", ""), conforming,
-			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"degraded","stale_shards":[]}`},
+			reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, `{"status":"degraded","stale_shards":[]}`},
 			[]string{"operation readyz", "200 answer is not as documented"}},
 		{"an unavailable readiness answered 200", h.newRequest("GET", "/readyz", "", "", ""), conforming,
-			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"unavailable","stale_shards":[1],"error":"temporarily_unavailable","error_description":"x"}`},
+			reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, `{"status":"unavailable","stale_shards":[1],"error":"temporarily_unavailable","error_description":"x"}`},
 			[]string{"operation readyz", "200 answer is not as documented"}},
 		{"a page size the document does not allow", h.newRequest("GET", "/v1/sessions?limit=501", "Bearer t", "", ""), conforming,
 			reply{400, jsonHeader, `{"error":"invalid_request","error_description":"x"}`},
 			[]string{"operation listOwnSessions", "request is not as documented", "limit"}},
 		{"a documented route marked as a test's own", h.newRequest("GET", "/healthz", "", "", ""), testRoute,
-			reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok"}`},
+			reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, `{"status":"ok"}`},
 			[]string{"marked as a test's own route"}},
 	}
 	for _, c := range cases {
@@ -588,7 +594,7 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 	// And the same exchanges, as the handlers really answer them, pass.
 	f := &failures{TB: t}
 	req := h.newRequest("GET", "/healthz", "", "", "")
-	d.check(f, d.capture(t, req, conforming), reply{200, http.Header{"Content-Type": {"application/json"}}, `{"status":"ok"}`})
+	d.check(f, d.capture(t, req, conforming), reply{200, http.Header{"X-Request-Id": {"r1"}, "Content-Type": {"application/json"}}, `{"status":"ok"}`})
 	if len(f.got) != 0 {
 		t.Errorf("a documented exchange failed the check: %v", f.got)
 	}

@@ -554,3 +554,52 @@ func TestARefreshThatCannotIssueAUsableTokenIsRefused(t *testing.T) {
 		t.Errorf("refresh = %d %.200s, want 400 naming the limit of 8192 bytes, and no token", r.status, r.body)
 	}
 }
+
+// A session opened without a device, or with part of one, shows only the
+// device fields it was given: none are shown empty.
+func TestASessionWithoutADeviceShowsNoDeviceFields(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	open := func(body string) tokenPair {
+		t.Helper()
+		r := h.do(http.MethodPost, "/v1/sessions", "app", "application/json", body)
+		if r.status != http.StatusCreated {
+			t.Fatalf("POST /v1/sessions %s = %d %s, want 201", body, r.status, r.body)
+		}
+		var p tokenPair
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bare := open(`{"subject":"carol"}`)
+	named := open(`{"subject":"carol","device":{"name":"laptop"}}`)
+	want := map[string][]string{
+		bare.SessionID:  nil,
+		named.SessionID: {"device_name"},
+	}
+	lists := map[string]reply{
+		"own":   h.do(http.MethodGet, "/v1/sessions", "Bearer "+bare.AccessToken, "", ""),
+		"admin": h.do(http.MethodGet, "/v1/admin/users/carol/sessions", "admin", "", ""),
+	}
+	for name, r := range lists {
+		var list struct{ Sessions []map[string]any }
+		if err := json.Unmarshal([]byte(r.body), &list); err != nil || r.status != http.StatusOK {
+			t.Fatalf("%s list = %d %s (%v), want 200", name, r.status, r.body, err)
+		}
+		if len(list.Sessions) != 2 {
+			t.Fatalf("%s list = %s, want 2 sessions", name, r.body)
+		}
+		for _, s := range list.Sessions {
+			var got []string
+			for _, k := range []string{"device_name", "ip", "user_agent"} {
+				if _, ok := s[k]; ok {
+					got = append(got, k)
+				}
+			}
+			if id := s["id"].(string); !slices.Equal(got, want[id]) {
+				t.Errorf("%s list: session %s shows device fields %v, want %v: %v", name, id, got, want[id], s)
+			}
+		}
+	}
+}

@@ -228,7 +228,7 @@ func (h *handler) logDecision(c echo.Context, claims *auth.Claims, err error) {
 	if err != nil {
 		attrs = append(attrs, "reason", err.Error())
 	}
-	h.log.Debug("forward-auth decision", attrs...)
+	h.log.DebugContext(c.Request().Context(), "forward-auth decision", attrs...)
 }
 
 // fromTrustedProxy reports whether the request comes straight from one of

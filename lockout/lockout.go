@@ -211,7 +211,7 @@ func (l *Limiter) Fail(ctx context.Context, id, ip string) error {
 		}
 		if lim.scope == "ip" {
 			l.failures.Add(1)
-			l.log.Warn("authentication failed", l.idKey, clip(id), "ip", clip(ip), "failures_from_ip", n, "limit_per_ip", l.perIP)
+			l.log.WarnContext(ctx, "authentication failed", l.idKey, clip(id), "ip", clip(ip), "failures_from_ip", n, "limit_per_ip", l.perIP)
 		}
 		if began {
 			l.lockedOut(ctx, lim, id, ip, n, left)
@@ -266,11 +266,11 @@ func (l *Limiter) lockedOut(ctx context.Context, lim limit, id, ip string, n int
 	if lim.scope == "ip" {
 		reason = fmt.Sprintf("%d failed authentications from %s within %v; refused until %s", n, clip(ip), l.window, until.Format(time.RFC3339))
 	}
-	l.log.Warn("locked out", "scope", lim.scope, l.idKey, clip(id), "ip", clip(ip), "failures", n, "until", until)
+	l.log.WarnContext(ctx, "locked out", "scope", lim.scope, l.idKey, clip(id), "ip", clip(ip), "failures", n, "until", until)
 	// The lockout is in force already; a lost event must not undo it.
 	ev := audit.Event{Type: lim.event, Actor: clip(id), Reason: reason}
 	if err := l.audit.Record(context.WithoutCancel(ctx), ev); err != nil {
-		l.log.Error("record a lockout in the audit trail", "type", lim.event, l.idKey, clip(id), "err", err)
+		l.log.ErrorContext(ctx, "record a lockout in the audit trail", "type", lim.event, l.idKey, clip(id), "err", err)
 	}
 }
 

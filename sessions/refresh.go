@@ -117,7 +117,7 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 		cur := t.next([]byte(salt))
 		if subtle.ConstantTimeCompare([]byte(cur.hash()), []byte(fields["cur"])) != 1 {
 			// Cannot happen unless the state was written by someone else.
-			s.log.Error("refresh: the reuse window does not lead to the current token", "sid", t.sid)
+			s.log.ErrorContext(ctx, "refresh: the reuse window does not lead to the current token", "sid", t.sid)
 			return Refreshed{}, fmt.Errorf("%w: inconsistent refresh state", ErrInvalidGrant)
 		}
 		return Refreshed{Session: sess, RefreshToken: cur.String()}, nil
@@ -130,11 +130,11 @@ func (s *Store) Refresh(ctx context.Context, raw, clientID, scope string) (Refre
 			cause, ret = CauseExhausted, fmt.Errorf("%w: the session has rotated its refresh token too often; log in again", ErrInvalidGrant)
 		}
 		if err := s.revoker.RevokeSession(ctx, sess.ID); err != nil {
-			s.log.Error("refresh token replayed: session state deleted but its access tokens could not be revoked", "sid", sess.ID, "sub", sess.Subject, "err", err)
+			s.log.ErrorContext(ctx, "refresh token replayed: session state deleted but its access tokens could not be revoked", "sid", sess.ID, "sub", sess.Subject, "err", err)
 			return Refreshed{}, err
 		}
 		if err := s.rdb.ZRem(ctx, s.keys.UserSessions(sess.Subject), sess.ID).Err(); err != nil {
-			s.log.Warn("prune session index", "sub", sess.Subject, "err", err)
+			s.log.WarnContext(ctx, "prune session index", "sub", sess.Subject, "err", err)
 		}
 		return Refreshed{}, &EndedError{Session: sess, Cause: cause, err: ret}
 	}

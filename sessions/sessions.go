@@ -269,7 +269,7 @@ func (s *Store) Open(ctx context.Context, sess Session) (token string, evicted [
 		if evicted, err = s.evict(ctx, sess.Subject, sess.ID); err != nil {
 			// The session is open; the cap is enforced again at the next
 			// login.
-			s.log.Error("evict sessions over the cap", "sub", sess.Subject, "err", err)
+			s.log.ErrorContext(ctx, "evict sessions over the cap", "sub", sess.Subject, "err", err)
 		}
 	}
 	return tok.String(), evicted, nil
@@ -594,7 +594,7 @@ func (s *Store) load(ctx context.Context, subject string, entries []redis.Z) ([]
 	if len(gone) > 0 {
 		// Best effort: an entry left behind is dropped next time.
 		if err := s.rdb.ZRem(ctx, s.keys.UserSessions(subject), gone...).Err(); err != nil {
-			s.log.Warn("prune session index", "sub", subject, "err", err)
+			s.log.WarnContext(ctx, "prune session index", "sub", subject, "err", err)
 		}
 	}
 	return out, places, nil

@@ -84,7 +84,7 @@ func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duratio
 	if err != nil {
 		return Status{}, err
 	}
-	s.log.Info("user banned", "sub", subject, "client_id", actor, "until", b.Until, "sessions", len(ended))
+	s.log.InfoContext(ctx, "user banned", "sub", subject, "client_id", actor, "until", b.Until, "sessions", len(ended))
 	s.record(ctx, audit.Event{Type: audit.TypeBan, Actor: actor, Subject: subject, Reason: why})
 	return s.Status(ctx, subject)
 }
@@ -96,7 +96,7 @@ func (s *Service) Unban(ctx context.Context, actor, subject string) error {
 	if err := s.rev.Unban(ctx, subject); err != nil {
 		return err
 	}
-	s.log.Info("user unbanned", "sub", subject, "client_id", actor)
+	s.log.InfoContext(ctx, "user unbanned", "sub", subject, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeUnban, Actor: actor, Subject: subject})
 	return nil
 }

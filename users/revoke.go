@@ -71,7 +71,7 @@ func (s *Service) adminRevoke(ctx context.Context, actor, issuer, jti string, ex
 		reason += " of " + issuer
 	}
 	s.metrics.Revoked(RevocationToken, CauseAdmin, 1)
-	s.log.Info("token revoked", "iss", issuer, "jti", jti, "client_id", actor)
+	s.log.InfoContext(ctx, "token revoked", "iss", issuer, "jti", jti, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeAdminRevocation, Actor: actor, Subject: subject, SessionID: sid, Reason: reason})
 	return nil
 }
@@ -95,7 +95,7 @@ func (s *Service) RevokeAccess(ctx context.Context, clientID, raw string) (done 
 		return false, err
 	}
 	s.metrics.Revoked(RevocationToken, CauseRFC7009, 1)
-	s.log.Info("token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", clientID)
+	s.log.InfoContext(ctx, "token revoked", "via", "oauth2/revoke", "iss", claims.Issuer, "sub", claims.Subject, "jti", claims.ID, "client_id", clientID)
 	return true, nil
 }
 
@@ -119,7 +119,7 @@ func (s *Service) RevokeRefresh(ctx context.Context, clientID, raw string) (done
 	if ok {
 		s.recordEnding(ctx, ended, sessions.CauseRevoked, clientID)
 	}
-	s.log.Info("session ended", "via", "oauth2/revoke", "sub", info.Subject, "sid", info.SessionID, "client_id", clientID)
+	s.log.InfoContext(ctx, "session ended", "via", "oauth2/revoke", "sub", info.Subject, "sid", info.SessionID, "client_id", clientID)
 	return true, nil
 }
 

@@ -89,7 +89,7 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 		}
 		return Issued{}, banErr
 	}
-	s.log.Info("session opened", "sub", claims.Subject, "sid", sid, "jti", claims.ID, "client_id", o.ClientID)
+	s.log.InfoContext(ctx, "session opened", "sub", claims.Subject, "sid", sid, "jti", claims.ID, "client_id", o.ClientID)
 	return Issued{AccessToken: token, Claims: claims, RefreshToken: refresh, Session: sess, Rotated: true}, nil
 }
 
@@ -134,7 +134,7 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (is 
 	if err != nil {
 		return Issued{}, err
 	}
-	s.log.Info("session refreshed", "sub", sess.Subject, "sid", sess.ID, "jti", claims.ID, "client_id", clientID, "rotated", res.Rotated)
+	s.log.InfoContext(ctx, "session refreshed", "sub", sess.Subject, "sid", sess.ID, "jti", claims.ID, "client_id", clientID, "rotated", res.Rotated)
 	return Issued{AccessToken: token, Claims: claims, RefreshToken: res.RefreshToken, Session: sess, Rotated: res.Rotated}, nil
 }
 
@@ -218,7 +218,7 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 	if err != nil {
 		return err
 	}
-	s.log.Info("logout", "scope", string(scope), "sub", subject, "sid", claims.SessionID, "jti", claims.ID)
+	s.log.InfoContext(ctx, "logout", "scope", string(scope), "sub", subject, "sid", claims.SessionID, "jti", claims.ID)
 	s.record(ctx, audit.Event{Type: audit.TypeLogout, Actor: claims.ClientID, Subject: subject, SessionID: claims.SessionID, Reason: string(scope)})
 	return nil
 }
@@ -280,7 +280,7 @@ func (s *Service) LogOutEverywhere(ctx context.Context, actor, subject string) e
 	if err != nil {
 		return err
 	}
-	s.log.Info("user logged out everywhere", "sub", subject, "client_id", actor, "sessions", len(ended))
+	s.log.InfoContext(ctx, "user logged out everywhere", "sub", subject, "client_id", actor, "sessions", len(ended))
 	s.record(ctx, audit.Event{Type: audit.TypeAdminLogout, Actor: actor, Subject: subject})
 	return nil
 }
@@ -306,7 +306,7 @@ func (s *Service) EndOwnSession(ctx context.Context, claims *auth.Claims, id str
 		return err
 	}
 	s.ended(CauseOwnSession, 1)
-	s.log.Info("session ended by its user", "sub", ended.Subject, "sid", ended.ID, "by_sid", claims.SessionID)
+	s.log.InfoContext(ctx, "session ended by its user", "sub", ended.Subject, "sid", ended.ID, "by_sid", claims.SessionID)
 	s.record(ctx, audit.Event{Type: audit.TypeSessionEnded, Actor: claims.ClientID, Subject: ended.Subject, SessionID: ended.ID, Reason: "ended from session " + claims.SessionID})
 	return nil
 }
@@ -320,7 +320,7 @@ func (s *Service) EndSession(ctx context.Context, actor, id string) error {
 		return err
 	}
 	s.ended(CauseAdmin, 1)
-	s.log.Info("session ended by an admin", "sub", ended.Subject, "sid", ended.ID, "client_id", actor)
+	s.log.InfoContext(ctx, "session ended by an admin", "sub", ended.Subject, "sid", ended.ID, "client_id", actor)
 	s.record(ctx, audit.Event{Type: audit.TypeAdminSessionEnded, Actor: actor, Subject: ended.Subject, SessionID: ended.ID})
 	return nil
 }

@@ -150,7 +150,7 @@ func Inactive(err error) bool {
 // that hangs up does not stop the recording.
 func (s *Service) record(ctx context.Context, e audit.Event) {
 	if err := s.audit.Record(context.WithoutCancel(ctx), e); err != nil {
-		s.log.Error("audit event not recorded", "type", e.Type, "actor", e.Actor, "sub", e.Subject, "sid", e.SessionID, "reason", e.Reason, "err", err)
+		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "actor", e.Actor, "sub", e.Subject, "sid", e.SessionID, "reason", e.Reason, "err", err)
 	}
 }
 
@@ -158,7 +158,7 @@ func (s *Service) record(ctx context.Context, e audit.Event) {
 // (a replayed or revoked refresh token, the per-user cap) on the trail.
 func (s *Service) recordEnding(ctx context.Context, sess sessions.Session, cause, actor string) {
 	s.ended(endingCause(cause), 1)
-	s.log.Info("session ended", "cause", cause, "sub", sess.Subject, "sid", sess.ID, "actor", actor)
+	s.log.InfoContext(ctx, "session ended", "cause", cause, "sub", sess.Subject, "sid", sess.ID, "actor", actor)
 	s.record(ctx, audit.Event{Type: cause, Actor: actor, Subject: sess.Subject, SessionID: sess.ID})
 }
 
