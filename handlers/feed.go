@@ -27,8 +27,9 @@ type FeedConfig struct {
 }
 
 // feedWriteWindow bounds each write to a feed subscriber: one that accepts
-// nothing for this long is disconnected. Each write extends the server's
-// WriteTimeout by as much, so that the timeout never cuts a live stream.
+// nothing for this long is disconnected. Each write moves the server's
+// write deadline (http.write_timeout) to a heartbeat plus this window
+// ahead, so that the timeout never cuts a live stream, idle or not.
 const feedWriteWindow = 30 * time.Second
 
 var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "the revocation feed needs revocation.mode mirror"}
@@ -179,9 +180,9 @@ func (s *sse) event(id, name string, data any) {
 }
 
 // flush writes the buffer and flushes it to the client, within
-// feedWriteWindow; n events are counted as sent.
+// the write window; n events are counted as sent.
 func (s *sse) flush(n int) error {
-	if err := s.rc.SetWriteDeadline(time.Now().Add(feedWriteWindow)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.feedCfg.Heartbeat + feedWriteWindow)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
 	_, err := s.w.Write(s.buf.Bytes())
