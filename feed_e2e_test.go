@@ -154,3 +154,33 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 		t.Errorf("the missed logout's event %+v has no id", got)
 	}
 }
+
+func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) {
+	ts := startServerYAML(t, nil, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	const feeder = "feeder:dev-feeder-secret"
+	f := subscribeFeed(t, ts.base, feeder, "")
+	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	before := ts.session("alice")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+before.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
+	}
+	old, _ := f.until(endedSession(before.sid))
+
+	ts.redis.Restart()
+	// The mirror reloads from Redis: the open stream says so with a fresh
+	// snapshot, as a reset, then goes on.
+	f.until(func(ev e2eEvent) bool { return ev.name == "snapshot" && ev.data["reset"] == true })
+	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	awaitReadyz(t, ts.base)
+	after := ts.session("bob")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+after.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout after the restart = %d %s, want 204", r.status, r.body)
+	}
+	f.until(endedSession(after.sid))
+
+	// A position from before the restart cannot be resumed from.
+	r := subscribeFeed(t, ts.base, feeder, old.id)
+	if ev := r.next(); ev.name != "snapshot" || ev.data["reset"] != true {
+		t.Errorf("resuming from %s after the restart: first event %+v, want a snapshot with reset true", old.id, ev)
+	}
+}
