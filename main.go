@@ -197,6 +197,8 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Logger:      log,
 		StaleShards: revocations.StaleShards,
 		Metrics:     meters,
+		Feed:        revocations,
+		FeedConfig:  handlers.FeedConfig{Heartbeat: cfg.Feed.Heartbeat},
 	})
 	if err != nil {
 		return err

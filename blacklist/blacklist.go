@@ -99,6 +99,13 @@ type Config struct {
 	// SweepInterval is how often expired entries leave the mirror
 	// (default 10s).
 	SweepInterval time.Duration
+	// FeedBacklog is how many of the latest changes the feed keeps for
+	// subscribers that resume (default 4096); an older position gets a
+	// fresh snapshot.
+	FeedBacklog int
+	// FeedBuffer is how many changes a subscriber may fall behind before
+	// it is dropped (default 256).
+	FeedBuffer int
 }
 
 // Mode says where checks read the revocation state.
@@ -143,6 +150,7 @@ type Store struct {
 	sweepInterval time.Duration
 	lastOpenWarn  atomic.Int64
 	onApplied     func(delay time.Duration)
+	feed          *feed // nil unless mode is ModeMirror
 }
 
 // New returns a Store that keeps its state in rdb.
@@ -180,6 +188,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	}
 	if s.mode == ModeMirror {
 		s.mirror = newMirror()
+		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 256))
 	}
 	return s
 }
@@ -493,6 +502,8 @@ type Stats struct {
 	// At is when the stats were taken, on the store's clock: At minus a
 	// shard's confirmation is how far behind that shard may be.
 	At time.Time
+	// FeedSubscribers is the number of subscriptions to the feed.
+	FeedSubscribers int
 }
 
 // Stats reports on the mirror; zero in strict mode.
@@ -507,6 +518,7 @@ func (s *Store) Stats() Stats {
 	st.ResyncsAfterError = m.resyncsAfterError.Load()
 	st.ResyncsFellBehind = m.resyncsFellBehind.Load()
 	st.Resyncs = st.ResyncsAfterError + st.ResyncsFellBehind
+	st.FeedSubscribers = s.feed.subscribers()
 	oldest := int64(0)
 	loaded := true
 	for i := range m.parts {

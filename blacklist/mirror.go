@@ -428,6 +428,9 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]str
 		return pos, err
 	}
 	s.mirror.replace(&fresh, group)
+	// The feed's subscribers cannot tell what changed across the reload:
+	// they start again from a snapshot.
+	s.feed.reset()
 	s.mirror.confirm(group, started)
 	return pos, nil
 }
@@ -533,8 +536,11 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 				if len(kind) == 1 {
 					if err := s.mirror.set(kind[0], id, value); err != nil {
 						s.log.Warn("revocation mirror skips a malformed log entry", "stream", st.Stream, "err", err)
-					} else if s.onApplied != nil {
-						s.onApplied(s.sinceCommit(msg.ID))
+					} else {
+						s.publish(kind[0], id, value)
+						if s.onApplied != nil {
+							s.onApplied(s.sinceCommit(msg.ID))
+						}
 					}
 				}
 				streams[index[st.Stream]] = msg.ID

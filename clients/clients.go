@@ -26,9 +26,12 @@ const (
 	PermIntrospect = "introspect"
 	// PermRevoke lets a client revoke tokens (RFC 7009).
 	PermRevoke = "revoke"
+	// PermFeed lets a client follow the revocation feed
+	// (/v1/revocations/stream).
+	PermFeed = "feed"
 )
 
-var permissions = []string{PermSessions, PermAdmin, PermIntrospect, PermRevoke}
+var permissions = []string{PermSessions, PermAdmin, PermIntrospect, PermRevoke, PermFeed}
 
 // Client is an authenticated machine caller.
 type Client struct {

@@ -46,6 +46,7 @@ type Config struct {
 	Events     Events     `yaml:"events"`
 	Verify     Verify     `yaml:"verify"`
 	Metrics    Metrics    `yaml:"metrics"`
+	Feed       Feed       `yaml:"feed"`
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
@@ -128,6 +129,13 @@ type Metrics struct {
 	// /metrics has no authentication: keep it on loopback or on a network
 	// only the scraper reaches.
 	Listen string `yaml:"listen"`
+}
+
+// Feed holds the settings of the revocation feed (/v1/revocations/stream).
+type Feed struct {
+	// Heartbeat is how often an idle feed stream sends a comment line, so
+	// that a subscriber notices a dead stream.
+	Heartbeat time.Duration `yaml:"heartbeat"`
 }
 
 // HTTP holds the server's limits and timeouts.
@@ -249,6 +257,7 @@ func Default() Config {
 			OnStoreFailure: "closed",
 		},
 		Verify:     Verify{EmailClaim: "email", GroupsClaim: "groups"},
+		Feed:       Feed{Heartbeat: 15 * time.Second},
 		ClientAuth: ClientAuth{FailuresPerClient: 20, FailuresPerIP: 100, Window: time.Minute},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,

@@ -66,6 +66,7 @@ func (c Config) Validate() error {
 		"http.write_timeout":       c.HTTP.WriteTimeout,
 		"http.idle_timeout":        c.HTTP.IdleTimeout,
 		"http.shutdown_grace":      c.HTTP.ShutdownGrace,
+		"feed.heartbeat":           c.Feed.Heartbeat,
 	}
 	for _, k := range sortedKeys(positive) {
 		if positive[k] <= 0 {

@@ -19,6 +19,7 @@ const (
 	permAdmin      = clients.PermAdmin
 	permIntrospect = clients.PermIntrospect
 	permRevoke     = clients.PermRevoke
+	permFeed       = clients.PermFeed
 )
 
 // Client is the machine caller a client route admitted.

@@ -49,6 +49,11 @@ type Config struct {
 	// Metrics is told of every request and of what only the HTTP layer
 	// sees; nil counts nothing.
 	Metrics Metrics
+	// Feed serves /v1/revocations/stream; nil answers it 503
+	// (feed_unavailable), as does a store in strict mode.
+	Feed Feed
+	// FeedConfig holds the feed's settings.
+	FeedConfig FeedConfig
 }
 
 type handler struct {
@@ -64,6 +69,8 @@ type handler struct {
 	routes map[string]bool
 
 	verifyCfg VerifyConfig
+	feed      Feed
+	feedCfg   FeedConfig
 	// identityClaims are the configured email and groups claim names, the
 	// ones the forward-auth check looks up in every token.
 	identityClaims []string
@@ -93,7 +100,10 @@ func New(cfg Config) (*echo.Echo, error) {
 		metrics: cfg.Metrics,
 
 		verifyCfg: cfg.Verify,
+		feed:      cfg.Feed,
+		feedCfg:   cfg.FeedConfig,
 	}
+	h.feedCfg.Heartbeat = heartbeatOrDefault(h.feedCfg.Heartbeat)
 	if h.metrics == nil {
 		h.metrics = noMetrics{}
 	}
@@ -142,6 +152,8 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Match(read, "/v1/sessions", h.listOwnSessions)
 	e.DELETE("/v1/sessions/:id", h.endOwnSession)
 	e.POST("/oauth2/token", h.token)
+
+	e.Match(read, "/v1/revocations/stream", h.revocationStream, h.requireClient(permFeed))
 
 	admin := e.Group("/v1/admin", h.requireClient(permAdmin))
 	admin.POST("/revocations", h.revoke)

@@ -101,6 +101,10 @@ type harnessOptions struct {
 	// rsa signs with a fresh 2048-bit RS256 key "rs1", as a production
 	// configuration does, instead of the EdDSA key "k1".
 	rsa bool
+	// feedBuffer and feedBacklog size the revocation feed (blacklist's
+	// defaults when zero); heartbeat is its heartbeat interval.
+	feedBuffer, feedBacklog int
+	heartbeat               time.Duration
 }
 
 // clock is a settable clock, safe for the handlers' goroutines.
@@ -152,6 +156,7 @@ var testClients = []struct {
 	{"app", []string{clients.PermSessions, clients.PermRevoke, clients.PermIntrospect}},
 	{"other", []string{clients.PermSessions, clients.PermRevoke, clients.PermIntrospect}},
 	{"admin", []string{clients.PermAdmin}},
+	{"feeder", []string{clients.PermFeed}},
 	{"nobody", nil},
 }
 
@@ -197,6 +202,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	store := blacklist.New(rdb, blacklist.Config{
 		Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, LongestTokenLifetime: svc.LongestLifetime(),
 		Clock: clk.Now, Mode: mode, Logger: log, OnApplied: m.MirrorApplied,
+		FeedBuffer: opts.feedBuffer, FeedBacklog: opts.feedBacklog,
 	})
 	if err := m.WatchMirror(store.Stats); err != nil {
 		t.Fatal(err)
@@ -241,6 +247,8 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Clock:       clk.Now,
 		Verify:      opts.verify,
 		Metrics:     m,
+		Feed:        store,
+		FeedConfig:  FeedConfig{Heartbeat: opts.heartbeat},
 	})
 	if err != nil {
 		t.Fatal(err)

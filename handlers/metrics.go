@@ -22,6 +22,11 @@ type Metrics interface {
 	// RateLimited counts a request refused by the rate limit of scope, a
 	// fixed name chosen by the limiter (never the key it limits).
 	RateLimited(scope string)
+	// FeedSent counts n events sent to revocation feed subscribers.
+	FeedSent(n int)
+	// FeedSlowDisconnect counts a feed subscriber disconnected for
+	// falling too far behind.
+	FeedSlowDisconnect()
 }
 
 // noMetrics counts nothing, for a Config without Metrics.
@@ -31,6 +36,8 @@ func (noMetrics) Request(string, string, int, time.Duration) {}
 func (noMetrics) TokenMissing()                              {}
 func (noMetrics) ClientAuthFailed()                          {}
 func (noMetrics) RateLimited(string)                         {}
+func (noMetrics) FeedSent(int)                               {}
+func (noMetrics) FeedSlowDisconnect()                        {}
 
 // countRequests counts every request by route, method and status, with the
 // time it took. It answers an error itself (as Echo would after it), so

@@ -54,6 +54,8 @@ type Metrics struct {
 	propagation  prometheus.Histogram
 	redisErrors  map[string]prometheus.Counter
 	redisUnknown prometheus.Counter
+	feedEvents   prometheus.Counter
+	feedSlow     prometheus.Counter
 }
 
 // New returns the metrics, registered on a registry of their own together
@@ -131,11 +133,19 @@ func New() *Metrics {
 		m.redisErrors[c] = redisErrors.WithLabelValues(c)
 	}
 	m.redisUnknown = redisErrors.WithLabelValues(otherLabel)
+	m.feedEvents = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "feed_events_sent_total",
+		Help: "Events sent to subscribers of the revocation feed (snapshot entries, changes and markers; not heartbeats).",
+	})
+	m.feedSlow = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "feed_slow_disconnects_total",
+		Help: "Revocation feed subscribers disconnected for falling too far behind.",
+	})
 
 	m.reg.MustRegister(
 		decisions, revocations, m.sessionsOpen, ended, refreshes,
 		m.requests, m.durations, m.clientAuth, m.rateLimited,
-		m.propagation, redisErrors,
+		m.propagation, redisErrors, m.feedEvents, m.feedSlow,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -188,6 +198,14 @@ const maxLimitScopes = 16
 // name chosen by the limiter, such as "client" or "ip", never the key it
 // limits).
 func (m *Metrics) RateLimited(scope string) { m.limitScopes.get(scope).Inc() }
+
+// FeedSent counts n events sent to revocation feed subscribers
+// (handlers.Metrics).
+func (m *Metrics) FeedSent(n int) { m.feedEvents.Add(float64(n)) }
+
+// FeedSlowDisconnect counts a feed subscriber disconnected for falling
+// behind (handlers.Metrics).
+func (m *Metrics) FeedSlowDisconnect() { m.feedSlow.Inc() }
 
 // MirrorApplied observes the propagation delay of one change applied to
 // the revocation mirror (blacklist.Config.OnApplied).

@@ -43,6 +43,8 @@ func TestNewResolvesEveryCombinationOfTheWorkflowsEnumerations(t *testing.T) {
 		"tokenguard_redis_command_errors_total":       len(redisCommands) + 1,
 		"tokenguard_client_auth_failures_total":       1,
 		"tokenguard_mirror_propagation_delay_seconds": 1,
+		"tokenguard_feed_events_sent_total":           1,
+		"tokenguard_feed_slow_disconnects_total":      1,
 	}
 	if diff := cmp.Diff(want, series(t, m, "tokenguard_")); diff != "" {
 		t.Errorf("series that exist before anything is counted (-want +got):\n%s", diff)

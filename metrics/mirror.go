@@ -25,6 +25,7 @@ type mirrorCollector struct {
 	entries   *prometheus.Desc
 	staleness *prometheus.Desc
 	resyncs   *prometheus.Desc
+	feedSubs  *prometheus.Desc
 	shards    [keyspace.Shards]string
 }
 
@@ -40,6 +41,9 @@ func newMirrorCollector(stats func() blacklist.Stats) *mirrorCollector {
 		resyncs: prometheus.NewDesc(Namespace+"_mirror_resyncs_total",
 			"Times a group of the mirror's shards was loaded again from a snapshot, by cause (store_error, fell_behind).",
 			[]string{"cause"}, nil),
+		feedSubs: prometheus.NewDesc(Namespace+"_feed_subscribers",
+			"Subscribers of the revocation feed (/v1/revocations/stream) on this instance.",
+			nil, nil),
 	}
 	for i := range c.shards {
 		c.shards[i] = strconv.Itoa(i)
@@ -52,6 +56,7 @@ func (c *mirrorCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.entries
 	ch <- c.staleness
 	ch <- c.resyncs
+	ch <- c.feedSubs
 }
 
 // Collect implements prometheus.Collector.
@@ -75,4 +80,5 @@ func (c *mirrorCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(st.ResyncsAfterError), "store_error")
 	ch <- prometheus.MustNewConstMetric(c.resyncs, prometheus.CounterValue, float64(st.ResyncsFellBehind), "fell_behind")
+	ch <- prometheus.MustNewConstMetric(c.feedSubs, prometheus.GaugeValue, float64(st.FeedSubscribers))
 }

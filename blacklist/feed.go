@@ -1,0 +1,293 @@
+package blacklist
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
+)
+
+// The feed tells subscribers (the revocation stream) of the mirror's state
+// and of every change the mirror follows from the change logs, so that
+// subscribers add no load on Redis. Positions are an in-process sequence
+// number prefixed by an epoch: a random name that changes whenever the
+// mirror reloads a shard from a snapshot (after an outage, a restarted
+// Redis, a trimmed log), since the changes between the old state and the
+// reloaded one are not in any log. A position of another epoch, or one
+// older than the backlog, is served with a fresh snapshot.
+
+var (
+	// ErrNoFeed reports that the store keeps no mirror (strict mode), so
+	// it has no feed to subscribe to.
+	ErrNoFeed = errors.New("the revocation feed needs the mirror (mode mirror)")
+	// ErrTooSlow ends a subscription whose subscriber fell more than its
+	// buffer behind; it resumes from its last position.
+	ErrTooSlow = errors.New("revocation feed subscriber too slow")
+	// ErrResync ends every subscription when the mirror reloads a shard
+	// from a snapshot; a resume then gets a fresh snapshot.
+	ErrResync = errors.New("revocation mirror resynced")
+)
+
+// ChangeKind names what a Change revokes.
+type ChangeKind string
+
+// The kinds of change.
+const (
+	// ChangeToken is a revoked token: ID is its jti.
+	ChangeToken ChangeKind = "token"
+	// ChangeSession is an ended session: ID is its sid.
+	ChangeSession ChangeKind = "session"
+	// ChangeCutOff refuses every token of the user ID issued before At.
+	ChangeCutOff ChangeKind = "cut_off"
+	// ChangeBan bans the user ID from At until Until (zero: until lifted).
+	ChangeBan ChangeKind = "ban"
+	// ChangeUnban lifts the ban of the user ID.
+	ChangeUnban ChangeKind = "unban"
+)
+
+// Change is one entry of the revocation state, as the feed tells it.
+type Change struct {
+	Kind ChangeKind
+	// ID is the jti, session id or subject, as the store knows it (a
+	// trusted issuer's qualified by the issuer).
+	ID string
+	// At is a cut-off's instant, or when a ban began.
+	At time.Time
+	// Until is when the entry stops refusing anything; zero means never
+	// (an indefinite ban) or, for an unban, not applicable.
+	Until time.Time
+}
+
+// Event is a change with its position in the feed.
+type Event struct {
+	// Position is what a subscriber resumes after.
+	Position string
+	Change
+}
+
+// Subscription is one subscriber's view of the feed: a snapshot or a
+// replay, then the live changes on C. C is closed when the subscription
+// ends; Err then says why.
+type Subscription struct {
+	// Snapshot holds the whole live state when the subscriber could not
+	// resume (Resumed is false); nil otherwise.
+	Snapshot []Change
+	// Resumed says the subscriber resumed from its position: Replay holds
+	// the changes it missed, and there is no Snapshot.
+	Resumed bool
+	// Replay holds the changes after the resume position, in order.
+	Replay []Event
+	// Position is the position of the snapshot's end (or of the replay's).
+	Position string
+	// C delivers the live changes, in order.
+	C <-chan Event
+
+	f   *feed
+	ch  chan Event
+	err error // set under f.mu before ch is closed
+}
+
+// Err says why C was closed: ErrTooSlow, ErrResync, or nil after Close.
+func (s *Subscription) Err() error {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription. It is safe to call more than once.
+func (s *Subscription) Close() {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.end(s, nil)
+}
+
+// feed fans the mirror's changes out to subscribers.
+type feed struct {
+	mu      sync.Mutex
+	epoch   string
+	seq     uint64
+	backlog []Event // ring of the last changes; backlog[seq%len] is seq's
+	buffer  int
+	subs    map[*Subscription]struct{}
+}
+
+func newFeed(backlog, buffer int) *feed {
+	return &feed{epoch: newEpoch(), backlog: make([]Event, backlog), buffer: buffer, subs: map[*Subscription]struct{}{}}
+}
+
+func newEpoch() string { return strconv.FormatUint(rand.Uint64()>>16, 36) }
+
+func (f *feed) position(seq uint64) string { return f.epoch + "-" + strconv.FormatUint(seq, 10) }
+
+func (f *feed) subscribers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.subs)
+}
+
+// end removes sub and closes its channel with err. f.mu is held.
+func (f *feed) end(sub *Subscription, err error) {
+	if _, ok := f.subs[sub]; !ok {
+		return
+	}
+	delete(f.subs, sub)
+	sub.err = err
+	close(sub.ch)
+}
+
+// publish records a change and hands it to every subscriber, never
+// waiting: a subscriber whose buffer is full is dropped.
+func (f *feed) publish(c Change) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.seq++
+	ev := Event{Position: f.position(f.seq), Change: c}
+	f.backlog[f.seq%uint64(len(f.backlog))] = ev
+	for sub := range f.subs {
+		select {
+		case sub.ch <- ev:
+		default:
+			f.end(sub, ErrTooSlow)
+		}
+	}
+}
+
+// reset starts a new epoch: the positions handed out so far can no longer
+// be resumed from, and every subscriber is ended.
+func (f *feed) reset() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.epoch, f.seq = newEpoch(), 0
+	clear(f.backlog)
+	for sub := range f.subs {
+		f.end(sub, ErrResync)
+	}
+}
+
+// resumable returns the sequence number after which position can be
+// resumed, or false. f.mu is held.
+func (f *feed) resumable(position string) (uint64, bool) {
+	epoch, num, ok := strings.Cut(position, "-")
+	if !ok || epoch != f.epoch {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || seq > f.seq || f.seq-seq > uint64(len(f.backlog)) {
+		return 0, false
+	}
+	return seq, true
+}
+
+// Subscribe subscribes to the revocation feed. after is the position the
+// subscriber last saw ("" for none): when the feed still holds every
+// change since, the subscription replays them; otherwise it starts with a
+// snapshot of the whole state. Every change is delivered at least once
+// from there (a change racing the snapshot may be in both, and applying
+// one twice is harmless). The subscriber must Close it. It fails with
+// ErrNoFeed in strict mode, and with ErrUnavailable until the mirror has
+// loaded every shard.
+func (s *Store) Subscribe(after string) (*Subscription, error) {
+	if s.mirror == nil {
+		return nil, ErrNoFeed
+	}
+	if _, unloaded := s.mirror.stale(0, 0); unloaded > 0 {
+		return nil, fmt.Errorf("%w: the revocation mirror is not loaded yet", ErrUnavailable)
+	}
+	f := s.feed
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ch := make(chan Event, f.buffer)
+	sub := &Subscription{C: ch, f: f, ch: ch, Position: f.position(f.seq)}
+	if seq, ok := f.resumable(after); ok {
+		sub.Resumed = true
+		for n := seq + 1; n <= f.seq; n++ {
+			sub.Replay = append(sub.Replay, f.backlog[n%uint64(len(f.backlog))])
+		}
+	} else {
+		// Every change published so far was applied to the mirror first,
+		// so the snapshot holds them all.
+		sub.Snapshot = s.mirror.changes(s.longest + s.leeway)
+	}
+	f.subs[sub] = struct{}{}
+	return sub, nil
+}
+
+// publish tells the feed of an entry the mirror applied from a change log.
+func (s *Store) publish(kind byte, id, value string) {
+	c, ok := changeOf(kind, id, value, s.longest+s.leeway)
+	if ok {
+		s.feed.publish(c)
+	}
+}
+
+// changeOf spells an entry (as mirror.put takes it) as a Change; hold is
+// how long a cut-off is kept.
+func changeOf(kind byte, id, value string, hold time.Duration) (Change, bool) {
+	switch kind {
+	case keyspace.KindRevokedToken, keyspace.KindEndedSession:
+		exp, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return Change{}, false
+		}
+		k := ChangeToken
+		if kind == keyspace.KindEndedSession {
+			k = ChangeSession
+		}
+		return Change{Kind: k, ID: id, Until: time.Unix(exp, 0).UTC()}, true
+	case keyspace.KindCutOff:
+		us, err := strconv.ParseInt(value, 10, 64)
+		if err != nil {
+			return Change{}, false
+		}
+		at := time.UnixMicro(us).UTC()
+		return Change{Kind: ChangeCutOff, ID: id, At: at, Until: at.Add(hold)}, true
+	case keyspace.KindBan:
+		if value == "" {
+			return Change{Kind: ChangeUnban, ID: id}, true
+		}
+		b, err := parseBan(value)
+		if err != nil {
+			return Change{}, false
+		}
+		return banChange(id, b), true
+	}
+	return Change{}, false
+}
+
+func banChange(id string, b Ban) Change {
+	c := Change{Kind: ChangeBan, ID: id, At: b.At.UTC()}
+	if !b.Until.IsZero() {
+		c.Until = b.Until.UTC()
+	}
+	return c
+}
+
+// changes copies the whole state as changes; hold is how long a cut-off
+// is kept.
+func (m *mirror) changes(hold time.Duration) []Change {
+	var out []Change
+	for i := range m.parts {
+		p := &m.parts[i]
+		p.mu.RLock()
+		for id, exp := range p.tokens {
+			out = append(out, Change{Kind: ChangeToken, ID: id, Until: time.Unix(exp, 0).UTC()})
+		}
+		for id, exp := range p.sessions {
+			out = append(out, Change{Kind: ChangeSession, ID: id, Until: time.Unix(exp, 0).UTC()})
+		}
+		for id, us := range p.cutOffs {
+			at := time.UnixMicro(us).UTC()
+			out = append(out, Change{Kind: ChangeCutOff, ID: id, At: at, Until: at.Add(hold)})
+		}
+		for id, b := range p.bans {
+			out = append(out, banChange(id, b))
+		}
+		p.mu.RUnlock()
+	}
+	return out
+}

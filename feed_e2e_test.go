@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// e2eEvent is one Server-Sent Event of the revocation feed.
+type e2eEvent struct {
+	id, name string
+	data     map[string]any
+}
+
+// e2eFeed is a subscriber of the served revocation feed.
+type e2eFeed struct {
+	t      *testing.T
+	events chan e2eEvent
+	stop   func()
+}
+
+// subscribeFeed opens the revocation feed of base as auth ("id:secret"),
+// resuming after lastID when it is not empty.
+func subscribeFeed(t *testing.T, base, auth, lastID string) *e2eFeed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/revocations/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, secret, _ := strings.Cut(auth, ":")
+	req.SetBasicAuth(id, secret)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		cancel()
+		t.Fatalf("GET /v1/revocations/stream = %d, want 200", resp.StatusCode)
+	}
+	f := &e2eFeed{t: t, events: make(chan e2eEvent, 1024)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(f.events)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		var ev e2eEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev.name != "" {
+					f.events <- ev
+				}
+				ev = e2eEvent{}
+			case strings.HasPrefix(line, ":"):
+				f.events <- e2eEvent{name: line} // a comment: the heartbeat
+			case strings.HasPrefix(line, "id: "):
+				ev.id = line[4:]
+			case strings.HasPrefix(line, "event: "):
+				ev.name = line[7:]
+			case strings.HasPrefix(line, "data: "):
+				_ = json.Unmarshal([]byte(line[6:]), &ev.data) // a bad one fails the field checks
+			}
+		}
+	}()
+	f.stop = func() { cancel(); <-done }
+	t.Cleanup(f.stop)
+	return f
+}
+
+// next returns the next event.
+func (f *e2eFeed) next() e2eEvent {
+	f.t.Helper()
+	select {
+	case ev, ok := <-f.events:
+		if !ok {
+			f.t.Fatal("the feed ended")
+		}
+		return ev
+	case <-time.After(10 * time.Second): // a bound on a broken stream
+		f.t.Fatal("no feed event within 10s")
+	}
+	return e2eEvent{}
+}
+
+// until returns the first event that match accepts, with those before it.
+func (f *e2eFeed) until(match func(e2eEvent) bool) (e2eEvent, []e2eEvent) {
+	f.t.Helper()
+	var before []e2eEvent
+	for {
+		ev := f.next()
+		if match(ev) {
+			return ev, before
+		}
+		before = append(before, ev)
+	}
+}
+
+func endedSession(sid string) func(e2eEvent) bool {
+	return func(ev e2eEvent) bool {
+		return ev.name == "revocation" && ev.data["kind"] == "session" && ev.data["sid"] == sid
+	}
+}
+
+func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
+	// A write timeout far shorter than the stream's life, and heartbeats
+	// that outnumber it, show that http.write_timeout never cuts a stream.
+	ts := startServerYAML(t, map[string]string{
+		"TOKENGUARD_HTTP_WRITE_TIMEOUT": "200ms",
+		"TOKENGUARD_FEED_HEARTBEAT":     "20ms",
+	}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	const feeder = "feeder:dev-feeder-secret"
+	f := subscribeFeed(t, ts.base, feeder, "")
+	if ev := f.next(); ev.name != "snapshot" {
+		t.Fatalf("first event = %+v, want the snapshot", ev)
+	}
+	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	for range 20 { // 20 heartbeats: twice the write timeout at least
+		f.until(func(ev e2eEvent) bool { return ev.name == ": heartbeat" })
+	}
+
+	first := ts.session("alice")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+first.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
+	}
+	ev, _ := f.until(endedSession(first.sid))
+	if ev.id == "" || ev.data["iss"] != "https://tokenguard.test" || ev.data["until"] == nil {
+		t.Errorf("the logout's event = %+v, want an id, our issuer and until", ev)
+	}
+	f.stop() // the connection drops
+
+	second := ts.session("bob")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+second.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
+	}
+	resumed := subscribeFeed(t, ts.base, feeder, ev.id)
+	got, before := resumed.until(endedSession(second.sid))
+	for _, e := range before {
+		if e.name == "snapshot" || endedSession(first.sid)(e) {
+			t.Errorf("resumed after %s, got %+v, want only what followed", ev.id, e)
+		}
+	}
+	if got.id == "" {
+		t.Errorf("the missed logout's event %+v has no id", got)
+	}
+}
+
+func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) {
+	ts := startServerYAML(t, nil, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	const feeder = "feeder:dev-feeder-secret"
+	f := subscribeFeed(t, ts.base, feeder, "")
+	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	before := ts.session("alice")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+before.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
+	}
+	old, _ := f.until(endedSession(before.sid))
+
+	ts.redis.Restart()
+	// The mirror reloads from Redis: the open stream says so with a fresh
+	// snapshot, as a reset, then goes on.
+	f.until(func(ev e2eEvent) bool { return ev.name == "snapshot" && ev.data["reset"] == true })
+	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	awaitReadyz(t, ts.base)
+	after := ts.session("bob")
+	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+after.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout after the restart = %d %s, want 204", r.status, r.body)
+	}
+	f.until(endedSession(after.sid))
+
+	// A position from before the restart cannot be resumed from.
+	r := subscribeFeed(t, ts.base, feeder, old.id)
+	if ev := r.next(); ev.name != "snapshot" || ev.data["reset"] != true {
+		t.Errorf("resuming from %s after the restart: first event %+v, want a snapshot with reset true", old.id, ev)
+	}
+}

@@ -1,0 +1,227 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/users"
+)
+
+// Feed is the revocation feed /v1/revocations/stream serves: the store's
+// own mirror, so that subscribers add no load on Redis.
+type Feed interface {
+	Subscribe(after string) (*blacklist.Subscription, error)
+}
+
+// FeedConfig holds the settings of the revocation feed.
+type FeedConfig struct {
+	// Heartbeat is how often an idle stream sends a comment line, so that a
+	// client notices a dead stream; zero means 15s.
+	Heartbeat time.Duration
+}
+
+// feedWriteWindow bounds each write to a feed subscriber: one that accepts
+// nothing for this long is disconnected. Each write moves the server's
+// write deadline (http.write_timeout) to a heartbeat plus this window
+// ahead, so that the timeout never cuts a live stream, idle or not.
+const feedWriteWindow = 30 * time.Second
+
+var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "the revocation feed needs revocation.mode mirror"}
+
+// feedEntry is the data of one revocation event: what is revoked, named as
+// in tokens (jti, sid or sub, with the issuer that issued them), its kind
+// and until when it holds.
+type feedEntry struct {
+	Kind   blacklist.ChangeKind `json:"kind"`
+	Issuer string               `json:"iss"`
+	JTI    string               `json:"jti,omitempty"`
+	SID    string               `json:"sid,omitempty"`
+	Sub    string               `json:"sub,omitempty"`
+	At     time.Time            `json:"at,omitzero"`
+	Until  time.Time            `json:"until,omitzero"`
+}
+
+// revocationStream serves the revocation feed as Server-Sent Events: a
+// snapshot (event "snapshot", then one "revocation" per entry), or the
+// changes since the client's Last-Event-ID when they are still held; then
+// "ready", whose id is the position to resume from; then every change as
+// the mirror applies it, each with its id. A subscriber that falls behind
+// is disconnected and resumes; a resync of the mirror starts a fresh,
+// announced snapshot on the same stream.
+func (h *handler) revocationStream(c echo.Context) error {
+	if h.feed == nil {
+		return errNoFeed
+	}
+	after := c.Request().Header.Get("Last-Event-ID")
+	sub, err := h.feed.Subscribe(after)
+	if errors.Is(err, blacklist.ErrNoFeed) {
+		return errNoFeed
+	}
+	if err != nil {
+		return err
+	}
+	w := c.Response()
+	w.Header().Set(echo.HeaderContentType, "text/event-stream")
+	w.Header().Set(echo.HeaderCacheControl, "no-store")
+	w.Header().Set("X-Accel-Buffering", "no") // nginx: pass each event on
+	w.WriteHeader(http.StatusOK)
+	if c.Request().Method == http.MethodHead {
+		sub.Close()
+		return nil
+	}
+	s := &sse{h: h, rc: http.NewResponseController(w), w: w}
+	ctx := c.Request().Context()
+	beat := time.NewTicker(h.feedCfg.Heartbeat)
+	defer beat.Stop()
+	for {
+		err := s.run(sub, after != "", ctx.Done(), beat.C)
+		sub.Close()
+		switch {
+		case errors.Is(err, blacklist.ErrResync):
+			// The mirror reloaded: start again from a fresh snapshot,
+			// announced as a reset.
+			if sub, err = h.feed.Subscribe(""); err != nil {
+				return nil
+			}
+			after = "reset"
+		case errors.Is(err, blacklist.ErrTooSlow):
+			h.metrics.FeedSlowDisconnect()
+			h.log.Info("revocation feed subscriber disconnected: too slow", "client", caller(c).ID)
+			return nil
+		default:
+			return nil // the client left, or a write failed
+		}
+	}
+}
+
+// sse writes the events of one stream.
+type sse struct {
+	h   *handler
+	rc  *http.ResponseController
+	w   http.ResponseWriter
+	buf bytes.Buffer
+}
+
+// run writes sub's snapshot or replay, then its changes, until the client
+// leaves (nil), sub ends (its error) or a write fails. asked says the
+// client gave a position to resume from, so a snapshot is a reset.
+func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{}, beat <-chan time.Time) error {
+	n := 0
+	if sub.Resumed {
+		for _, ev := range sub.Replay {
+			s.event(ev.Position, "revocation", s.h.entry(ev.Change))
+		}
+		n = len(sub.Replay)
+	} else {
+		s.event("", "snapshot", map[string]any{"reset": asked, "entries": len(sub.Snapshot)})
+		for _, ch := range sub.Snapshot {
+			s.event("", "revocation", s.h.entry(ch))
+		}
+		n = len(sub.Snapshot) + 1
+	}
+	s.event(sub.Position, "ready", map[string]any{"resumed": sub.Resumed})
+	if err := s.flush(n + 1); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-done:
+			return nil
+		case <-beat:
+			s.buf.WriteString(": heartbeat\n\n")
+			if err := s.flush(0); err != nil {
+				return err
+			}
+		case ev, ok := <-sub.C:
+			if !ok {
+				return sub.Err()
+			}
+			s.event(ev.Position, "revocation", s.h.entry(ev.Change))
+			// Send whatever else is already waiting in the same write.
+			sent := 1
+			for more := true; more && sent < 64; {
+				select {
+				case ev, ok := <-sub.C:
+					if !ok {
+						more = false
+						break
+					}
+					s.event(ev.Position, "revocation", s.h.entry(ev.Change))
+					sent++
+				default:
+					more = false
+				}
+			}
+			if err := s.flush(sent); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// event appends one event to the buffer.
+func (s *sse) event(id, name string, data any) {
+	if id != "" {
+		s.buf.WriteString("id: " + id + "\n")
+	}
+	s.buf.WriteString("event: " + name + "\ndata: ")
+	b, err := json.Marshal(data)
+	if err != nil {
+		b = []byte(`{}`) // feedEntry and its maps always marshal
+	}
+	s.buf.Write(b)
+	s.buf.WriteString("\n\n")
+}
+
+// flush writes the buffer and flushes it to the client, within
+// the write window; n events are counted as sent.
+func (s *sse) flush(n int) error {
+	if err := s.rc.SetWriteDeadline(time.Now().Add(s.h.feedCfg.Heartbeat + feedWriteWindow)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	_, err := s.w.Write(s.buf.Bytes())
+	s.buf.Reset()
+	if err != nil {
+		return err
+	}
+	if err := s.rc.Flush(); err != nil {
+		return err
+	}
+	if n > 0 {
+		s.h.metrics.FeedSent(n)
+	}
+	return nil
+}
+
+// entry names a change as tokens do: a trusted issuer's identifiers are
+// split back into the issuer and the identifier the token carries.
+func (h *handler) entry(c blacklist.Change) feedEntry {
+	iss, id := users.SplitSubject(c.ID)
+	if iss == "" {
+		iss = h.auth.Issuer()
+	}
+	e := feedEntry{Kind: c.Kind, Issuer: iss, At: c.At, Until: c.Until}
+	switch c.Kind {
+	case blacklist.ChangeToken:
+		e.JTI = id
+	case blacklist.ChangeSession:
+		e.SID = id
+	default:
+		e.Sub = id
+	}
+	return e
+}
+
+// heartbeatOrDefault is the heartbeat interval of cfg.
+func heartbeatOrDefault(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 15 * time.Second
+	}
+	return d
+}
