@@ -599,3 +599,26 @@ func TestTheHarnessFailsExchangesTheDocumentDoesNotDescribe(t *testing.T) {
 		t.Errorf("a documented exchange failed the check: %v", f.got)
 	}
 }
+
+// TestEveryDocumentedAnswerCarriesTheRequestID: every response tokenguard
+// writes echoes X-Request-Id, so every response the document describes,
+// inline or shared, must declare it; a new operation that forgets it fails
+// here rather than in production logs that cannot be correlated.
+func TestEveryDocumentedAnswerCarriesTheRequestID(t *testing.T) {
+	t.Parallel()
+	d := openAPI(t)
+	for name, resp := range d.doc.Components.Responses {
+		if resp.Value.Headers["X-Request-Id"] == nil {
+			t.Errorf("components.responses.%s does not declare X-Request-Id", name)
+		}
+	}
+	for path, item := range d.doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			for code, resp := range op.Responses.Map() {
+				if resp.Value == nil || resp.Value.Headers["X-Request-Id"] == nil {
+					t.Errorf("%s %s answer %s does not declare X-Request-Id", method, path, code)
+				}
+			}
+		}
+	}
+}
