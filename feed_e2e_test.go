@@ -94,15 +94,20 @@ func (f *e2eFeed) next() e2eEvent {
 }
 
 // until returns the first event that match accepts, with those before it.
+// Heartbeats keep next from timing out, so until has its own bound.
 func (f *e2eFeed) until(match func(e2eEvent) bool) (e2eEvent, []e2eEvent) {
 	f.t.Helper()
 	var before []e2eEvent
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		ev := f.next()
 		if match(ev) {
 			return ev, before
 		}
 		before = append(before, ev)
+		if time.Now().After(deadline) {
+			f.t.Fatalf("no matching feed event within 30s; got %d others, the last %+v", len(before), ev)
+		}
 	}
 }
 
@@ -156,7 +161,9 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 }
 
 func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) {
-	ts := startServerYAML(t, nil, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	// Heartbeats keep the stream talking while the mirror notices the
+	// restart and reloads, however long that takes on a busy machine.
+	ts := startServerYAML(t, map[string]string{"TOKENGUARD_FEED_HEARTBEAT": "100ms"}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
 	const feeder = "feeder:dev-feeder-secret"
 	f := subscribeFeed(t, ts.base, feeder, "")
 	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
@@ -166,6 +173,19 @@ func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) 
 	}
 	old, _ := f.until(endedSession(before.sid))
 
+	// Redis goes away long enough for the mirror to notice (its shards go
+	// stale: /readyz stops answering 200), then comes back empty. A restart
+	// between two of the mirror's reads would go unnoticed, harmlessly:
+	// entries the mirror keeps and Redis lost only refuse more.
+	ts.redis.Stop()
+	awaitCond(t, "/readyz to stop answering 200 while Redis is down", func() bool {
+		resp, err := http.Get(ts.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode != http.StatusOK
+	})
 	ts.redis.Restart()
 	// The mirror reloads from Redis: the open stream says so with a fresh
 	// snapshot, as a reset, then goes on.
