@@ -28,6 +28,17 @@ type Cluster struct {
 // exchange their view every 100 ms.
 const formTimeout = 30 * time.Second
 
+// busPort is the cluster bus port a node was started with.
+func (s *Server) busPort() int {
+	for i := 0; i+1 < len(s.args); i++ {
+		if s.args[i] == "--cluster-port" {
+			p, _ := strconv.Atoi(s.args[i+1])
+			return p
+		}
+	}
+	return s.port + 10000
+}
+
 // StartCluster starts and forms a cluster, from Go (CLUSTER MEET,
 // ADDSLOTSRANGE, REPLICATE): no redis-cli needed. It returns once every node
 // sees every slot served and every replica in sync, and stops the nodes when
@@ -36,12 +47,10 @@ func StartCluster(t testing.TB) *Cluster {
 	t.Helper()
 	bin := lookBinary(t)
 	c := &Cluster{t: t}
-	var buses []int
 	for range 6 {
 		// The cluster bus gets a port of its own: the default, port+10000,
 		// may be taken or beyond 65535.
 		bus := freePort(t)
-		buses = append(buses, bus)
 		s := newServer(t, bin, []string{
 			"--cluster-enabled", "yes",
 			"--cluster-config-file", "nodes.conf",
@@ -49,7 +58,7 @@ func StartCluster(t testing.TB) *Cluster {
 			"--cluster-node-timeout", "1000",
 			"--cluster-require-full-coverage", "no",
 		})
-		s.start()
+		s.startFirst()
 		t.Cleanup(s.Stop)
 		c.Nodes = append(c.Nodes, s)
 	}
@@ -63,8 +72,8 @@ func StartCluster(t testing.TB) *Cluster {
 		ids[i] = id
 	}
 	first := c.Nodes[0].admin()
-	for i, s := range c.Nodes[1:] {
-		if err := first.Do(ctx, "cluster", "meet", "127.0.0.1", s.port, buses[i+1]).Err(); err != nil {
+	for _, s := range c.Nodes[1:] {
+		if err := first.Do(ctx, "cluster", "meet", "127.0.0.1", s.port, s.busPort()).Err(); err != nil {
 			t.Fatalf("CLUSTER MEET %s: %v", s, err)
 		}
 	}

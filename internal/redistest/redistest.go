@@ -56,7 +56,7 @@ func Start(t testing.TB) *Server {
 func StartWith(t testing.TB, args ...string) *Server {
 	t.Helper()
 	s := newServer(t, lookBinary(t), args)
-	s.start()
+	s.startFirst()
 	t.Cleanup(s.Stop)
 	return s
 }
@@ -122,6 +122,40 @@ func (s *Server) Restart(args ...string) {
 
 func (s *Server) start() {
 	s.t.Helper()
+	if s.launch() {
+		s.t.Fatalf("redis-server on port %d exited before it was ready:\n%s", s.port, s.Log())
+	}
+}
+
+// startFirst starts a server for the first time. Its port was free when it
+// was chosen, but another process may have taken it since (any outgoing
+// connection takes an ephemeral port): a server that exits before it is
+// ready is tried again on fresh ports, twice at most. A restart keeps its
+// port and uses start.
+func (s *Server) startFirst() {
+	s.t.Helper()
+	for attempt := 1; ; attempt++ {
+		if !s.launch() {
+			return
+		}
+		if attempt == 3 {
+			s.t.Fatalf("redis-server on port %d exited before it was ready, on 3 ports in turn:\n%s", s.port, s.Log())
+		}
+		s.t.Logf("redis-server on port %d exited before it was ready; trying fresh ports:\n%s", s.port, s.Log())
+		s.port = freePort(s.t)
+		s.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port))
+		for i := 0; i+1 < len(s.args); i++ {
+			if s.args[i] == "--cluster-port" {
+				s.args[i+1] = strconv.Itoa(freePort(s.t))
+			}
+		}
+	}
+}
+
+// launch runs the server and waits until it answers; exited reports that it
+// stopped before that.
+func (s *Server) launch() (exited bool) {
+	s.t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var args []string
@@ -158,13 +192,17 @@ func (s *Server) start() {
 		close(done)
 	}()
 	s.cmd, s.done = cmd, done
-	s.awaitReady(done)
+	if s.awaitReady(done) {
+		s.cmd = nil
+		return true
+	}
+	return false
 }
 
 // awaitReady waits until the server answers PING: readiness is an event we
 // can observe, so there is no fixed sleep. A server loading its append-only
 // file answers LOADING until it is done.
-func (s *Server) awaitReady(exited <-chan struct{}) {
+func (s *Server) awaitReady(exited <-chan struct{}) (early bool) {
 	s.t.Helper()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
@@ -174,11 +212,11 @@ func (s *Server) awaitReady(exited <-chan struct{}) {
 		err := c.Ping(ctx).Err()
 		cancel()
 		if err == nil {
-			return
+			return false
 		}
 		select {
 		case <-exited:
-			s.t.Fatalf("redis-server on port %d exited before it was ready:\n%s", s.port, s.Log())
+			return true
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -35,10 +35,10 @@ func StartSentinel(t testing.TB) *Sentinel {
 	bin := lookBinary(t)
 	g := &Sentinel{t: t, Name: "tokenguard", clients: map[*Server]*redis.SentinelClient{}}
 	g.Master = newServer(t, bin, nil)
-	g.Master.start()
+	g.Master.startFirst()
 	t.Cleanup(g.Master.Stop)
 	g.Replica = newServer(t, bin, []string{"--replicaof", "127.0.0.1", fmt.Sprint(g.Master.port)})
-	g.Replica.start()
+	g.Replica.startFirst()
 	t.Cleanup(g.Replica.Stop)
 	g.Replica.AwaitReplicaOf(g.Master)
 	// Each Sentinel is told its own id and those of the others, and the
