@@ -13,15 +13,6 @@ import (
 	"github.com/tokenguard/tokenguard/lockout"
 )
 
-// Permissions the routes require.
-const (
-	permSessions   = clients.PermSessions
-	permAdmin      = clients.PermAdmin
-	permIntrospect = clients.PermIntrospect
-	permRevoke     = clients.PermRevoke
-	permFeed       = clients.PermFeed
-)
-
 // Client is the machine caller a client route admitted.
 type Client = clients.Client
 

@@ -148,14 +148,14 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.POST(introspectionEndpoint, h.introspect)
 	e.POST(revocationEndpoint, h.revokeToken)
 	e.POST("/v1/logout", h.logout)
-	e.POST("/v1/sessions", h.createSession, h.requireClient(permSessions))
+	e.POST("/v1/sessions", h.createSession, h.requireClient(clients.PermSessions))
 	e.Match(read, "/v1/sessions", h.listOwnSessions)
 	e.DELETE("/v1/sessions/:id", h.endOwnSession)
 	e.POST("/oauth2/token", h.token)
 
-	e.Match(read, "/v1/revocations/stream", h.revocationStream, h.requireClient(permFeed))
+	e.Match(read, "/v1/revocations/stream", h.revocationStream, h.requireClient(clients.PermFeed))
 
-	admin := e.Group("/v1/admin", h.requireClient(permAdmin))
+	admin := e.Group("/v1/admin", h.requireClient(clients.PermAdmin))
 	admin.POST("/revocations", h.revoke)
 	admin.POST("/users/:subject/logout", h.logoutUser)
 	admin.Match(read, "/users/:subject", h.adminUser)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -84,7 +85,7 @@ type introspection struct {
 // else is {"active":false}; only a store that cannot be read is an error
 // (503), since "inactive" would be a claim we could not check.
 func (h *handler) introspect(c echo.Context) error {
-	client, token, hint, err := h.oauthTokenRequest(c, permIntrospect)
+	client, token, hint, err := h.oauthTokenRequest(c, clients.PermIntrospect)
 	if err != nil {
 		return err
 	}
@@ -190,7 +191,7 @@ func (h *handler) introspectRefresh(ctx context.Context, client Client, token st
 // is the client's own credential (RFC 6749 §10.4) and only that client may
 // revoke it (RFC 7009 §2.1); another client gets invalid_grant.
 func (h *handler) revokeToken(c echo.Context) error {
-	client, token, hint, err := h.oauthTokenRequest(c, permRevoke)
+	client, token, hint, err := h.oauthTokenRequest(c, clients.PermRevoke)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/sessions"
 	"github.com/tokenguard/tokenguard/users"
 )
@@ -48,8 +49,8 @@ func (h *handler) token(c echo.Context) error {
 	if raw == "" {
 		return oauthError("invalid_request", "refresh_token is required")
 	}
-	if !slices.Contains(client.Permissions, permSessions) {
-		return oauthError("unauthorized_client", "the client lacks the permission "+permSessions)
+	if !slices.Contains(client.Permissions, clients.PermSessions) {
+		return oauthError("unauthorized_client", "the client lacks the permission "+clients.PermSessions)
 	}
 	scope := r.PostForm.Get("scope")
 	if err := users.CheckScope(scope); err != nil {
