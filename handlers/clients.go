@@ -25,6 +25,9 @@ type clientAuth struct {
 	limiter  *lockout.Limiter
 }
 
+// errInvalidClient is a client authentication that failed. The error
+// handler answers it with the WWW-Authenticate: Basic challenge RFC 6749
+// §5.2 requires with a 401.
 var errInvalidClient = &apiError{http.StatusUnauthorized, "invalid_client", "client authentication failed"}
 
 // verify checks a client's id and secret, sent from ip. A locked-out id or
@@ -74,8 +77,8 @@ func (a clientAuth) authenticate(c echo.Context) (Client, error) {
 //
 // Errors are apiErrors in the RFC 6749 §5.2 shape: invalid_request (400) for
 // two methods at once or a repeated parameter, invalid_client (401) for
-// missing or wrong credentials. An invalid_client answer must carry
-// WWW-Authenticate: Basic; oauthClient adds it. A body over the limit comes
+// missing or wrong credentials (the error handler adds the WWW-Authenticate:
+// Basic challenge). A body over the limit comes
 // back as the *http.MaxBytesError that the error handler answers 413.
 func (a clientAuth) authenticateOAuth(c echo.Context) (Client, error) {
 	r := c.Request()
@@ -122,14 +125,10 @@ func (a clientAuth) authenticateOAuth(c echo.Context) (Client, error) {
 }
 
 // oauthClient authenticates the client of an OAuth endpoint with
-// authenticateOAuth and, when that fails for want of credentials, adds the
-// WWW-Authenticate: Basic challenge RFC 6749 §5.2 requires with a 401.
+// authenticateOAuth, counting the outcome.
 func (h *handler) oauthClient(c echo.Context) (Client, error) {
 	cl, err := h.clients.authenticateOAuth(c)
 	h.countClientAuth(err)
-	if errors.Is(err, errInvalidClient) {
-		c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
-	}
 	return cl, err
 }
 
@@ -152,9 +151,6 @@ func (h *handler) requireClient(perm string) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			cl, err := h.clients.authenticate(c)
 			h.countClientAuth(err)
-			if errors.Is(err, errInvalidClient) {
-				c.Response().Header().Set("WWW-Authenticate", `Basic realm="tokenguard"`)
-			}
 			if err != nil {
 				return err
 			}

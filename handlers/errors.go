@@ -55,6 +55,9 @@ func (h *handler) handleError(err error, c echo.Context) {
 	if resp.status == http.StatusUnauthorized && resp.code == "invalid_token" {
 		hdr.Set("WWW-Authenticate", bearerChallenge(err, resp.description))
 	}
+	if errors.Is(err, errInvalidClient) {
+		hdr.Set("WWW-Authenticate", `Basic realm="tokenguard"`)
+	}
 	if resp.status == http.StatusServiceUnavailable {
 		hdr.Set("Retry-After", "1")
 	}
