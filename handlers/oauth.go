@@ -3,9 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
-	"mime"
 	"net/http"
-	"slices"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,26 +28,17 @@ func searchOrder(hint string) []string {
 }
 
 // oauthTokenRequest reads the request of the introspection and revocation
-// endpoints: a form body (RFC 6749 §3.2: no parameter twice), an
-// authenticated client (client_secret_basic or client_secret_post) holding
-// perm, and the token with its optional hint.
+// endpoints: an OAuth form (oauthForm) from a client holding perm, and the
+// token with its optional hint.
 func (h *handler) oauthTokenRequest(c echo.Context, perm string) (client Client, token, hint string, err error) {
-	r := c.Request()
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return Client{}, "", "", oauthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-	}
-	client, err = h.oauthClient(c)
+	client, err = h.oauthForm(c)
 	if err != nil {
 		return Client{}, "", "", err
 	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return Client{}, "", "", oauthError("invalid_request", k+" is given more than once")
-		}
+	if err := oauthPermission(client, perm); err != nil {
+		return Client{}, "", "", err
 	}
-	if !slices.Contains(client.Permissions, perm) {
-		return Client{}, "", "", oauthError("unauthorized_client", "the client lacks the permission "+perm)
-	}
+	r := c.Request()
 	token = r.PostForm.Get("token")
 	if token == "" {
 		return Client{}, "", "", oauthError("invalid_request", "token is required")

@@ -19,25 +19,45 @@ func oauthError(code, description string) error {
 	return &apiError{http.StatusBadRequest, code, description}
 }
 
+// oauthForm reads the request of an OAuth endpoint (token, introspection,
+// revocation): a form body, with no parameter twice (RFC 6749 §3.2), from
+// an authenticated client (client_secret_basic or client_secret_post).
+func (h *handler) oauthForm(c echo.Context) (Client, error) {
+	r := c.Request()
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return Client{}, oauthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+	}
+	client, err := h.oauthClient(c)
+	if err != nil {
+		return Client{}, err
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return Client{}, oauthError("invalid_request", k+" is given more than once")
+		}
+	}
+	return client, nil
+}
+
+// oauthPermission refuses, as unauthorized_client, a client of an OAuth
+// endpoint that lacks perm.
+func oauthPermission(client Client, perm string) error {
+	if !slices.Contains(client.Permissions, perm) {
+		return oauthError("unauthorized_client", "the client lacks the permission "+perm)
+	}
+	return nil
+}
+
 // token is the OAuth 2.0 token endpoint. It serves one grant, refresh_token
 // (RFC 6749 §6): the client that the session was opened by redeems the
 // session's refresh token for a new access token and a rotated refresh
 // token. See users.Service.Refresh for what happens to the token presented.
 func (h *handler) token(c echo.Context) error {
-	r := c.Request()
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return oauthError("invalid_request", "the body must be application/x-www-form-urlencoded")
-	}
-	client, err := h.oauthClient(c)
+	client, err := h.oauthForm(c)
 	if err != nil {
 		return err
 	}
-	for k, v := range r.PostForm {
-		if len(v) > 1 {
-			return oauthError("invalid_request", k+" is given more than once")
-		}
-	}
+	r := c.Request()
 	grant := r.PostForm.Get("grant_type")
 	switch {
 	case grant == "":
@@ -49,8 +69,8 @@ func (h *handler) token(c echo.Context) error {
 	if raw == "" {
 		return oauthError("invalid_request", "refresh_token is required")
 	}
-	if !slices.Contains(client.Permissions, clients.PermSessions) {
-		return oauthError("unauthorized_client", "the client lacks the permission "+clients.PermSessions)
+	if err := oauthPermission(client, clients.PermSessions); err != nil {
+		return err
 	}
 	scope := r.PostForm.Get("scope")
 	if err := users.CheckScope(scope); err != nil {
