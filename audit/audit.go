@@ -145,24 +145,13 @@ type Query struct {
 // joined by a dash.
 func validID(s string) bool {
 	ms, seq, ok := strings.Cut(s, "-")
-	if !ok || !digits(ms) || !digits(seq) {
+	if !ok {
 		return false
 	}
+	// ParseUint in base 10 takes digits only: no sign, space or empty part.
 	_, err1 := strconv.ParseUint(ms, 10, 64)
 	_, err2 := strconv.ParseUint(seq, 10, 64)
 	return err1 == nil && err2 == nil
-}
-
-func digits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // List returns events newest first. Events past the retention that the
