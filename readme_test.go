@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -456,5 +457,85 @@ curl() {
 	}
 	if t.Failed() {
 		t.Logf("the examples' output:\n%s", out)
+	}
+}
+
+// TestREADMEStatesEveryDefault keeps the default column of the README's
+// configuration table equal to config.Default(): an empty default reads
+// "empty", any other starts with the value in backquotes (durations
+// compared as durations, so `720h` matches 720h0m0s).
+func TestREADMEStatesEveryDefault(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]string{}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		rows[strings.Trim(strings.TrimSpace(cells[1]), "`")] = strings.TrimSpace(strings.Join(cells[3:len(cells)-1], "|"))
+	}
+	first := regexp.MustCompile("^`([^`]*)`")
+	for _, f := range config.Fields() {
+		cell, ok := rows[f.Key]
+		if !ok {
+			t.Errorf("README.md has no row for %s", f.Key)
+			continue
+		}
+		if f.Default == "" {
+			if !strings.HasPrefix(cell, "empty") {
+				t.Errorf("README.md: %s defaults to %q, want it to say empty (the default is empty)", f.Key, cell)
+			}
+			continue
+		}
+		m := first.FindStringSubmatch(cell)
+		if m == nil {
+			t.Errorf("README.md: %s's default %q does not start with a value in backquotes (the default is %s)", f.Key, cell, f.Default)
+			continue
+		}
+		if want, err := time.ParseDuration(f.Default); err == nil {
+			if got, err := time.ParseDuration(m[1]); err != nil || got != want {
+				t.Errorf("README.md: %s defaults to %s, config.Default() has %s", f.Key, m[1], f.Default)
+			}
+			continue
+		}
+		if m[1] != f.Default {
+			t.Errorf("README.md: %s defaults to %s, config.Default() has %s", f.Key, m[1], f.Default)
+		}
+	}
+}
+
+// TestREADMECodeMapListsEveryPackage keeps the code map in step with the
+// module: every package `go list ./...` reports has its line.
+func TestREADMECodeMapListsEveryPackage(t *testing.T) {
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, codeMap, ok := strings.Cut(string(b), "\n## Code map\n")
+	if !ok {
+		t.Fatal("README.md has no Code map section")
+	}
+	codeMap, _, _ = strings.Cut(codeMap, "\n## ")
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{.Module.Path}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs int
+	for line := range strings.SplitSeq(strings.TrimSpace(string(out)), "\n") {
+		path, module, _ := strings.Cut(line, " ")
+		name := "`.`"
+		if path != module {
+			name = "`" + strings.TrimPrefix(path, module+"/") + "/`"
+		}
+		pkgs++
+		if !strings.Contains(codeMap, "| "+name) && !strings.Contains(codeMap, ", "+name) {
+			t.Errorf("README.md's code map has no line for %s (%s)", name, path)
+		}
+	}
+	if pkgs < 10 {
+		t.Fatalf("go list found %d packages, want the whole module", pkgs)
 	}
 }

@@ -451,7 +451,7 @@ func (s *Store) Ready(ctx context.Context) error {
 		stale, unloaded := s.mirror.stale(s.now().UnixNano(), s.maxStale)
 		switch {
 		case unloaded > 0:
-			return fmt.Errorf("%w: the revocation mirror has not loaded %d of %d keyspace.Shards yet", ErrUnavailable, unloaded, keyspace.Shards)
+			return fmt.Errorf("%w: the revocation mirror has not loaded %d of %d shards yet", ErrUnavailable, unloaded, keyspace.Shards)
 		case len(stale) == keyspace.Shards && !s.failOpen:
 			return fmt.Errorf("%w: every revocation shard is stale (limit %v)", ErrUnavailable, s.maxStale)
 		}

@@ -340,7 +340,7 @@ func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
 			case first && m.loaded.Add(1) == int64(groups):
 				s.log.Info("revocation mirror loaded", "entries", m.size(), "duration_ms", s.now().Sub(start).Milliseconds())
 			case !failingSince.IsZero():
-				s.log.Info("revocation mirror keyspace.Shards current again", "shards", group, "after_ms", s.now().Sub(failingSince).Milliseconds())
+				s.log.Info("revocation mirror shards current again", "shards", group, "after_ms", s.now().Sub(failingSince).Milliseconds())
 			}
 			first, failingSince = false, time.Time{}
 			err = s.follow(ctx, group, pos)
@@ -355,7 +355,7 @@ func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
 		}
 		if failingSince.IsZero() {
 			failingSince = s.now()
-			s.log.Warn("revocation mirror keyspace.Shards resyncing", "shards", group, "err", err)
+			s.log.Warn("revocation mirror shards resyncing", "shards", group, "err", err)
 		}
 		select {
 		case <-ctx.Done():
