@@ -247,8 +247,9 @@ func (c cli) endSession(ctx context.Context, args []string) error {
 }
 
 func (c cli) events(ctx context.Context, args []string) error {
-	a := c.adminCommand("events", "[--subject S] [--limit N] [--before ID] [--follow [--interval D]]")
-	subject := a.fs.String("subject", "", "only this user's events (as the trail names them: <issuer>#<sub> for a trusted issuer's)")
+	a := c.adminCommand("events", "[--subject S [--issuer ISS]] [--limit N] [--before ID] [--follow [--interval D]]")
+	subject := a.fs.String("subject", "", "only this user's events")
+	issuer := a.fs.String("issuer", "", "with --subject: the trusted issuer whose user it is")
 	limit := a.fs.Int("limit", 0, "how many events, 1 to 500 (default: the server's, 50)")
 	before := a.fs.String("before", "", "older than this event id (the next page; not with --follow)")
 	follow := a.fs.Bool("follow", false, "keep polling and print new events as they come, oldest first, until interrupted")
@@ -257,7 +258,7 @@ func (c cli) events(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	q := adminapi.EventQuery{Subject: *subject, Limit: *limit, Before: *before}
+	q := adminapi.EventQuery{Subject: *subject, Issuer: *issuer, Limit: *limit, Before: *before}
 	if !*follow {
 		page, err := client.Events(ctx, q)
 		if err != nil {

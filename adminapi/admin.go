@@ -98,10 +98,11 @@ func (e *Event) UnmarshalJSON(b []byte) error {
 }
 
 // EventQuery selects a page of the audit trail, newest first: Subject one
-// user's (as the trail names them), Limit events (zero: the server's
-// default), those older than the event Before.
+// user's (with Issuer, a trusted issuer's user), Limit events (zero: the
+// server's default), those older than the event Before.
 type EventQuery struct {
 	Subject string
+	Issuer  string
 	Limit   int
 	Before  string
 }
@@ -225,6 +226,9 @@ func (c *Client) Events(ctx context.Context, eq EventQuery) (EventPage, error) {
 	q := url.Values{}
 	if eq.Subject != "" {
 		q.Set("subject", eq.Subject)
+	}
+	if eq.Issuer != "" {
+		q.Set("issuer", eq.Issuer)
 	}
 	if eq.Limit != 0 {
 		q.Set("limit", strconv.Itoa(eq.Limit))

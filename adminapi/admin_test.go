@@ -239,3 +239,18 @@ func TestFollowPrintsEachNewEventOnceOldestFirst(t *testing.T) {
 		t.Errorf("emitted (-want +got):\n%s", diff)
 	}
 }
+
+func TestEventsNamesATrustedIssuersUserBySubjectAndIssuer(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.RawQuery
+		fmt.Fprint(w, `{"events":[]}`)
+	}))
+	t.Cleanup(srv.Close)
+	if _, err := newTestClient(t, srv).Events(context.Background(), EventQuery{Subject: "77", Issuer: "https://idp.test/"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "issuer=https%3A%2F%2Fidp.test%2F&subject=77"; got != want {
+		t.Errorf("query = %q, want %q", got, want)
+	}
+}
