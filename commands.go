@@ -45,7 +45,7 @@ func (c cli) commands() []command {
 		{name: "user", args: "SUBJECT [--issuer ISS]", summary: "show a user's ban, sessions and cut-off", admin: true, run: c.user},
 		{name: "sessions", args: "SUBJECT [--issuer ISS]", summary: "list a user's live sessions, newest first", admin: true, run: c.sessions},
 		{name: "end-session", args: "[--] ID", summary: "end one session (its tokens fail at once)", admin: true, run: c.endSession},
-		{name: "events", args: "[--subject S] [--limit N] [--before ID] [--follow [--interval D]]", summary: "show the audit trail, newest first; --follow prints new events as they come", admin: true, run: c.events},
+		{name: "events", args: "[--subject S [--issuer ISS]] [--limit N] [--before ID] [--follow [--interval D]]", summary: "show the audit trail, newest first; --follow prints new events as they come", admin: true, run: c.events},
 	}
 }
 
