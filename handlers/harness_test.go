@@ -105,6 +105,13 @@ type harnessOptions struct {
 	// defaults when zero); heartbeat is its heartbeat interval.
 	feedBuffer, feedBacklog int
 	heartbeat               time.Duration
+	// verifiedCache sizes the cache of verified tokens (config's
+	// tokens.verified_cache_size); zero turns it off.
+	verifiedCache int
+	// infoLogs logs at info level, as main does, instead of debug: the
+	// forward-auth decision and the request lines of the hot path are then
+	// not written.
+	infoLogs bool
 }
 
 // clock is a settable clock, safe for the handlers' goroutines.
@@ -183,6 +190,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	svc, err := auth.New(auth.Config{
 		Issuer: testIssuer, Audience: "api", AccessTTL: testTTL, Leeway: testLeeway,
 		Keys: []*auth.Key{own}, Clock: clk.Now, TrustedIssuers: []*auth.TrustedIssuer{idp},
+		VerifiedCacheSize: opts.verifiedCache,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +201,11 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	logs := &syncBuffer{}
 	// As main builds it: every record made with a request's context
 	// carries its id.
-	log := slog.New(requestid.NewHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	level := slog.LevelDebug
+	if opts.infoLogs {
+		level = slog.LevelInfo
+	}
+	log := slog.New(requestid.NewHandler(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})))
 	mode := blacklist.ModeStrict
 	if opts.mirror {
 		mode = blacklist.ModeMirror

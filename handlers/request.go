@@ -22,8 +22,12 @@ func limitBody(limit int64) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
 			// The forward-auth check never reads a body, and whatever
-			// a proxy forwards must get 200, 401 or 403, never 413.
-			if r.ContentLength > limit && !isVerifyPath(r.URL.Path) {
+			// a proxy forwards must get 200, 401 or 403, never 413: its
+			// body is left as it came, unwrapped.
+			if isVerifyPath(r.URL.Path) {
+				return next(c)
+			}
+			if r.ContentLength > limit {
 				return &http.MaxBytesError{Limit: limit}
 			}
 			r.Body = http.MaxBytesReader(c.Response(), r.Body, limit)
