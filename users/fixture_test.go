@@ -25,6 +25,7 @@ import (
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
@@ -46,27 +47,6 @@ const (
 	console = "console"
 )
 
-// clock is the one settable clock of a fixture. It starts at the real time
-// (with a sub-second part) because Redis expires keys and trims the audit
-// streams on its own clock, which must agree with ours on what is recent;
-// it starts on a whole microsecond, the precision of every stored time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fixture is the users service over the real stores on one Redis: our
 // EdDSA key, a trusted issuer with a static Ed25519 key, strict revocation
 // checks (every check reads Redis, so there is no mirror to wait for) and
@@ -82,7 +62,7 @@ type fixture struct {
 	// fixture.
 	rdb        *redis.Client
 	prefix     string
-	clock      *clock
+	clock      *testclock.Clock
 	foreignKey ed25519.PrivateKey
 }
 
@@ -104,7 +84,11 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 	f := &fixture{
 		rdb:    rdb,
 		prefix: "t" + hex.EncodeToString(sum[:6]) + ":",
-		clock:  &clock{now: time.Now().Round(0).Truncate(time.Microsecond)},
+		// The clock starts at the real time (with a sub-second part)
+		// because Redis expires keys and trims the audit streams on its
+		// own clock, which must agree with ours on what is recent; it
+		// starts on a whole microsecond, the precision of every stored time.
+		clock: testclock.New(time.Now().Round(0).Truncate(time.Microsecond)),
 	}
 
 	key, err := auth.GenerateEdDSAKey("test-key")

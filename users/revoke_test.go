@@ -26,7 +26,7 @@ func hence(d time.Duration) func(now time.Time) time.Time {
 
 // pastExpiry moves a fixture's clock beyond the expiry of every access
 // token issued so far, leeway included.
-func pastExpiry(f *fixture) { f.clock.advance(testTTL + testLeeway + time.Second) }
+func pastExpiry(f *fixture) { f.clock.Advance(testTTL + testLeeway + time.Second) }
 
 // tampered returns token with the last character of its signature changed.
 func tampered(token string) string {
@@ -403,7 +403,7 @@ func TestRefreshToken(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			opened := f.clock.Now().Truncate(time.Millisecond)
 			is := f.open(t, "alice")
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 			rotated := f.clock.Now().Truncate(time.Millisecond)
 			next, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")
 			if err != nil {
@@ -433,7 +433,7 @@ func TestRefreshToken(t *testing.T) {
 			if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now(), testTTL); err != nil {
 				t.Fatalf("CutOff: %v", err)
 			}
-			f.clock.advance(time.Millisecond)
+			f.clock.Advance(time.Millisecond)
 			next, err := f.users.Refresh(t.Context(), is.RefreshToken, app, "")
 			if err != nil {
 				t.Fatalf("Refresh: %v", err)
@@ -467,7 +467,7 @@ func TestRefreshToken(t *testing.T) {
 			}},
 			{"a refresh token whose user was cut off after it was issued", func(t *testing.T, f *fixture) string {
 				is := f.open(t, "alice")
-				f.clock.advance(time.Millisecond)
+				f.clock.Advance(time.Millisecond)
 				if err := f.rev.CutOff(t.Context(), "alice", f.clock.Now(), testTTL); err != nil {
 					t.Fatalf("CutOff: %v", err)
 				}
@@ -475,16 +475,16 @@ func TestRefreshToken(t *testing.T) {
 			}},
 			{"a refresh token of a banned user", func(t *testing.T, f *fixture) string {
 				is := f.open(t, "alice")
-				f.clock.advance(-time.Second) // the ban's cut-off precedes the token
+				f.clock.Advance(-time.Second) // the ban's cut-off precedes the token
 				if err := f.rev.Ban(t.Context(), "alice", blacklist.Ban{Reason: "spam"}, testTTL); err != nil {
 					t.Fatalf("blacklist Ban: %v", err)
 				}
-				f.clock.advance(time.Second)
+				f.clock.Advance(time.Second)
 				return is.RefreshToken
 			}},
 			{"an expired refresh token", func(t *testing.T, f *fixture) string {
 				is := f.open(t, "alice")
-				f.clock.advance(testIdle)
+				f.clock.Advance(testIdle)
 				return is.RefreshToken
 			}},
 			{"a rotated-away refresh token", func(t *testing.T, f *fixture) string {

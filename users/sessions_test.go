@@ -127,9 +127,9 @@ func TestOpenSession(t *testing.T) {
 			f := newFixture(t, rdb, options{maxPerUser: 2})
 			bob := f.open(t, "bob")
 			oldest := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			middle := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			newest := f.open(t, "alice")
 
 			got := map[string]string{
@@ -246,7 +246,7 @@ func TestRefresh(t *testing.T) {
 		t.Run("a refresh rotates the refresh token and issues a token of the same session", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			first := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			next, err := f.users.Refresh(t.Context(), first.RefreshToken, app, "read")
 			if err != nil {
 				t.Fatalf("Refresh: %v, want nil", err)
@@ -479,7 +479,7 @@ func TestLogout(t *testing.T) {
 			}
 			// Within the same second as the cut-off: the issue time to the
 			// microsecond is what tells the new session from the old.
-			f.clock.advance(time.Microsecond)
+			f.clock.Advance(time.Microsecond)
 			fresh := f.open(t, "alice")
 			if got := f.verdict(t, fresh.AccessToken); got != "accepted" {
 				t.Errorf("the new session's access token is %s, want accepted", got)
@@ -689,7 +689,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			if diff := cmp.Diff(f.events(t), wantEvents); diff != "" {
 				t.Errorf("audit trail (-got +want):\n%s", diff)
 			}
-			f.clock.advance(time.Microsecond)
+			f.clock.Advance(time.Microsecond)
 			if got := f.verdict(t, f.open(t, "alice").AccessToken); got != "accepted" {
 				t.Errorf("a session opened afterwards has its token %s, want accepted", got)
 			}
