@@ -32,17 +32,10 @@ func TestBan(t *testing.T) {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				is := f.open(t, "alice")
-				before := f.state(t)
-				_, err := f.users.Ban(t.Context(), console, "alice", tc.d, tc.reason)
-				if !errors.Is(err, ErrInvalid) {
-					t.Fatalf("Ban: %v, want ErrInvalid", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "Ban", ErrInvalid, func() error {
+					_, err := f.users.Ban(t.Context(), console, "alice", tc.d, tc.reason)
+					return err
+				})
 				if got := f.verdict(t, is.AccessToken); got != "accepted" {
 					t.Errorf("alice's token is %s, want accepted", got)
 				}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
@@ -313,6 +314,23 @@ func (f *fixture) eventsSince(t *testing.T, n int) []audit.Event {
 		t.Fatalf("the audit trail shrank from %d to %d events", n, len(all))
 	}
 	return all[n:]
+}
+
+// refuses calls call and fails t unless it is refused with want and
+// changes nothing: Redis holds what it held before and no audit event was
+// recorded. what names the call in the failure.
+func (f *fixture) refuses(t *testing.T, what string, want error, call func() error) {
+	t.Helper()
+	before := f.state(t)
+	if err := call(); !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+	if diff := cmp.Diff(f.state(t), before); diff != "" {
+		t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+	}
+	if got := f.events(t); len(got) != 0 {
+		t.Errorf("events %+v, want none", got)
+	}
 }
 
 // state returns every key of the fixture with its type and contents (not

@@ -131,16 +131,9 @@ func TestRevokeToken(t *testing.T) {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				tok := tc.token(t, f)
-				before := f.state(t)
-				if err := f.users.RevokeToken(t.Context(), console, tok); !errors.Is(err, ErrInvalid) {
-					t.Fatalf("RevokeToken: %v, want ErrInvalid", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "RevokeToken", ErrInvalid, func() error {
+					return f.users.RevokeToken(t.Context(), console, tok)
+				})
 			})
 		}
 	})
@@ -230,16 +223,9 @@ func TestRevokeID(t *testing.T) {
 		} {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
-				before := f.state(t)
-				if err := f.users.RevokeID(t.Context(), console, tc.issuer, tc.jti, tc.exp(f.clock.Now())); !errors.Is(err, ErrInvalid) {
-					t.Fatalf("RevokeID: %v, want ErrInvalid", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "RevokeID", ErrInvalid, func() error {
+					return f.users.RevokeID(t.Context(), console, tc.issuer, tc.jti, tc.exp(f.clock.Now()))
+				})
 			})
 		}
 	})
