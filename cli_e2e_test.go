@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
 
 const adminSecret = "dev-admin-secret"
@@ -194,7 +196,7 @@ func TestCLIShowsAndFollowsTheAuditTrail(t *testing.T) {
 	for _, asJSON := range []bool{false, true} {
 		t.Run(fmt.Sprintf("follow json=%t", asJSON), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			out := &syncBuffer{}
+			out := &syncbuf.Buffer{}
 			done := make(chan int, 1)
 			args := []string{"events", "--follow", "--interval", "100ms"}
 			if asJSON {
@@ -241,7 +243,7 @@ func TestCLIShowsAndFollowsTheAuditTrail(t *testing.T) {
 }
 
 // awaitOutput waits until out holds a line with every one of want.
-func awaitOutput(t *testing.T, out *syncBuffer, want ...string) {
+func awaitOutput(t *testing.T, out *syncbuf.Buffer, want ...string) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -16,7 +16,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
 
 const (
@@ -39,24 +39,7 @@ type testServer struct {
 	base  string
 	redis *redistest.Server
 	rdb   *redis.Client
-	logs  *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *syncbuf.Buffer
 }
 
 // startServer writes a config with a real redis-server, an RS256 key and the
@@ -117,7 +100,7 @@ clients:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ts := &testServer{t: t, redis: srv, rdb: srv.Client(), logs: &syncBuffer{}}
+	ts := &testServer{t: t, redis: srv, rdb: srv.Client(), logs: &syncbuf.Buffer{}}
 	ts.base = startServe(t, []string{"-config", cfgFile}, env, ts.logs)
 	return ts
 }

@@ -11,13 +11,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
 
 // TestCommittedConfigRunsTheWalkthrough starts the service exactly as
 // `go run .` does (config.yaml, embedded store, ephemeral key) and walks the
 // README's walkthrough: login, verify, logout, refused.
 func TestCommittedConfigRunsTheWalkthrough(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	base := startServe(t, nil, map[string]string{"TOKENGUARD_LISTEN": "127.0.0.1:0", "TOKENGUARD_METRICS_LISTEN": freeLoopbackAddr(t)}, logs)
 	s := createSession(t, base, sessionBody("alice"))
 	if r := doRequest(t, base, "GET", "/v1/verify", "Bearer "+s.token, "", nil); r.status != http.StatusOK {
@@ -114,7 +116,7 @@ func TestStartUpLogMasksSecretHashes(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	startServe(t, []string{"-config", cfg}, nil, logs)
 	out := logs.String()
 	if !strings.Contains(out, "configuration loaded") {

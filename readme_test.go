@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
 
 // TestREADMEListsEverySetting keeps the README's configuration table in step
@@ -397,7 +398,7 @@ func TestREADMEExamplesRunAsPasted(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	// The committed config.yaml puts the metrics on 127.0.0.1:8081; the
 	// test moves them to a free port, and the README's examples with them.
 	metricsAddr := freeLoopbackAddr(t)

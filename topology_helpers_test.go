@@ -18,7 +18,9 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
 
 // The topology tests run the real service twice, in mirror mode, against
@@ -35,7 +37,7 @@ const propagation = 5 * time.Second
 type instance struct {
 	name string
 	base string
-	logs *syncBuffer
+	logs *syncbuf.Buffer
 }
 
 // fleet is two instances serving the same Redis, as behind a load balancer.
@@ -81,7 +83,7 @@ clients:
 	env := map[string]string{"TOKENGUARD_TEST_HS256": string(secret)}
 	f := &fleet{t: t, secret: secret, client: &http.Client{Timeout: 15 * time.Second}}
 	for _, name := range []string{"a", "b"} {
-		in := &instance{name: name, logs: &syncBuffer{}}
+		in := &instance{name: name, logs: &syncbuf.Buffer{}}
 		in.base = startServe(t, []string{"-config", file}, env, in.logs)
 		if name == "a" {
 			f.a = in

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/clients"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 	"github.com/tokenguard/tokenguard/lockout"
 )
 
@@ -34,7 +35,7 @@ func TestOAuthClientAuthentication(t *testing.T) {
 			clients.Entry{ID: "app", Secret: secret},
 			clients.Entry{ID: "a/b", Secret: "x"},
 		),
-		limiter: newLimiter(t, rdb, trail, newClock(testNow), slog.New(slog.DiscardHandler)),
+		limiter: newLimiter(t, rdb, trail, testclock.New(testNow), slog.New(slog.DiscardHandler)),
 	}
 	basic := func(id, secret string) string {
 		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))

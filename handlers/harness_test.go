@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -21,8 +20,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,6 +34,8 @@ import (
 	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/internal/requestid"
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/sessions"
@@ -78,8 +77,8 @@ type harness struct {
 	// rsa is our RS256 signing key "rs1" with harnessOptions.rsa, for
 	// tests that sign tokens of their own with it; nil otherwise.
 	rsa   *rsa.PrivateKey
-	logs  *syncBuffer
-	clock *clock
+	logs  *syncbuf.Buffer
+	clock *testclock.Clock
 	// limiter limits failed client authentications, with the defaults of
 	// config (client_auth).
 	limiter *lockout.Limiter
@@ -114,44 +113,13 @@ type harnessOptions struct {
 	infoLogs bool
 }
 
-// clock is a settable clock, safe for the handlers' goroutines.
-type clock struct{ ns atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) set(t time.Time)         { c.ns.Store(t.UnixNano()) }
-func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
-func newClock(t time.Time) *clock        { c := &clock{}; c.set(t); return c }
-func (h *harness) now() time.Time        { return h.clock.Now() }
+func (h *harness) now() time.Time { return h.clock.Now() }
 
 // advance lets d pass for everyone: the clock of the workflows and stores,
 // and the TTLs of the keys in miniredis.
 func (h *harness) advance(d time.Duration) {
-	h.clock.advance(d)
+	h.clock.Advance(d)
 	h.redis.FastForward(d)
-}
-
-// syncBuffer collects log lines written from any goroutine.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Clients of the harness; each one's secret is its id + "-secret".
@@ -169,7 +137,7 @@ var testClients = []struct {
 
 func newHarness(t testing.TB, opts harnessOptions) *harness {
 	t.Helper()
-	clk := newClock(testNow)
+	clk := testclock.New(testNow)
 	own, rsaKey := ownKey(t, opts.rsa)
 	pub, idpKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -198,7 +166,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	mr := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	// As main builds it: every record made with a request's context
 	// carries its id.
 	level := slog.LevelDebug
@@ -270,7 +238,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 
 // newLimiter limits failed client authentications as tokenguard does by
 // default (config's client_auth), on rdb.
-func newLimiter(t testing.TB, rdb redis.UniversalClient, trail *audit.Log, clk *clock, log *slog.Logger) *lockout.Limiter {
+func newLimiter(t testing.TB, rdb redis.UniversalClient, trail *audit.Log, clk *testclock.Clock, log *slog.Logger) *lockout.Limiter {
 	t.Helper()
 	def := config.Default().ClientAuth
 	l, err := lockout.New(rdb, lockout.Config{

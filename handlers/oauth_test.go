@@ -51,9 +51,9 @@ func TestIntrospectionAnswersExactlyActiveFalseForEveryDeadToken(t *testing.T) {
 	s := newHarness(t, harnessOptions{})
 	// A session opened two hours ago and idle since: past its refresh
 	// lifetime.
-	s.clock.set(testNow.Add(-2 * testIdle))
+	s.clock.Set(testNow.Add(-2 * testIdle))
 	stale := s.login("app", "alice", "old laptop")
-	s.clock.set(testNow)
+	s.clock.Set(testNow)
 	other := s.login("other", "alice", "phone")
 	cutOffRT := s.login("app", "erin", "laptop")
 	bannedRT := s.login("app", "mallory", "laptop")

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,36 +15,19 @@ import (
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type fixture struct {
 	l     *Limiter
 	trail *audit.Log
-	clock *clock
+	clock *testclock.Clock
 	logs  *bytes.Buffer
 }
 
 func newFixture(t *testing.T, rdb redis.UniversalClient, perID, perIP int) *fixture {
 	t.Helper()
-	f := &fixture{trail: audit.New(rdb, audit.Config{Prefix: "tg:", Retention: time.Hour}), clock: &clock{now: time.Now()}, logs: &bytes.Buffer{}}
+	f := &fixture{trail: audit.New(rdb, audit.Config{Prefix: "tg:", Retention: time.Hour}), clock: testclock.New(time.Now()), logs: &bytes.Buffer{}}
 	l, err := New(rdb, Config{
 		Name: "client", Prefix: "tg:", MaxPerID: perID, MaxPerIP: perIP, Window: time.Minute,
 		Audit: f.trail, IDEvent: audit.TypeClientLockedOut, IPEvent: audit.TypeClientIPLockedOut,
@@ -122,7 +104,7 @@ func TestFailuresAgeOutOfTheWindow(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		f.clock.advance(61 * time.Second)
+		f.clock.Advance(61 * time.Second)
 		for range 2 {
 			if err := f.l.Fail(ctx, "app", "192.0.2.1"); err != nil {
 				t.Fatal(err)
@@ -131,7 +113,7 @@ func TestFailuresAgeOutOfTheWindow(t *testing.T) {
 		if err := f.l.Check(ctx, "app", "192.0.2.1"); err != nil {
 			t.Errorf("Check after 2 failures, a window apart from 2 others = %v, want nil", err)
 		}
-		f.clock.advance(59 * time.Second)
+		f.clock.Advance(59 * time.Second)
 		if err := f.l.Fail(ctx, "app", "192.0.2.1"); err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +154,7 @@ func TestALockoutEndsAfterTheWindow(t *testing.T) {
 	}
 	wantLocked(t, f.l.Check(ctx, "app", "192.0.2.1"), time.Minute, "after the one failure allowed")
 	mr.FastForward(time.Minute)
-	f.clock.advance(time.Minute)
+	f.clock.Advance(time.Minute)
 	if err := f.l.Check(ctx, "app", "192.0.2.1"); err != nil {
 		t.Errorf("Check a window later = %v, want nil", err)
 	}

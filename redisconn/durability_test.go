@@ -1,37 +1,18 @@
 package redisconn
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/internal/syncbuf"
 )
-
-// logBuffer collects log output from the code under test.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func TestOpenWarnsWhenRedisPersistsNothing(t *testing.T) {
 	for _, c := range []struct {
@@ -55,7 +36,7 @@ func TestOpenWarnsWhenRedisPersistsNothing(t *testing.T) {
 				}
 				cfg.Username, cfg.Password = c.user, "secret-pw"
 			}
-			var logs logBuffer
+			var logs syncbuf.Buffer
 			conn, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(&logs, nil)))
 			if err != nil {
 				t.Fatal(err)
@@ -70,7 +51,7 @@ func TestOpenWarnsWhenRedisPersistsNothing(t *testing.T) {
 		})
 	}
 	t.Run("the embedded store: exempt", func(t *testing.T) {
-		var logs logBuffer
+		var logs syncbuf.Buffer
 		conn, err := Open(context.Background(), Config{}, slog.New(slog.NewTextHandler(&logs, nil)))
 		if err != nil {
 			t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 )
 
 const (
@@ -57,29 +58,11 @@ func (r *revoker) revoked() []string {
 	return slices.Clone(r.sids)
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 type fixture struct {
 	store  *Store
 	rdb    *redis.Client
 	rev    *revoker
-	clock  *clock
+	clock  *testclock.Clock
 	mu     sync.Mutex
 	events []ending
 }
@@ -107,7 +90,7 @@ func (f *fixture) endedBy(cause string, list ...Session) {
 
 func newFixture(t *testing.T, rdb *redis.Client, edit func(*Config)) *fixture {
 	t.Helper()
-	f := &fixture{rdb: rdb, rev: &revoker{}, clock: &clock{now: time.Now()}}
+	f := &fixture{rdb: rdb, rev: &revoker{}, clock: testclock.New(time.Now())}
 	cfg := Config{
 		Prefix:          "tg:",
 		RefreshTTL:      testIdle,
@@ -186,7 +169,7 @@ func TestRefreshOutcomes(t *testing.T) {
 				name: "the previous token within the window gets the current one back",
 				run: func(t *testing.T, f *fixture, _ Session, rt0 string) (string, string) {
 					f.refresh(t, rt0)
-					f.clock.advance(testWindow - time.Millisecond)
+					f.clock.Advance(testWindow - time.Millisecond)
 					return rt0, "app"
 				},
 				wantAlive: true,
@@ -195,7 +178,7 @@ func TestRefreshOutcomes(t *testing.T) {
 				name: "the previous token after the window ends the session",
 				run: func(t *testing.T, f *fixture, _ Session, rt0 string) (string, string) {
 					f.refresh(t, rt0)
-					f.clock.advance(testWindow)
+					f.clock.Advance(testWindow)
 					return rt0, "app"
 				},
 				wantErr: ErrReused,
@@ -235,7 +218,7 @@ func TestRefreshOutcomes(t *testing.T) {
 			{
 				name: "a session idle for its whole refresh lifetime is over",
 				run: func(t *testing.T, f *fixture, _ Session, rt0 string) (string, string) {
-					f.clock.advance(testIdle)
+					f.clock.Advance(testIdle)
 					return rt0, "app"
 				},
 				wantErr: ErrInvalidGrant,
@@ -243,9 +226,9 @@ func TestRefreshOutcomes(t *testing.T) {
 			{
 				name: "a session used within each refresh lifetime lives on",
 				run: func(t *testing.T, f *fixture, _ Session, rt0 string) (string, string) {
-					f.clock.advance(testIdle - time.Minute)
+					f.clock.Advance(testIdle - time.Minute)
 					rt := f.refresh(t, rt0)
-					f.clock.advance(testIdle - time.Minute)
+					f.clock.Advance(testIdle - time.Minute)
 					return rt, "app"
 				},
 				wantRotated: true, wantAlive: true,
@@ -255,7 +238,7 @@ func TestRefreshOutcomes(t *testing.T) {
 				run: func(t *testing.T, f *fixture, _ Session, rt0 string) (string, string) {
 					rt := rt0
 					for range 10 { // 150 days of a refresh every 15 days
-						f.clock.advance(testIdle / 2)
+						f.clock.Advance(testIdle / 2)
 						r, err := f.store.Refresh(context.Background(), rt, "app", "")
 						if err != nil {
 							break
@@ -484,11 +467,11 @@ func TestOpeningOneSessionTooManyEndsTheOldest(t *testing.T) {
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		f := newFixture(t, rdb, func(c *Config) { c.MaxPerUser = 2 })
 		s1, rt1 := f.open(t, "alice")
-		f.clock.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 		s2, _ := f.open(t, "alice")
-		f.clock.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 		other, _ := f.open(t, "bob")
-		f.clock.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 		s3, _ := f.open(t, "alice")
 
 		page, err := f.store.List(context.Background(), "alice", PageRequest{Limit: 10})
@@ -592,7 +575,7 @@ func TestIntrospectAndRevoke(t *testing.T) {
 		f := newFixture(t, rdb, nil)
 		opened := f.clock.Now().Truncate(time.Millisecond)
 		sess, rt0 := f.open(t, "alice")
-		f.clock.advance(time.Minute)
+		f.clock.Advance(time.Minute)
 		rt1 := f.refresh(t, rt0)
 
 		info, ok, err := f.store.Introspect(ctx, rt1)
@@ -751,7 +734,7 @@ func TestListPagesNewestFirstAndNewLoginsShiftNothing(t *testing.T) {
 			s, _ := f.open(t, "alice")
 			opened = append(opened, s.ID)
 			if i%3 == 2 { // three sessions a millisecond
-				f.clock.advance(time.Millisecond)
+				f.clock.Advance(time.Millisecond)
 			}
 		}
 		f.open(t, "bob")
@@ -770,7 +753,7 @@ func TestListPagesNewestFirstAndNewLoginsShiftNothing(t *testing.T) {
 		}
 
 		pages := pageIDs(t, f, "alice", 4, func() {
-			f.clock.advance(time.Millisecond)
+			f.clock.Advance(time.Millisecond)
 			f.open(t, "alice") // a login while the client pages
 		})
 		if got := len(pages); got != 3 {
@@ -796,9 +779,9 @@ func TestListSkipsSessionsThatCannotBeRefreshed(t *testing.T) {
 		f := newFixture(t, rdb, func(c *Config) { c.RefreshTTL = time.Hour; c.MaxAge = 2 * time.Hour })
 		old1, _ := f.open(t, "alice")
 		f.open(t, "alice")
-		f.clock.advance(90 * time.Minute)
+		f.clock.Advance(90 * time.Minute)
 		live1, _ := f.open(t, "alice")
-		f.clock.advance(time.Millisecond)
+		f.clock.Advance(time.Millisecond)
 		live2, _ := f.open(t, "alice")
 		if _, err := f.store.Get(context.Background(), old1.ID); err != nil {
 			t.Fatalf("the lapsed session %s has no state (%v); the test needs it kept for its last token", old1.ID, err)
@@ -836,7 +819,7 @@ func TestEndAllEndsMoreSessionsThanABatch(t *testing.T) {
 				keep = s
 			}
 			if i%50 == 0 {
-				f.clock.advance(time.Millisecond)
+				f.clock.Advance(time.Millisecond)
 			}
 		}
 		bob, _ := f.open(t, "bob")

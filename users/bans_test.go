@@ -32,17 +32,10 @@ func TestBan(t *testing.T) {
 			t.Run(tc.name+" is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				is := f.open(t, "alice")
-				before := f.state(t)
-				_, err := f.users.Ban(t.Context(), console, "alice", tc.d, tc.reason)
-				if !errors.Is(err, ErrInvalid) {
-					t.Fatalf("Ban: %v, want ErrInvalid", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "Ban", ErrInvalid, func() error {
+					_, err := f.users.Ban(t.Context(), console, "alice", tc.d, tc.reason)
+					return err
+				})
 				if got := f.verdict(t, is.AccessToken); got != "accepted" {
 					t.Errorf("alice's token is %s, want accepted", got)
 				}
@@ -122,7 +115,7 @@ func TestBan(t *testing.T) {
 			if _, err := f.users.Ban(t.Context(), console, "alice", time.Minute, "cool off"); err != nil {
 				t.Fatalf("Ban: %v", err)
 			}
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 			st, err := f.users.Status(t.Context(), "alice")
 			if err != nil {
 				t.Fatalf("Status: %v", err)
@@ -140,7 +133,7 @@ func TestBan(t *testing.T) {
 			if _, err := f.users.Ban(t.Context(), console, "alice", time.Hour, "first"); err != nil {
 				t.Fatalf("Ban: %v", err)
 			}
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			at := f.clock.Now()
 			st, err := f.users.Ban(t.Context(), "other-console", "alice", 0, "second")
 			if err != nil {
@@ -191,7 +184,7 @@ func TestUnban(t *testing.T) {
 			if diff := cmp.Diff(f.eventsSince(t, n), wantEvents); diff != "" {
 				t.Errorf("audit trail (-got +want):\n%s", diff)
 			}
-			f.clock.advance(time.Microsecond)
+			f.clock.Advance(time.Microsecond)
 			fresh := f.open(t, "alice")
 			if got := f.verdict(t, fresh.AccessToken); got != "accepted" {
 				t.Errorf("a new session's token is %s, want accepted", got)
@@ -233,7 +226,7 @@ func TestStatus(t *testing.T) {
 			if diff := cmp.Diff(st, Status{Subject: "alice", Sessions: 2}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
-			f.clock.advance(testIdle)
+			f.clock.Advance(testIdle)
 			st, err = f.users.Status(t.Context(), "alice")
 			if err != nil || st.Sessions != 0 {
 				t.Errorf("Status once the sessions idled out: %d sessions, %v; want 0, nil", st.Sessions, err)
@@ -246,7 +239,7 @@ func TestStatus(t *testing.T) {
 			if err := f.users.Logout(t.Context(), f.claims(t, is.AccessToken), ScopeGlobal); err != nil {
 				t.Fatalf("Logout: %v", err)
 			}
-			f.clock.advance(time.Minute)
+			f.clock.Advance(time.Minute)
 			at := f.clock.Now()
 			if err := f.users.LogOutEverywhere(t.Context(), console, "alice"); err != nil {
 				t.Fatalf("LogOutEverywhere: %v", err)

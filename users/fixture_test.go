@@ -20,11 +20,13 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/internal/testclock"
 	"github.com/tokenguard/tokenguard/sessions"
 )
 
@@ -46,27 +48,6 @@ const (
 	console = "console"
 )
 
-// clock is the one settable clock of a fixture. It starts at the real time
-// (with a sub-second part) because Redis expires keys and trims the audit
-// streams on its own clock, which must agree with ours on what is recent;
-// it starts on a whole microsecond, the precision of every stored time.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // fixture is the users service over the real stores on one Redis: our
 // EdDSA key, a trusted issuer with a static Ed25519 key, strict revocation
 // checks (every check reads Redis, so there is no mirror to wait for) and
@@ -82,7 +63,7 @@ type fixture struct {
 	// fixture.
 	rdb        *redis.Client
 	prefix     string
-	clock      *clock
+	clock      *testclock.Clock
 	foreignKey ed25519.PrivateKey
 }
 
@@ -104,7 +85,11 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 	f := &fixture{
 		rdb:    rdb,
 		prefix: "t" + hex.EncodeToString(sum[:6]) + ":",
-		clock:  &clock{now: time.Now().Round(0).Truncate(time.Microsecond)},
+		// The clock starts at the real time (with a sub-second part)
+		// because Redis expires keys and trims the audit streams on its
+		// own clock, which must agree with ours on what is recent; it
+		// starts on a whole microsecond, the precision of every stored time.
+		clock: testclock.New(time.Now().Round(0).Truncate(time.Microsecond)),
 	}
 
 	key, err := auth.GenerateEdDSAKey("test-key")
@@ -329,6 +314,23 @@ func (f *fixture) eventsSince(t *testing.T, n int) []audit.Event {
 		t.Fatalf("the audit trail shrank from %d to %d events", n, len(all))
 	}
 	return all[n:]
+}
+
+// refuses calls call and fails t unless it is refused with want and
+// changes nothing: Redis holds what it held before and no audit event was
+// recorded. what names the call in the failure.
+func (f *fixture) refuses(t *testing.T, what string, want error, call func() error) {
+	t.Helper()
+	before := f.state(t)
+	if err := call(); !errors.Is(err, want) {
+		t.Fatalf("%s: %v, want %v", what, err, want)
+	}
+	if diff := cmp.Diff(f.state(t), before); diff != "" {
+		t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+	}
+	if got := f.events(t); len(got) != 0 {
+		t.Errorf("events %+v, want none", got)
+	}
 }
 
 // state returns every key of the fixture with its type and contents (not

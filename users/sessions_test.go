@@ -109,17 +109,10 @@ func TestOpenSession(t *testing.T) {
 		} {
 			t.Run(tc.name+" with ErrInvalid and nothing is stored", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
-				before := f.state(t)
-				_, err := f.users.OpenSession(t.Context(), tc.open)
-				if !errors.Is(err, ErrInvalid) {
-					t.Fatalf("OpenSession: %v, want ErrInvalid", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "OpenSession", ErrInvalid, func() error {
+					_, err := f.users.OpenSession(t.Context(), tc.open)
+					return err
+				})
 			})
 		}
 
@@ -127,9 +120,9 @@ func TestOpenSession(t *testing.T) {
 			f := newFixture(t, rdb, options{maxPerUser: 2})
 			bob := f.open(t, "bob")
 			oldest := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			middle := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			newest := f.open(t, "alice")
 
 			got := map[string]string{
@@ -246,7 +239,7 @@ func TestRefresh(t *testing.T) {
 		t.Run("a refresh rotates the refresh token and issues a token of the same session", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			first := f.open(t, "alice")
-			f.clock.advance(time.Second)
+			f.clock.Advance(time.Second)
 			next, err := f.users.Refresh(t.Context(), first.RefreshToken, app, "read")
 			if err != nil {
 				t.Fatalf("Refresh: %v, want nil", err)
@@ -354,17 +347,10 @@ func TestRefresh(t *testing.T) {
 		t.Run("another client's refresh is refused with ErrInvalidGrant and changes nothing", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			is := f.open(t, "alice")
-			before := f.state(t)
-			_, err := f.users.Refresh(t.Context(), is.RefreshToken, "intruder", "")
-			if !errors.Is(err, sessions.ErrInvalidGrant) {
-				t.Fatalf("Refresh: %v, want sessions.ErrInvalidGrant", err)
-			}
-			if diff := cmp.Diff(f.state(t), before); diff != "" {
-				t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-			}
-			if got := f.events(t); len(got) != 0 {
-				t.Errorf("events %+v, want none", got)
-			}
+			f.refuses(t, "Refresh", sessions.ErrInvalidGrant, func() error {
+				_, err := f.users.Refresh(t.Context(), is.RefreshToken, "intruder", "")
+				return err
+			})
 		})
 	})
 }
@@ -479,7 +465,7 @@ func TestLogout(t *testing.T) {
 			}
 			// Within the same second as the cut-off: the issue time to the
 			// microsecond is what tells the new session from the old.
-			f.clock.advance(time.Microsecond)
+			f.clock.Advance(time.Microsecond)
 			fresh := f.open(t, "alice")
 			if got := f.verdict(t, fresh.AccessToken); got != "accepted" {
 				t.Errorf("the new session's access token is %s, want accepted", got)
@@ -535,17 +521,9 @@ func TestLogout(t *testing.T) {
 		t.Run("an unknown scope is refused with ErrInvalid and changes nothing", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			is := f.open(t, "alice")
-			before := f.state(t)
-			err := f.users.Logout(t.Context(), f.claims(t, is.AccessToken), Scope("everywhere"))
-			if !errors.Is(err, ErrInvalid) {
-				t.Fatalf("Logout: %v, want ErrInvalid", err)
-			}
-			if diff := cmp.Diff(f.state(t), before); diff != "" {
-				t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-			}
-			if got := f.events(t); len(got) != 0 {
-				t.Errorf("events %+v, want none", got)
-			}
+			f.refuses(t, "Logout", ErrInvalid, func() error {
+				return f.users.Logout(t.Context(), f.claims(t, is.AccessToken), Scope("everywhere"))
+			})
 		})
 	})
 }
@@ -602,17 +580,9 @@ func TestEndOwnSession(t *testing.T) {
 			t.Run(tc.name+" is answered ErrNotFound and nothing changes", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				w := newLogoutWorld(t, f)
-				before := f.state(t)
-				err := f.users.EndOwnSession(t.Context(), f.claims(t, w.caller.AccessToken), tc.id(w))
-				if !errors.Is(err, sessions.ErrNotFound) {
-					t.Fatalf("EndOwnSession: %v, want sessions.ErrNotFound", err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.refuses(t, "EndOwnSession", sessions.ErrNotFound, func() error {
+					return f.users.EndOwnSession(t.Context(), f.claims(t, w.caller.AccessToken), tc.id(w))
+				})
 			})
 		}
 	})
@@ -645,16 +615,9 @@ func TestEndSession(t *testing.T) {
 		t.Run("a session that does not exist is answered ErrNotFound and nothing changes", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			f.open(t, "alice")
-			before := f.state(t)
-			if err := f.users.EndSession(t.Context(), console, "AAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, sessions.ErrNotFound) {
-				t.Fatalf("EndSession: %v, want sessions.ErrNotFound", err)
-			}
-			if diff := cmp.Diff(f.state(t), before); diff != "" {
-				t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-			}
-			if got := f.events(t); len(got) != 0 {
-				t.Errorf("events %+v, want none", got)
-			}
+			f.refuses(t, "EndSession", sessions.ErrNotFound, func() error {
+				return f.users.EndSession(t.Context(), console, "AAAAAAAAAAAAAAAAAAAAAA")
+			})
 		})
 	})
 }
@@ -689,7 +652,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			if diff := cmp.Diff(f.events(t), wantEvents); diff != "" {
 				t.Errorf("audit trail (-got +want):\n%s", diff)
 			}
-			f.clock.advance(time.Microsecond)
+			f.clock.Advance(time.Microsecond)
 			if got := f.verdict(t, f.open(t, "alice").AccessToken); got != "accepted" {
 				t.Errorf("a session opened afterwards has its token %s, want accepted", got)
 			}
