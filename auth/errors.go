@@ -82,6 +82,7 @@ var (
 	errNoSubject     = fmt.Errorf("%w: sub missing", ErrClaims)
 	errNoIssuedAt    = fmt.Errorf("%w: iat missing", ErrClaims)
 	errLifetime      = fmt.Errorf("%w: lives longer than its issuer's tokens may", ErrClaims)
+	errIsLogoutToken = fmt.Errorf("%w: a logout token is no access token", ErrClaims)
 	errNotCanonical  = fmt.Errorf("%w: not canonical base64url", ErrMalformed)
 	errNotUTF8       = fmt.Errorf("%w: not UTF-8", ErrMalformed)
 	errNotObject     = fmt.Errorf("%w: not a JSON object", ErrMalformed)
@@ -94,7 +95,7 @@ var (
 // joins the keyfunc's error with its own sentinels; Verify hands back only
 // ours.
 func keyfuncError(err error) error {
-	for _, e := range [...]error{errNoKID, errKIDNotFound, errAlgMismatch, errType, errCrit} {
+	for _, e := range [...]error{errNoKID, errKIDNotFound, errAlgMismatch, errType, errCrit, errLogoutType} {
 		if errors.Is(err, e) {
 			return e
 		}

@@ -100,6 +100,8 @@ type Service struct {
 type trusted struct {
 	*TrustedIssuer
 	parser *jwt.Parser
+	// logout checks the issuer's logout tokens (VerifyLogout).
+	logout *jwt.Parser
 }
 
 // New validates cfg and returns a Service. Key problems (no signing key,
@@ -181,7 +183,11 @@ func New(cfg Config) (*Service, error) {
 		if s.trusted == nil {
 			s.trusted = make(map[string]trusted, len(cfg.TrustedIssuers))
 		}
-		s.trusted[ti.issuer] = trusted{TrustedIssuer: ti, parser: s.newParser(ti.algs, ti.issuer, ti.audience)}
+		s.trusted[ti.issuer] = trusted{
+			TrustedIssuer: ti,
+			parser:        s.newParser(ti.algs, ti.issuer, ti.audience),
+			logout:        s.newLogoutParser(ti.algs, ti.issuer, ti.audience),
+		}
 	}
 	return s, nil
 }
