@@ -45,6 +45,13 @@ const (
 	// TypeBan and TypeUnban: an admin banned a user or lifted the ban.
 	TypeBan   = "ban"
 	TypeUnban = "unban"
+	// TypeBackchannelLogout: a trusted issuer logged one of its users out
+	// through OpenID Connect Back-Channel Logout. Actor is the issuer;
+	// Subject the user (qualified by the issuer) when the logout token
+	// named one; SessionID the issuer's sid when it named one, in which
+	// case that session alone ended, else every token of the user was
+	// cut off. Reason holds the logout token's jti.
+	TypeBackchannelLogout = "backchannel_logout"
 	// TypeClientLockedOut: a client id reached its limit of failed
 	// authentications and is refused until the lockout ends. Actor is the
 	// client id (a client is not a user, so it is never a Subject); Reason

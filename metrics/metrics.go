@@ -44,6 +44,7 @@ type Metrics struct {
 	sessionsOpen  prometheus.Counter
 	sessionsEnded []prometheus.Counter
 	refreshes     []prometheus.Counter
+	backchannel   []prometheus.Counter
 
 	requests     *prometheus.CounterVec
 	durations    *prometheus.HistogramVec
@@ -82,12 +83,17 @@ func New() *Metrics {
 		Namespace: Namespace, Name: "refreshes_total",
 		Help: "Refresh-token redemptions, by outcome (rotated, reuse_window, reuse_detected, refused, failed).",
 	}, []string{"outcome"})
+	backchannel := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "backchannel_logouts_total",
+		Help: "Back-channel logouts received from trusted issuers, by outcome (session_ended, user_logged_out, invalid, replayed, failed).",
+	}, []string{"outcome"})
 	// Every combination is resolved now: the enumerations are small, and a
 	// series that exists from the start at zero makes rate() and alerts
 	// work from the first scrape.
 	m.decisions = resolve(decisions, users.Outcomes())
 	m.sessionsEnded = resolve(ended, users.Causes())
 	m.refreshes = resolve(refreshes, users.RefreshOutcomes())
+	m.backchannel = resolve(backchannel, users.BackchannelOutcomes())
 	for _, kind := range users.Revocations() {
 		m.revocations = append(m.revocations, resolve(revocations.MustCurryWith(prometheus.Labels{"kind": kind.String()}), users.Causes()))
 	}
@@ -143,7 +149,7 @@ func New() *Metrics {
 	})
 
 	m.reg.MustRegister(
-		decisions, revocations, m.sessionsOpen, ended, refreshes,
+		decisions, revocations, m.sessionsOpen, ended, refreshes, backchannel,
 		m.requests, m.durations, m.clientAuth, m.rateLimited,
 		m.propagation, redisErrors, m.feedEvents, m.feedSlow,
 		collectors.NewGoCollector(),
@@ -181,6 +187,10 @@ func (m *Metrics) SessionsEnded(cause users.Cause, n int) { m.sessionsEnded[caus
 
 // Refreshed counts a refresh's outcome (users.Metrics).
 func (m *Metrics) Refreshed(o users.RefreshOutcome) { m.refreshes[o].Inc() }
+
+// BackchannelLogout counts a received back-channel logout's outcome
+// (users.Metrics).
+func (m *Metrics) BackchannelLogout(o users.BackchannelOutcome) { m.backchannel[o].Inc() }
 
 // TokenMissing counts a request to an endpoint that takes a token which
 // carried none (handlers.Metrics): the decision "missing".

@@ -40,6 +40,7 @@ func TestNewResolvesEveryCombinationOfTheWorkflowsEnumerations(t *testing.T) {
 		"tokenguard_sessions_opened_total":            1,
 		"tokenguard_sessions_ended_total":             len(users.Causes()),
 		"tokenguard_refreshes_total":                  len(users.RefreshOutcomes()),
+		"tokenguard_backchannel_logouts_total":        len(users.BackchannelOutcomes()),
 		"tokenguard_redis_command_errors_total":       len(redisCommands) + 1,
 		"tokenguard_client_auth_failures_total":       1,
 		"tokenguard_mirror_propagation_delay_seconds": 1,
@@ -53,6 +54,7 @@ func TestNewResolvesEveryCombinationOfTheWorkflowsEnumerations(t *testing.T) {
 	m.Revoked(users.RevocationBan, users.CauseBan, 1)
 	m.SessionsEnded(users.CauseEvicted, 3)
 	m.Refreshed(users.RefreshReuseDetected)
+	m.BackchannelLogout(users.BackchannelReplayed)
 	m.TokenMissing()
 	for _, c := range []struct {
 		metric, labels string
@@ -63,6 +65,7 @@ func TestNewResolvesEveryCombinationOfTheWorkflowsEnumerations(t *testing.T) {
 		{"tokenguard_revocations_total", `cause="ban",kind="ban"`, 1},
 		{"tokenguard_sessions_ended_total", `cause="evicted"`, 3},
 		{"tokenguard_refreshes_total", `outcome="reuse_detected"`, 1},
+		{"tokenguard_backchannel_logouts_total", `outcome="replayed"`, 1},
 	} {
 		if got := valueOf(t, m, c.metric, c.labels); got != c.want {
 			t.Errorf("%s{%s} = %v, want %v", c.metric, c.labels, got, c.want)

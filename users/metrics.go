@@ -25,17 +25,21 @@ type Metrics interface {
 	SessionsEnded(cause Cause, n int)
 	// Refreshed counts the outcome of a refresh.
 	Refreshed(RefreshOutcome)
+	// BackchannelLogout counts the outcome of a received back-channel
+	// logout.
+	BackchannelLogout(BackchannelOutcome)
 }
 
 // noMetrics counts nothing: a Service without Config.Metrics, as in tests
 // and embedded use.
 type noMetrics struct{}
 
-func (noMetrics) Decision(Outcome)               {}
-func (noMetrics) Revoked(Revocation, Cause, int) {}
-func (noMetrics) SessionOpened()                 {}
-func (noMetrics) SessionsEnded(Cause, int)       {}
-func (noMetrics) Refreshed(RefreshOutcome)       {}
+func (noMetrics) Decision(Outcome)                     {}
+func (noMetrics) Revoked(Revocation, Cause, int)       {}
+func (noMetrics) SessionOpened()                       {}
+func (noMetrics) SessionsEnded(Cause, int)             {}
+func (noMetrics) Refreshed(RefreshOutcome)             {}
+func (noMetrics) BackchannelLogout(BackchannelOutcome) {}
 
 // Outcome is a decision on a presented access token: allowed, or why it
 // was refused.
@@ -152,10 +156,12 @@ const (
 	CauseEvicted
 	// CauseBan: a user was banned.
 	CauseBan
+	// CauseBackchannel: a trusted issuer sent a back-channel logout.
+	CauseBackchannel
 	causes
 )
 
-var causeNames = [causes]string{"logout_local", "logout_others", "logout_global", "own_session", "admin", "rfc7009", "refresh_reuse", "refresh_exhausted", "evicted", "ban"}
+var causeNames = [causes]string{"logout_local", "logout_others", "logout_global", "own_session", "admin", "rfc7009", "refresh_reuse", "refresh_exhausted", "evicted", "ban", "backchannel_logout"}
 
 // String is the cause's label value.
 func (c Cause) String() string { return name(causeNames[:], c) }
@@ -220,6 +226,35 @@ func refreshOutcome(is Issued, err error) RefreshOutcome {
 	}
 	return RefreshFailed
 }
+
+// BackchannelOutcome is the outcome of a received back-channel logout.
+type BackchannelOutcome uint8
+
+// The back-channel logout outcomes.
+const (
+	// BackchannelSession: a logout token with sid ended that session.
+	BackchannelSession BackchannelOutcome = iota
+	// BackchannelUser: a logout token with sub only cut off every token
+	// of the user.
+	BackchannelUser
+	// BackchannelInvalid: the logout token was refused (it does not
+	// verify, or a claim is malformed).
+	BackchannelInvalid
+	// BackchannelReplayed: the logout token's jti was seen before.
+	BackchannelReplayed
+	// BackchannelFailed: the logout could not be done (a store
+	// unavailable).
+	BackchannelFailed
+	backchannelOutcomes
+)
+
+var backchannelNames = [backchannelOutcomes]string{"session_ended", "user_logged_out", "invalid", "replayed", "failed"}
+
+// String is the outcome's label value.
+func (b BackchannelOutcome) String() string { return name(backchannelNames[:], b) }
+
+// BackchannelOutcomes lists every back-channel logout outcome.
+func BackchannelOutcomes() []BackchannelOutcome { return all[BackchannelOutcome](backchannelOutcomes) }
 
 func name[E ~uint8](names []string, e E) string {
 	if int(e) < len(names) {

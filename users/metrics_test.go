@@ -77,6 +77,7 @@ func TestEveryEnumeratedValueHasItsOwnLabel(t *testing.T) {
 	check("revocation", stringsOf(Revocations()))
 	check("cause", stringsOf(Causes()))
 	check("refresh", stringsOf(RefreshOutcomes()))
+	check("back-channel logout", stringsOf(BackchannelOutcomes()))
 	if got := Outcome(200).String(); got != "unknown" {
 		t.Errorf("an outcome out of range is %q, want unknown", got)
 	}

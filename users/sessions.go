@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/auth"
@@ -211,7 +212,7 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 		ended, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
 		s.ended(CauseLogoutOthers, len(ended))
 	case ScopeGlobal:
-		_, err = s.logOutEverywhere(ctx, subject, CauseLogoutGlobal)
+		_, err = s.logOutEverywhere(ctx, subject, s.now(), CauseLogoutGlobal)
 	default:
 		return invalid("scope must be local, others or global")
 	}
@@ -234,15 +235,7 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 		return err
 	}
 	if !s.ours(claims.Issuer) {
-		// Another issuer's session: we keep none of its state, and its
-		// sid never reaches our session store (which knows sessions by
-		// id alone). Its entry refuses every token of that session.
-		life, _ := s.tokens.Lifetime(claims.Issuer)
-		err := s.rev.EndSession(ctx, s.qualify(claims.Issuer, claims.SessionID), life)
-		if err == nil {
-			s.metrics.Revoked(RevocationSession, CauseLogoutLocal, 1)
-		}
-		return err
+		return s.endForeignSession(ctx, claims.Issuer, claims.SessionID, CauseLogoutLocal)
 	}
 	_, err := s.sessions.EndOwned(ctx, subject, claims.SessionID)
 	if err == nil {
@@ -258,12 +251,27 @@ func (s *Service) endCaller(ctx context.Context, subject string, claims *auth.Cl
 	return err
 }
 
+// endForeignSession ends sid, a session of issuer, another issuer. We keep
+// none of its state, and its sid never reaches our session store (which
+// knows sessions by id alone): the entry, under the sid qualified by its
+// issuer, refuses every token of that session for as long as the issuer's
+// tokens live.
+func (s *Service) endForeignSession(ctx context.Context, issuer, sid string, cause Cause) error {
+	life, _ := s.tokens.Lifetime(issuer)
+	err := s.rev.EndSession(ctx, s.qualify(issuer, sid), life)
+	if err == nil {
+		s.metrics.Revoked(RevocationSession, cause, 1)
+	}
+	return err
+}
+
 // logOutEverywhere cuts off every access token of the user issued up to
-// now, then ends every session, refresh tokens included. The cut-off comes
-// first: it kills every access token at once, those of sessions whose
-// state has already lapsed included.
-func (s *Service) logOutEverywhere(ctx context.Context, subject string, cause Cause) ([]sessions.Session, error) {
-	if err := s.rev.CutOff(ctx, subject, s.now(), s.lifetime(subject)); err != nil {
+// at (now, but for a logout another issuer tells of: see
+// BackchannelLogout), then ends every session, refresh tokens included.
+// The cut-off comes first: it kills every access token at once, those of
+// sessions whose state has already lapsed included.
+func (s *Service) logOutEverywhere(ctx context.Context, subject string, at time.Time, cause Cause) ([]sessions.Session, error) {
+	if err := s.rev.CutOff(ctx, subject, at, s.lifetime(subject)); err != nil {
 		return nil, err
 	}
 	s.metrics.Revoked(RevocationUser, cause, 1)
@@ -276,7 +284,7 @@ func (s *Service) logOutEverywhere(ctx context.Context, subject string, cause Ca
 // every session, and every access token issued up to now.
 func (s *Service) LogOutEverywhere(ctx context.Context, actor, subject string) error {
 	ctx = context.WithoutCancel(ctx)
-	ended, err := s.logOutEverywhere(ctx, subject, CauseAdmin)
+	ended, err := s.logOutEverywhere(ctx, subject, s.now(), CauseAdmin)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@
 //	<p>{<n>}:events:<b64 subject>         stream  audit       one user's audit events
 //	<p>{<n>}:auth-fails:<digest>          zset    lockout     recent failed authentications of one id or address
 //	<p>{<n>}:auth-lock:<digest>           string  lockout     a lockout of that id or address, TTL until it ends
+//	<p>{<n>}:seen-msg:<digest>            string  blacklist   a received logout token's (issuer-qualified) jti, TTL while it is accepted
 //
 // The first four are the revocation entries. A mirror loads them with a SCAN
 // for SnapshotPattern (<p>{*}:?:*) and reads the kind and the id back with
@@ -141,6 +142,12 @@ func (k Keys) AuthFailures(who string) string { return k.named("auth-fails", who
 
 // AuthLockout names the lockout of who (see AuthFailures).
 func (k Keys) AuthLockout(who string) string { return k.named("auth-lock", who, digest(who)) }
+
+// SeenMessage names the mark of a message acted upon once, a received
+// back-channel logout token by its jti qualified by its issuer, so that a
+// replay is refused. The id comes from another system and may be long, so
+// the key holds a digest of it (as AuthFailures does).
+func (k Keys) SeenMessage(id string) string { return k.named("seen-msg", id, digest(id)) }
 
 // Events names the stream of every audit event.
 func (k Keys) Events() string { return k.global("events") }

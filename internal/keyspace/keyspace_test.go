@@ -40,6 +40,7 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"failed authentications", k.AuthFailures("client:app"), "tg:{15}:auth-fails:BBf6spiy6hKC67SVtqZFIw"},
 		{"lockout", k.AuthLockout("client:app"), "tg:{15}:auth-lock:BBf6spiy6hKC67SVtqZFIw"},
 		{"failed authentications from an address", k.AuthFailures("client-ip:192.0.2.7"), "tg:{11}:auth-fails:qEyRn8_P1zrAJ61KCzf9ug"},
+		{"a logout token seen", k.SeenMessage("https://idp.test/\x1fjti-1"), "tg:{6}:seen-msg:dW4N3Ra4liKItgMa4G_cAA"},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s key = %q, want %q", c.kind, c.got, c.want)
@@ -255,17 +256,20 @@ func writeThroughThePackages(t *testing.T, rdb *redis.Client) {
 		if err := events.Record(ctx, audit.Event{Type: audit.TypeBan, Actor: "admin", Subject: sub}); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := rev.MarkSeen(ctx, sub, time.Now().Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	kinds := map[string]bool{}
 	for _, key := range rdb.Keys(ctx, "*").Val() {
-		for _, kind := range []string{":session:", ":rt-history:", ":rt-grace:", ":user-sessions:", ":events:", ":log", "tg:events", ":auth-fails:", ":auth-lock:"} {
+		for _, kind := range []string{":session:", ":rt-history:", ":rt-grace:", ":user-sessions:", ":events:", ":log", "tg:events", ":auth-fails:", ":auth-lock:", ":seen-msg:"} {
 			if strings.Contains(key, kind) {
 				kinds[kind] = true
 			}
 		}
 	}
-	if len(kinds) != 9 {
-		t.Fatalf("the packages wrote the key kinds %v, want all 9 besides the entries", kinds)
+	if len(kinds) != 10 {
+		t.Fatalf("the packages wrote the key kinds %v, want all 10 besides the entries", kinds)
 	}
 }
 
