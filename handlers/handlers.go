@@ -152,6 +152,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.Match(read, "/v1/sessions", h.listOwnSessions)
 	e.DELETE("/v1/sessions/:id", h.endOwnSession)
 	e.POST("/oauth2/token", h.token)
+	e.POST(backchannelLogoutPath, h.backchannelLogout)
 
 	e.Match(read, "/v1/revocations/stream", h.revocationStream, h.requireClient(clients.PermFeed))
 

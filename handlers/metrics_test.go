@@ -276,9 +276,10 @@ func TestARefusalForAnUnknownStateCountsAsUnavailable(t *testing.T) {
 // only values, a metric of tokenguard's own may carry.
 var allowedLabels = map[string][]string{
 	"outcome": {"allowed", "missing", "invalid", "expired", "revoked_token", "session_ended", "cut_off", "banned", "scope", "unavailable", "error",
-		"rotated", "reuse_window", "reuse_detected", "refused", "failed"},
+		"rotated", "reuse_window", "reuse_detected", "refused", "failed",
+		"user_logged_out", "replayed"},
 	"kind":    {"token", "session", "user", "ban"},
-	"cause":   {"logout_local", "logout_others", "logout_global", "own_session", "admin", "rfc7009", "refresh_reuse", "refresh_exhausted", "evicted", "ban", "store_error", "fell_behind"},
+	"cause":   {"logout_local", "logout_others", "logout_global", "own_session", "admin", "rfc7009", "refresh_reuse", "refresh_exhausted", "evicted", "ban", "backchannel_logout", "store_error", "fell_behind"},
 	"shard":   {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"},
 	"method":  {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "PROPFIND", "REPORT", "other"},
 	"route":   nil, // a route pattern of the Echo instance, or "unmatched"
