@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/tokenguard/tokenguard/auth"
 )
 
@@ -105,5 +107,32 @@ func BenchmarkExtra(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkVerifyLogout measures checking one back-channel logout token of
+// a trusted issuer (RS256, a 2048-bit key), the work an unauthenticated
+// caller of /v1/backchannel-logout can cause per request.
+func BenchmarkVerifyLogout(b *testing.B) {
+	k := newRSAKey(b, 2048)
+	file := writePEM(b, b.TempDir(), "idp.pem", "PUBLIC KEY", marshalPKIX(b, &k.PublicKey))
+	ti, err := auth.NewTrustedIssuer(b.Context(), auth.TrustedIssuerConfig{Issuer: foreignIssuer, Audience: "api", Algorithms: []string{"RS256"}, PublicKeyFile: file})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := auth.New(auth.Config{
+		Issuer: testIssuer, Audience: testAudience, AccessTTL: testTTL, Leeway: testLeeway,
+		Keys: []*auth.Key{loadTestKey(b, "own", "ES256", false).key}, Clock: fixedClock(testNow),
+		TrustedIssuers: []*auth.TrustedIssuer{ti},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := forge(b, map[string]any{"alg": "RS256", "typ": "logout+jwt"}, logoutClaimSet(testNow), jwt.SigningMethodRS256, k)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.VerifyLogout(b.Context(), token); err != nil {
+			b.Fatalf("VerifyLogout = %v, want no error", err)
+		}
 	}
 }
