@@ -91,7 +91,7 @@ type Config struct {
 	// Retry is the pause before reconnecting to the feed; zero means
 	// DefaultRetry.
 	Retry time.Duration
-	// HTTPClient makes the feed's and the JWKS's requests; nil means a
+	// HTTPClient makes the feed's requests; nil means a
 	// client of its own. It must not set a Timeout: the feed is one long
 	// response.
 	HTTPClient *http.Client

@@ -34,13 +34,13 @@ type feedConn struct {
 // fakeTokenguard serves a JWKS and a revocation feed the test writes by
 // hand, and issues tokens with the key the JWKS publishes.
 type fakeTokenguard struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	tokens *auth.Service
 	conns  chan *feedConn
 }
 
-func newFakeTokenguard(t *testing.T, clock func() time.Time) *fakeTokenguard {
+func newFakeTokenguard(t testing.TB, clock func() time.Time) *fakeTokenguard {
 	t.Helper()
 	key, err := auth.GenerateEdDSAKey("k1")
 	if err != nil {
@@ -132,7 +132,7 @@ func snapshot(pos string, entries ...string) string {
 	return event("", "snapshot", fmt.Sprintf(`{"reset":false,"entries":%d}`, len(entries))) + strings.Join(entries, "") + event(pos, "ready", `{"resumed":false}`)
 }
 
-func newVerifier(t *testing.T, f *fakeTokenguard, clock func() time.Time, edit func(*verifier.Config)) *verifier.Verifier {
+func newVerifier(t testing.TB, f *fakeTokenguard, clock func() time.Time, edit func(*verifier.Config)) *verifier.Verifier {
 	t.Helper()
 	cfg := verifier.Config{
 		URL: f.url, Issuer: issuer, Audience: audience, AccessTTL: ttl, Leeway: time.Second,
@@ -150,7 +150,7 @@ func newVerifier(t *testing.T, f *fakeTokenguard, clock func() time.Time, edit f
 }
 
 // run runs v until the test ends.
-func run(t *testing.T, v *verifier.Verifier) {
+func run(t testing.TB, v *verifier.Verifier) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -164,7 +164,7 @@ func run(t *testing.T, v *verifier.Verifier) {
 }
 
 // send writes s down c and waits until the verifier has applied a change.
-func send(t *testing.T, v *verifier.Verifier, c *feedConn, s string) {
+func send(t testing.TB, v *verifier.Verifier, c *feedConn, s string) {
 	t.Helper()
 	changed := v.Changed()
 	c.send <- s
