@@ -55,17 +55,23 @@ func (v *Verifier) Run(ctx context.Context) error {
 			}
 		}
 	}()
-	var failing bool
+	// Log the start of an outage, not every attempt until it ends: an
+	// attempt that reached "ready" ends one.
+	failing := false
 	for {
+		readies := v.readies.Load()
 		err := v.follow(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
 		v.reconnects.Add(1)
-		if !failing {
-			v.log.WarnContext(ctx, "tokenguard revocation feed lost; reconnecting", "err", err)
+		if v.readies.Load() != readies {
+			failing = false
 		}
-		failing = errors.Is(err, errNotOK)
+		if !failing {
+			v.log.WarnContext(ctx, "tokenguard revocation feed lost; reconnecting", "err", err, "retry", v.retry)
+			failing = true
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -74,7 +80,8 @@ func (v *Verifier) Run(ctx context.Context) error {
 	}
 }
 
-// errNotOK reports a feed request tokenguard refused.
+// errNotOK reports a feed request tokenguard refused (wrong credentials,
+// no permission feed, a tokenguard in strict mode).
 var errNotOK = errors.New("revocation feed refused")
 
 // event is one Server-Sent Event.
@@ -225,6 +232,7 @@ func (v *Verifier) dispatch(ev event, sn *snapshot) (*snapshot, error) {
 		v.notify()
 		return nil, nil
 	case "ready":
+		v.readies.Add(1)
 		if sn != nil {
 			v.state.Replace(&sn.fresh, allShards)
 			v.state.Confirm(allShards, sn.at)

@@ -127,6 +127,8 @@ type Verifier struct {
 	changed chan struct{} // closed and replaced on every change to the state
 
 	applied, snapshots, reconnects atomic.Int64
+	// readies counts the "ready" events: connections that got going.
+	readies atomic.Int64
 }
 
 // New checks cfg and fetches tokenguard's JWKS (a failure is logged, and
