@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -100,5 +102,57 @@ func TestRemoteRefusesToIssueAndBadConfig(t *testing.T) {
 		if _, err := auth.NewRemote(t.Context(), cfg); !errors.Is(err, auth.ErrConfig) {
 			t.Errorf("NewRemote with %s = %v, want ErrConfig", name, err)
 		}
+	}
+}
+
+func TestRemoteFetchesTheJWKSAgainOnAnUnknownKIDRateLimited(t *testing.T) {
+	old := loadTestKey(t, "k1", "ES256", false)
+	rotated := loadTestKey(t, "k2", "EdDSA", false)
+	var mu sync.Mutex
+	published := newTestService(t, time.Now, old.key)
+	var fetches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		if err := json.NewEncoder(w).Encode(published.JWKS()); err != nil {
+			t.Errorf("encode JWKS: %v", err)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	r, err := auth.NewRemote(t.Context(), auth.RemoteConfig{
+		Issuer: testIssuer, Audience: testAudience, AccessTTL: testTTL, Leeway: testLeeway,
+		JWKSURL: srv.URL, UnknownKIDInterval: time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tokenguard rotates: k2 signs, k1 only verifies.
+	next := newTestService(t, time.Now, rotated.key, loadTestKey(t, "k1b", "ES256", true).key)
+	mu.Lock()
+	published = next
+	mu.Unlock()
+	tok, _, err := next.Issue(auth.IssueRequest{Subject: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := fetches.Load()
+	if _, err := r.Verify(context.Background(), tok); err != nil {
+		t.Errorf("Verify of a token signed by a key published after start = %v, want nil (fetched on its unknown kid)", err)
+	}
+	if got := fetches.Load() - before; got != 1 {
+		t.Errorf("JWKS fetches for the unknown kid = %d, want 1", got)
+	}
+	h, c := validHeader(old), validClaims(time.Now())
+	h["kid"] = "k-unknown"
+	forged := forge(t, h, c, old.method, old.signer)
+	before = fetches.Load()
+	for range 5 {
+		if _, err := r.Verify(context.Background(), forged); !errors.Is(err, auth.ErrInvalidToken) {
+			t.Errorf("Verify of a token naming an unknown kid = %v, want ErrInvalidToken", err)
+		}
+	}
+	if got := fetches.Load() - before; got > 1 {
+		t.Errorf("JWKS fetches for 5 tokens with an unknown kid = %d, want at most 1 (rate limited)", got)
 	}
 }
