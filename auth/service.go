@@ -107,7 +107,11 @@ type trusted struct {
 // New validates cfg and returns a Service. Key problems (no signing key,
 // more than one, a duplicate kid) wrap ErrKeyConfig; other problems wrap
 // ErrConfig.
-func New(cfg Config) (*Service, error) {
+func New(cfg Config) (*Service, error) { return build(cfg, true) }
+
+// build is New; a Service that only verifies (NewRemote) has no keys of its
+// own, so signs false skips the rule that exactly one key signs.
+func build(cfg Config, signs bool) (*Service, error) {
 	if err := firstProblem(func(bad report) { checkIdentity(cfg.Issuer, cfg.Audience, bad) }); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -146,7 +150,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		ids[i] = keyID{kid: k.id, signs: k.CanSign()}
 	}
-	if err := firstProblem(func(bad report) { checkKeySet(ids, bad.ofItem) }); err != nil {
+	if err := firstProblem(func(bad report) { checkKeySet(ids, bad.ofItem) }); signs && err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKeyConfig, err)
 	}
 	for _, k := range cfg.Keys {
@@ -309,6 +313,9 @@ type IssueRequest struct {
 // it with the claims that were signed (Extra excepted). The token expires
 // AccessTTL from now and carries a fresh random jti.
 func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err error) {
+	if s.signer == nil {
+		return "", nil, fmt.Errorf("%w: this service only verifies (NewRemote)", ErrConfig)
+	}
 	if req.Subject == "" {
 		return "", nil, fmt.Errorf("%w: subject is required", ErrClaims)
 	}
@@ -502,17 +509,26 @@ func (s *Service) lookupKey(t *jwt.Token) (any, error) {
 	if t.Method.Alg() != k.alg {
 		return nil, errAlgMismatch
 	}
+	if err := checkOwnHeader(t); err != nil {
+		return nil, err
+	}
+	return k.verify, nil
+}
+
+// checkOwnHeader holds the header of one of our tokens to its rules: typ
+// at+jwt, and no crit.
+func checkOwnHeader(t *jwt.Token) error {
 	typ, _ := t.Header["typ"].(string)
 	if !strings.EqualFold(typ, tokenType) && !strings.EqualFold(typ, "application/"+tokenType) {
-		return nil, errType
+		return errType
 	}
 	// We understand no JWS extensions, so RFC 7515 section 4.1.11 requires
 	// rejecting any crit header (b64=false in particular would change what
 	// the signature covers).
 	if _, ok := t.Header["crit"]; ok {
-		return nil, errCrit
+		return errCrit
 	}
-	return k.verify, nil
+	return nil
 }
 
 // rejection maps a golang-jwt error to our sentinels, so that no library

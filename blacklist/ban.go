@@ -9,25 +9,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
-// Ban is a ban on a user.
-type Ban struct {
-	// At is when the ban was put in place.
-	At time.Time `json:"at"`
-	// Until is when it lapses by itself; zero means never.
-	Until time.Time `json:"until,omitzero"`
-	// Reason is what the admin said.
-	Reason string `json:"reason,omitempty"`
-	// By is who banned the user (a client id).
-	By string `json:"by,omitempty"`
-}
-
-// ActiveAt reports whether the ban is in force at t.
-func (b Ban) ActiveAt(t time.Time) bool {
-	return b.Until.IsZero() || t.Before(b.Until)
-}
+// Ban is a ban on a user (see state.Ban).
+type Ban = state.Ban
 
 // Ban bans subject and, in the same atomic step, cuts off every token of the
 // user issued up to now; life is the longest the user's tokens live, as for
@@ -74,10 +61,4 @@ func (s *Store) BanOf(ctx context.Context, subject string) (Ban, bool, error) {
 	return b, err == nil, err
 }
 
-func parseBan(v string) (Ban, error) {
-	var b Ban
-	if err := json.Unmarshal([]byte(v), &b); err != nil {
-		return Ban{}, fmt.Errorf("%w: malformed ban for a user", ErrUnavailable)
-	}
-	return b, nil
-}
+func parseBan(v string) (Ban, error) { return state.ParseBan(v) }

@@ -20,36 +20,35 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/redisconn"
 )
 
+// The errors of a check are package state's, where the decision is made,
+// so that an embedded verifier answers with the very same values.
 var (
 	// ErrRevoked reports that a token is no longer good: the token itself,
 	// its session or every token of its user issued before a cut-off was
 	// revoked. The wrapping error says which: ErrTokenRevoked,
 	// ErrSessionEnded or ErrCutOff.
-	ErrRevoked = errors.New("token revoked")
+	ErrRevoked = state.ErrRevoked
 	// ErrTokenRevoked reports that the token itself was revoked. It wraps
 	// ErrRevoked.
-	ErrTokenRevoked = fmt.Errorf("%w: the token was revoked", ErrRevoked)
+	ErrTokenRevoked = state.ErrTokenRevoked
 	// ErrSessionEnded reports that the token's session has ended. It wraps
 	// ErrRevoked.
-	ErrSessionEnded = fmt.Errorf("%w: the session has ended", ErrRevoked)
+	ErrSessionEnded = state.ErrSessionEnded
 	// ErrCutOff reports that the token was issued before its user's
 	// cut-off (a logout everywhere, or a ban). It wraps ErrRevoked.
-	ErrCutOff = fmt.Errorf("%w: the user was logged out everywhere", ErrRevoked)
+	ErrCutOff = state.ErrCutOff
 	// ErrBanned reports that the token's user is banned. It is told apart
 	// from ErrRevoked so that gateways can answer 403 rather than 401.
-	ErrBanned = errors.New("user banned")
+	ErrBanned = state.ErrBanned
 	// ErrUnavailable reports that the revocation state could not be read or
 	// written. A check that returns it has not let the token through, and a
 	// revocation that returns it has not been recorded.
-	ErrUnavailable = errors.New("revocation store unavailable")
-
-	// errUserBanned is Check's answer for a banned user's token: a value,
-	// so that refusing a token allocates no error.
-	errUserBanned = fmt.Errorf("%w: the user is banned", ErrBanned)
+	ErrUnavailable = state.ErrUnavailable
 )
 
 // Config holds the settings of a Store.
@@ -193,20 +192,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	return s
 }
 
-// Token holds what a revocation check needs to know of a verified token.
-// The ids are names the caller chose (users qualifies another issuer's by
-// that issuer); the store compares them as they are.
-type Token struct {
-	// ID is the token's jti.
-	ID string
-	// SessionID is the token's sid; empty when it belongs to no session.
-	SessionID string
-	// Subject is the token's user.
-	Subject string
-	// IssuedAt is when the token was issued, as precisely as it says; the
-	// zero time when it does not say.
-	IssuedAt time.Time
-}
+// Token holds what a revocation check needs to know of a verified token
+// (see state.Token).
+type Token = state.Token
 
 // Check reports whether a verified token is still good: nil when it is, an
 // error wrapping ErrBanned when its user is banned, one wrapping ErrRevoked
@@ -220,53 +208,22 @@ func (s *Store) Check(ctx context.Context, t Token) error {
 	if err != nil {
 		return err
 	}
-	return st.decide(t, now)
-}
-
-// state is what the revocation state says about one token's id, session and
-// subject. It is gathered from wherever the state lives and judged by decide.
-type state struct {
-	tokenRevoked   bool
-	sessionRevoked bool
-	cutOff         time.Time // zero when the user has no cut-off
-	ban            *Ban      // nil when the user is not banned
-}
-
-// decide is the rule itself. A ban comes first, so that a banned user's
-// tokens are answered as banned (403) rather than merely revoked. A user
-// cut-off kills every token issued at or before it: a token that says its
-// issue time only to the second is counted as issued at the start of that
-// second, so one issued just before a cut-off in the same second is never
-// let through. Our own tokens carry the issue time to the microsecond, which
-// is what lets a session opened right after a cut-off, even within the same
-// second, work.
-func (st state) decide(t Token, now time.Time) error {
-	switch {
-	case st.ban != nil && st.ban.ActiveAt(now):
-		return errUserBanned
-	case st.tokenRevoked:
-		return ErrTokenRevoked
-	case st.sessionRevoked:
-		return ErrSessionEnded
-	case !st.cutOff.IsZero() && !t.IssuedAt.After(st.cutOff):
-		return ErrCutOff
-	}
-	return nil
+	return st.Decide(t, now)
 }
 
 // lookup gathers the state of one token from wherever this store keeps it.
-func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state, error) {
+func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state.Facts, error) {
 	switch {
 	case s.mirror != nil:
 		st, err := s.mirror.lookup(t, now.UnixNano(), s.maxStale)
 		if err != nil && !s.openOn(err) {
-			return state{}, err
+			return state.Facts{}, err
 		}
 		return st, nil
 	}
 	st, err := s.lookupRedis(ctx, t)
 	if err != nil && s.openOn(err) {
-		return state{}, nil
+		return state.Facts{}, nil
 	}
 	return st, err
 }
@@ -285,7 +242,7 @@ func (s *Store) openOn(err error) bool {
 }
 
 // lookupRedis reads the state of one token from Redis in one round trip.
-func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
+func (s *Store) lookupRedis(ctx context.Context, t Token) (state.Facts, error) {
 	var tok, sess *redis.IntCmd
 	var cut, ban *redis.StringCmd
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -302,23 +259,23 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state, error) {
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return state{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		return state.Facts{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	st := state{
-		tokenRevoked:   tok != nil && tok.Val() > 0,
-		sessionRevoked: sess != nil && sess.Val() > 0,
+	st := state.Facts{
+		TokenRevoked:   tok != nil && tok.Val() > 0,
+		SessionRevoked: sess != nil && sess.Val() > 0,
 	}
 	if cut != nil && cut.Err() == nil {
-		if st.cutOff, err = parseCutOff(cut.Val()); err != nil {
-			return state{}, err
+		if st.CutOff, err = state.ParseCutOff(cut.Val()); err != nil {
+			return state.Facts{}, err
 		}
 	}
 	if ban != nil && ban.Err() == nil {
 		b, err := parseBan(ban.Val())
 		if err != nil {
-			return state{}, err
+			return state.Facts{}, err
 		}
-		st.ban = &b
+		st.Ban = &b
 	}
 	return st, nil
 }
@@ -436,7 +393,7 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 	if err != nil {
 		return time.Time{}, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	at, err := parseCutOff(v)
+	at, err := state.ParseCutOff(v)
 	return at, err == nil, err
 }
 
@@ -521,15 +478,15 @@ func (s *Store) Stats() Stats {
 	st.FeedSubscribers = s.feed.subscribers()
 	oldest := int64(0)
 	loaded := true
-	for i := range m.parts {
-		c := m.parts[i].confirmed.Load()
-		if c == 0 {
+	for i := range keyspace.Shards {
+		c := m.Confirmed(i)
+		if c.IsZero() {
 			loaded = false
 			continue
 		}
-		st.Shards[i] = time.Unix(0, c)
-		if oldest == 0 || c < oldest {
-			oldest = c
+		st.Shards[i] = c
+		if oldest == 0 || c.UnixNano() < oldest {
+			oldest = c.UnixNano()
 		}
 	}
 	if loaded {
@@ -541,13 +498,4 @@ func (s *Store) Stats() Stats {
 func unixSeconds(t time.Time) string {
 	// Rounded up, so that the entry never ends before the token does.
 	return strconv.FormatInt((t.UnixMilli()+999)/1000, 10)
-}
-
-func parseCutOff(v string) (time.Time, error) {
-	us, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		// A value we did not write: refuse rather than guess.
-		return time.Time{}, fmt.Errorf("%w: malformed cut-off for a user", ErrUnavailable)
-	}
-	return time.UnixMicro(us), nil
 }

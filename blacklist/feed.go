@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
@@ -271,23 +272,18 @@ func banChange(id string, b Ban) Change {
 // is kept.
 func (m *mirror) changes(hold time.Duration) []Change {
 	var out []Change
-	for i := range m.parts {
-		p := &m.parts[i]
-		p.mu.RLock()
-		for id, exp := range p.tokens {
-			out = append(out, Change{Kind: ChangeToken, ID: id, Until: time.Unix(exp, 0).UTC()})
+	m.Range(func(e state.Entry) {
+		switch e.Kind {
+		case keyspace.KindRevokedToken:
+			out = append(out, Change{Kind: ChangeToken, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()})
+		case keyspace.KindEndedSession:
+			out = append(out, Change{Kind: ChangeSession, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()})
+		case keyspace.KindCutOff:
+			at := time.UnixMicro(e.Value).UTC()
+			out = append(out, Change{Kind: ChangeCutOff, ID: e.ID, At: at, Until: at.Add(hold)})
+		case keyspace.KindBan:
+			out = append(out, banChange(e.ID, *e.Ban))
 		}
-		for id, exp := range p.sessions {
-			out = append(out, Change{Kind: ChangeSession, ID: id, Until: time.Unix(exp, 0).UTC()})
-		}
-		for id, us := range p.cutOffs {
-			at := time.UnixMicro(us).UTC()
-			out = append(out, Change{Kind: ChangeCutOff, ID: id, At: at, Until: at.Add(hold)})
-		}
-		for id, b := range p.bans {
-			out = append(out, banChange(id, b))
-		}
-		p.mu.RUnlock()
-	}
+	})
 	return out
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
@@ -20,11 +21,11 @@ import (
 // of its keys, then kept current by following its change log; the
 // instance's own writes are applied to it before they are acknowledged.
 //
-// Shards are kept current, and judged, one by one: on Cluster they live on
-// different masters, and losing one master must not stop the checks of the
-// users whose shards live on the others.
+// The state and the lookup are package state's, free of Redis, so that an
+// embedded verifier keeps and reads the very same state; what is here is
+// how this store keeps it current.
 type mirror struct {
-	parts [keyspace.Shards]part
+	*state.Mirror
 	// resyncsAfterError and resyncsFellBehind count the resyncs by cause.
 	resyncsAfterError atomic.Int64
 	resyncsFellBehind atomic.Int64
@@ -33,226 +34,34 @@ type mirror struct {
 	loaded atomic.Int64
 }
 
-// part is one shard's share of the mirror, under its own lock so that
-// checks on different shards never contend.
-type part struct {
-	// confirmed is when the shard last knew it held every change (unix
-	// nanoseconds); zero until its first snapshot is in.
-	confirmed atomic.Int64
-	mu        sync.RWMutex
-	entries
-}
-
 // entries is the revocation state of some shards, as plain maps.
-type entries struct {
-	tokens   map[string]int64 // jti → expiry, unix seconds
-	sessions map[string]int64 // sid → expiry, unix seconds
-	cutOffs  map[string]int64 // subject → cut-off, unix µs
-	bans     map[string]Ban   // subject → ban
-}
+type entries = state.Entries
 
-func newEntries() entries {
-	return entries{
-		tokens:   map[string]int64{},
-		sessions: map[string]int64{},
-		cutOffs:  map[string]int64{},
-		bans:     map[string]Ban{},
-	}
-}
+func newEntries() entries { return state.NewEntries() }
 
-// put applies one entry as the keys and the change log spell it: the same
-// (kind, id, value) whether it comes from a snapshot, the log or our own
-// write. Applying it twice, or replaying older entries before newer ones,
-// converges on the same state.
-func (e *entries) put(kind byte, id, value string) error {
-	switch kind {
-	case keyspace.KindRevokedToken, keyspace.KindEndedSession:
-		exp, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return fmt.Errorf("entry %c:%s: bad expiry %q", kind, id, value)
-		}
-		if kind == keyspace.KindRevokedToken {
-			e.tokens[id] = exp
-		} else {
-			e.sessions[id] = exp
-		}
-	case keyspace.KindCutOff:
-		us, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return fmt.Errorf("entry u:%s: bad cut-off %q", id, value)
-		}
-		if us > e.cutOffs[id] {
-			e.cutOffs[id] = us
-		}
-	case keyspace.KindBan:
-		if value == "" {
-			delete(e.bans, id)
-			return nil
-		}
-		b, err := parseBan(value)
-		if err != nil {
-			return fmt.Errorf("entry b:%s: %w", id, err)
-		}
-		e.bans[id] = b
-	default:
-		return fmt.Errorf("entry of unknown kind %q", kind)
-	}
-	return nil
-}
+func newMirror() *mirror { return &mirror{Mirror: state.NewMirror()} }
 
-// sweep drops the entries that can no longer refuse anything: tokens and
-// sessions past their expiry, cut-offs older than any token can live, bans
-// past their end. Memory is bounded by the live revocations.
-func (e *entries) sweep(now time.Time, hold time.Duration) {
-	sec := now.Unix()
-	for id, exp := range e.tokens {
-		if exp < sec {
-			delete(e.tokens, id)
-		}
-	}
-	for id, exp := range e.sessions {
-		if exp < sec {
-			delete(e.sessions, id)
-		}
-	}
-	oldest := now.Add(-hold).UnixMicro()
-	for id, us := range e.cutOffs {
-		if us < oldest {
-			delete(e.cutOffs, id)
-		}
-	}
-	for id, b := range e.bans {
-		if !b.ActiveAt(now) {
-			delete(e.bans, id)
-		}
-	}
-}
-
-func newMirror() *mirror {
-	m := &mirror{}
-	for i := range m.parts {
-		m.parts[i].entries = newEntries()
-	}
-	return m
-}
-
-// lookup reads the state of one token from memory. It also says whether
-// every shard it read from had confirmed it was current within maxStale of
-// now (unix nanoseconds): an error wrapping ErrUnavailable names the first
-// that had not. The state is filled in either way, for failing open.
-//
-// A shard's confirmation is read before its entries: every change made
-// before that confirmation was applied before it was stored, so the entries
-// read hold them all.
-func (m *mirror) lookup(t Token, now int64, maxStale time.Duration) (state, error) {
-	var st state
-	stale := -1
-	if t.ID != "" {
-		sh := keyspace.Shard(t.ID)
-		p := &m.parts[sh]
-		if !p.current(now, maxStale) {
-			stale = sh
-		}
-		p.mu.RLock()
-		_, st.tokenRevoked = p.tokens[t.ID]
-		p.mu.RUnlock()
-	}
-	if t.SessionID != "" {
-		sh := keyspace.Shard(t.SessionID)
-		p := &m.parts[sh]
-		if stale < 0 && !p.current(now, maxStale) {
-			stale = sh
-		}
-		p.mu.RLock()
-		_, st.sessionRevoked = p.sessions[t.SessionID]
-		p.mu.RUnlock()
-	}
-	if t.Subject != "" {
-		sh := keyspace.Shard(t.Subject)
-		p := &m.parts[sh]
-		if stale < 0 && !p.current(now, maxStale) {
-			stale = sh
-		}
-		p.mu.RLock()
-		if us, ok := p.cutOffs[t.Subject]; ok {
-			st.cutOff = time.UnixMicro(us)
-		}
-		if b, ok := p.bans[t.Subject]; ok {
-			banned := b // copied here, so only a banned user's check allocates
-			st.ban = &banned
-		}
-		p.mu.RUnlock()
-	}
-	if stale >= 0 {
-		return st, m.staleError(stale, now, maxStale)
-	}
-	return st, nil
-}
-
-// current reports whether the shard has confirmed it was current within
-// maxStale of now (unix nanoseconds).
-func (p *part) current(now int64, maxStale time.Duration) bool {
-	c := p.confirmed.Load()
-	return c != 0 && time.Duration(now-c) <= maxStale
-}
-
-// staleError explains why shard sh cannot answer.
-func (m *mirror) staleError(sh int, now int64, maxStale time.Duration) error {
-	c := m.parts[sh].confirmed.Load()
-	if c == 0 {
-		return fmt.Errorf("%w: revocation shard %d is not loaded yet", ErrUnavailable, sh)
-	}
-	return fmt.Errorf("%w: revocation shard %d is %v behind (limit %v)", ErrUnavailable, sh, time.Duration(now-c).Round(time.Millisecond), maxStale)
+// lookup reads the state of one token from memory (see state.Mirror.Lookup).
+func (m *mirror) lookup(t Token, now int64, maxStale time.Duration) (state.Facts, error) {
+	return m.Lookup(t, now, maxStale)
 }
 
 // stale lists the shards that have not confirmed they were current within
 // maxStale of now, and counts those never loaded.
 func (m *mirror) stale(now int64, maxStale time.Duration) (list []int, unloaded int) {
-	for i := range m.parts {
-		p := &m.parts[i]
-		if p.confirmed.Load() == 0 {
-			unloaded++
-		}
-		if !p.current(now, maxStale) {
-			list = append(list, i)
-		}
-	}
-	return list, unloaded
+	return m.Stale(now, maxStale)
 }
 
 // set applies one entry under its shard's lock.
-func (m *mirror) set(kind byte, id, value string) error {
-	p := &m.parts[keyspace.Shard(id)]
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.put(kind, id, value)
-}
+func (m *mirror) set(kind byte, id, value string) error { return m.Set(kind, id, value) }
 
 // replace swaps in the freshly loaded state of some shards.
-func (m *mirror) replace(fresh *[keyspace.Shards]entries, group []int) {
-	for _, i := range group {
-		p := &m.parts[i]
-		p.mu.Lock()
-		p.entries = fresh[i]
-		p.mu.Unlock()
-	}
-}
+func (m *mirror) replace(fresh *[keyspace.Shards]entries, group []int) { m.Replace(fresh, group) }
 
 // confirm records that the shards of group held every change made before t.
-func (m *mirror) confirm(group []int, t time.Time) {
-	for _, i := range group {
-		m.parts[i].confirmed.Store(t.UnixNano())
-	}
-}
+func (m *mirror) confirm(group []int, t time.Time) { m.Confirm(group, t) }
 
-func (m *mirror) sweep(now time.Time, hold time.Duration) {
-	for i := range m.parts {
-		p := &m.parts[i]
-		p.mu.Lock()
-		p.sweep(now, hold)
-		p.mu.Unlock()
-	}
-}
+func (m *mirror) sweep(now time.Time, hold time.Duration) { m.Sweep(now, hold) }
 
 // size counts the entries, for the log.
 func (m *mirror) size() int {
@@ -261,18 +70,7 @@ func (m *mirror) size() int {
 }
 
 // count counts the entries of each kind, for metrics and tests.
-func (m *mirror) count() (tokens, sessions, cutOffs, bans int) {
-	for i := range m.parts {
-		p := &m.parts[i]
-		p.mu.RLock()
-		tokens += len(p.tokens)
-		sessions += len(p.sessions)
-		cutOffs += len(p.cutOffs)
-		bans += len(p.bans)
-		p.mu.RUnlock()
-	}
-	return tokens, sessions, cutOffs, bans
-}
+func (m *mirror) count() (tokens, sessions, cutOffs, bans int) { return m.Count() }
 
 // errBehind ends a follow that may have missed changes the log no longer
 // holds; the mirror resyncs from a snapshot.
@@ -501,7 +299,7 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 			}
 			v = cmd.Val()
 		}
-		if err := fresh[keyspace.Shard(id)].put(kind, id, v); err != nil {
+		if err := fresh[keyspace.Shard(id)].Put(kind, id, v); err != nil {
 			s.log.Warn("revocation mirror skips a malformed entry", "err", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
@@ -23,33 +24,15 @@ func awaitCurrent(t *testing.T, s *Store, after time.Time) {
 	awaitTrue(t, "the mirror to catch up", func() bool { return s.Stats().Confirmed.After(after) })
 }
 
-// dump copies a mirror's state for comparison.
-func (m *mirror) dump() entries {
-	out := newEntries()
-	for i := range m.parts {
-		p := &m.parts[i]
-		p.mu.RLock()
-		for k, v := range p.tokens {
-			out.tokens[k] = v
-		}
-		for k, v := range p.sessions {
-			out.sessions[k] = v
-		}
-		for k, v := range p.cutOffs {
-			out.cutOffs[k] = v
-		}
-		for k, v := range p.bans {
-			out.bans[k] = v
-		}
-		p.mu.RUnlock()
-	}
+// dump copies a mirror's state for comparison, keyed by kind and id.
+func (m *mirror) dump() map[string]state.Entry {
+	out := map[string]state.Entry{}
+	m.Range(func(e state.Entry) { out[string(e.Kind)+":"+e.ID] = e })
 	return out
 }
 
-func dumpDiff(a, b entries) string {
-	return cmp.Diff(
-		[]any{a.tokens, a.sessions, a.cutOffs, a.bans},
-		[]any{b.tokens, b.sessions, b.cutOffs, b.bans})
+func dumpDiff(a, b map[string]state.Entry) string {
+	return cmp.Diff(a, b)
 }
 
 func strictStore(rdb redis.UniversalClient) *Store {

@@ -32,10 +32,10 @@ func TestACheckIsJudgedByTheShardsItReadsAlone(t *testing.T) {
 			s := New(nil, Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Mode: ModeMirror,
 				MaxStaleness: 5 * time.Second, FailOpen: open, Clock: func() time.Time { return now }})
 			const lost = 7
-			for i := range s.mirror.parts {
-				s.mirror.parts[i].confirmed.Store(now.Add(-time.Second).UnixNano())
+			for i := range keyspace.Shards {
+				s.mirror.confirm([]int{i}, now.Add(-time.Second))
 			}
-			s.mirror.parts[lost].confirmed.Store(now.Add(-6 * time.Second).UnixNano())
+			s.mirror.confirm([]int{lost}, now.Add(-6*time.Second))
 			if err := s.mirror.set(keyspace.KindRevokedToken, idIn(t, "revoked", lost), "9999999999"); err != nil {
 				t.Fatal(err)
 			}
@@ -94,9 +94,9 @@ func TestReadinessFollowsTheShards(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			s := New(nil, Config{Mode: ModeMirror, MaxStaleness: 5 * time.Second, FailOpen: c.open, Clock: func() time.Time { return now }})
-			for i := range s.mirror.parts {
+			for i := range keyspace.Shards {
 				if age := c.ages(i); age >= 0 {
-					s.mirror.parts[i].confirmed.Store(now.Add(-age).UnixNano())
+					s.mirror.confirm([]int{i}, now.Add(-age))
 				}
 			}
 			if err := s.Ready(context.Background()); (err == nil) != c.wantReady || (err != nil && !errors.Is(err, ErrUnavailable)) {

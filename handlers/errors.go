@@ -136,20 +136,7 @@ func fromEchoError(he *echo.HTTPError) *apiError {
 // bearerChallenge builds the RFC 6750 WWW-Authenticate value: no error
 // attribute when no token was sent, error="invalid_token" otherwise.
 func bearerChallenge(err error, description string) string {
-	if errors.Is(err, errNoToken) {
-		return `Bearer realm="tokenguard"`
-	}
-	return fmt.Sprintf(`Bearer realm="tokenguard", error="invalid_token", error_description=%q`, quotable(description))
-}
-
-// quotable keeps only characters allowed in an RFC 6750 quoted attribute.
-func quotable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
-			return -1
-		}
-		return r
-	}, s)
+	return auth.Challenge(errors.Is(err, errNoToken), description)
 }
 
 // recoverPanics turns a panic into a logged 500 instead of a dropped
