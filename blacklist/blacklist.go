@@ -135,7 +135,7 @@ type Store struct {
 	writer *redisconn.Writer
 	keys   keyspace.Keys
 	leeway time.Duration
-	hold   time.Duration // how long entries of our sessions live, and the change log
+	hold   time.Duration // how long entries of our sessions live, and an idle change log
 	// longest is the longest any accepted token lives: no entry is kept
 	// longer (plus the leeway).
 	longest time.Duration

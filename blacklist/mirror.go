@@ -278,14 +278,23 @@ func (m *mirror) count() (tokens, sessions, cutOffs, bans int) {
 // holds; the mirror resyncs from a snapshot.
 var errBehind = errors.New("mirror fell behind the change log")
 
+// logPos is where a mirror stands in one shard's change log: the id of the
+// last entry it read, and the number (n) the next entry must carry; zero
+// when it cannot tell, after an entry that carries no number (one written
+// by an older tokenguard).
+type logPos struct {
+	id   string
+	next int64
+}
+
 // Run keeps the mirror current until ctx ends: for each shard, a snapshot,
 // then the change log from where the snapshot began, and a fresh snapshot
-// after any error (an outage, a restarted Redis, a failover) or a pause
-// longer than the logs are kept. Shards are followed together in one
-// blocking XREAD where the store is one server, and one by one on Cluster,
-// whose slots differ, so that a master's loss stalls only its own shards.
-// It also sweeps expired entries. In strict mode it returns at once. Its
-// caller owns the goroutine; it returns nil when ctx ends.
+// after any error (an outage, a restarted Redis, a failover) or a gap in a
+// log (entries trimmed before this mirror read them). Shards are followed
+// together in one blocking XREAD where the store is one server, and one by
+// one on Cluster, whose slots differ, so that a master's loss stalls only
+// its own shards. It also sweeps expired entries. In strict mode it returns
+// at once. Its caller owns the goroutine; it returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	m := s.mirror
 	if m == nil {
@@ -379,11 +388,13 @@ func (s *Store) sweepLoop(ctx context.Context) {
 }
 
 // snapshot loads every entry key of the group's shards into a fresh state
-// and swaps it in. It returns, for each shard, the id of the last log entry
-// that existed before the scan began: following from there replays every
-// change that raced the scan, so none is missed.
-func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]string, error) {
-	var pos [keyspace.Shards]string
+// and swaps it in. It returns, for each shard, the last log entry that
+// existed before the scan began: following from there replays every change
+// that raced the scan, so none is missed, as long as the log still holds
+// them when the follow begins (changeLogWindow); if it does not, the follow
+// sees the gap and the mirror loads again.
+func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]logPos, error) {
+	var pos [keyspace.Shards]logPos
 	started := s.now()
 	last := make([]*redis.XMessageSliceCmd, len(group))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -396,9 +407,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]str
 		return pos, err
 	}
 	for i, c := range last {
-		pos[group[i]] = "0-0"
+		// An empty log's first entry will be number 1.
+		pos[group[i]] = logPos{id: "0-0", next: 1}
 		if msgs := c.Val(); len(msgs) > 0 {
-			pos[group[i]] = msgs[0].ID
+			pos[group[i]] = logPos{id: msgs[0].ID, next: following(entryNumber(msgs[0].Values))}
 		}
 	}
 
@@ -426,6 +438,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]str
 		}
 	} else if err := s.scanInto(ctx, s.rdb, s.keys.SnapshotPattern(), &fresh, &want, &mu); err != nil {
 		return pos, err
+	}
+	if took := s.now().Sub(started); took > changeLogWindow/2 {
+		s.log.Warn("revocation mirror snapshot took more than half the change log's window: a larger state could never catch up",
+			"shards", group, "duration_ms", took.Milliseconds(), "window", changeLogWindow)
 	}
 	s.mirror.replace(&fresh, group)
 	// The feed's subscribers cannot tell what changed across the reload:
@@ -510,18 +526,28 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 
 // follow reads the change logs of the group's shards from pos until an
 // error, a gap or the end of ctx, confirming the shards after every read.
-func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]string) error {
+//
+// A gap shows as an entry whose number does not follow the last one read:
+// the entries between were trimmed before this mirror read them (it paused
+// longer than changeLogWindow, or its snapshot took longer), or Redis lost
+// them (a restart, a failover to a replica that lacked them). Either way the
+// state may hold changes the mirror never saw, so it loads again. Entries
+// without a number (written by an older tokenguard) cannot show a gap: for
+// them, not having read for longer than the window counts as one.
+func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]logPos) error {
 	streams := make([]string, 2*len(group))
 	index := map[string]int{}
+	next := make([]int64, len(group)) // by the stream's index in streams
 	for i, sh := range group {
 		streams[i] = s.keys.ChangeLog(sh)
-		streams[len(group)+i] = pos[sh]
-		index[streams[i]] = len(group) + i
+		streams[len(group)+i] = pos[sh].id
+		next[i] = pos[sh].next
+		index[streams[i]] = i
 	}
 	last := s.now()
 	for {
 		issued := s.now()
-		if issued.Sub(last) > s.hold {
+		if issued.Sub(last) > changeLogWindow {
 			return fmt.Errorf("%w: no read for %v", errBehind, issued.Sub(last))
 		}
 		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 1000, Block: s.pollTimeout}).Result()
@@ -529,7 +555,13 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 			return err
 		}
 		for _, st := range res {
+			i := index[st.Stream]
 			for _, msg := range st.Messages {
+				n := entryNumber(msg.Values)
+				if next[i] != 0 && n != 0 && n != next[i] {
+					return fmt.Errorf("%w: %s: entry %s is number %d, want %d", errBehind, st.Stream, msg.ID, n, next[i])
+				}
+				next[i] = following(n)
 				kind, _ := msg.Values["t"].(string)
 				id, _ := msg.Values["id"].(string)
 				value, _ := msg.Values["v"].(string)
@@ -543,13 +575,33 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 						}
 					}
 				}
-				streams[index[st.Stream]] = msg.ID
+				streams[len(group)+i] = msg.ID
 			}
 		}
 		// Everything written before this XREAD was issued is now in.
 		last = issued
 		s.mirror.confirm(group, issued)
 	}
+}
+
+// entryNumber reads the number (n) of a change-log entry; zero when it has
+// none.
+func entryNumber(values map[string]any) int64 {
+	v, _ := values["n"].(string)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// following is the number the entry after number n must carry; zero (any)
+// after an entry without a number.
+func following(n int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	return n + 1
 }
 
 // sinceCommit is how long ago, by the store's clock, Redis committed the
