@@ -36,7 +36,7 @@ func TestTheChangeLogKeepsOnlyItsWindowAndNumbersEveryEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mr.SetTime(start.Add(changeLogWindow + time.Second))
+	mr.SetTime(start.Add(ChangeLogWindow + time.Second))
 	if err := s.RevokeToken(ctx, third, time.Now().Add(10*time.Minute)); err != nil {
 		t.Fatal(err)
 	}

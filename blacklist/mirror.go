@@ -391,7 +391,7 @@ func (s *Store) sweepLoop(ctx context.Context) {
 // and swaps it in. It returns, for each shard, the last log entry that
 // existed before the scan began: following from there replays every change
 // that raced the scan, so none is missed, as long as the log still holds
-// them when the follow begins (changeLogWindow); if it does not, the follow
+// them when the follow begins (ChangeLogWindow); if it does not, the follow
 // sees the gap and the mirror loads again.
 func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]logPos, error) {
 	var pos [keyspace.Shards]logPos
@@ -439,9 +439,9 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 	} else if err := s.scanInto(ctx, s.rdb, s.keys.SnapshotPattern(), &fresh, &want, &mu); err != nil {
 		return pos, err
 	}
-	if took := s.now().Sub(started); took > changeLogWindow/2 {
+	if took := s.now().Sub(started); took > s.logWindow()/2 {
 		s.log.Warn("revocation mirror snapshot took more than half the change log's window: a larger state could never catch up",
-			"shards", group, "duration_ms", took.Milliseconds(), "window", changeLogWindow)
+			"shards", group, "duration_ms", took.Milliseconds(), "window", s.logWindow())
 	}
 	s.mirror.replace(&fresh, group)
 	// The feed's subscribers cannot tell what changed across the reload:
@@ -529,7 +529,7 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 //
 // A gap shows as an entry whose number does not follow the last one read:
 // the entries between were trimmed before this mirror read them (it paused
-// longer than changeLogWindow, or its snapshot took longer), or Redis lost
+// longer than ChangeLogWindow, or its snapshot took longer), or Redis lost
 // them (a restart, a failover to a replica that lacked them). Either way the
 // state may hold changes the mirror never saw, so it loads again. Entries
 // without a number (written by an older tokenguard) cannot show a gap: for
@@ -547,7 +547,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 	last := s.now()
 	for {
 		issued := s.now()
-		if issued.Sub(last) > changeLogWindow {
+		if issued.Sub(last) > s.logWindow() {
 			return fmt.Errorf("%w: no read for %v", errBehind, issued.Sub(last))
 		}
 		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 1000, Block: s.pollTimeout}).Result()

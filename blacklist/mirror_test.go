@@ -126,7 +126,7 @@ func TestMirrorResyncsAfterNotReadingForLongerThanTheLogsWindow(t *testing.T) {
 	// Time passes beyond what the log keeps (its window) since the reader
 	// last read: it must not trust the log and resync.
 	before := m.Stats()
-	clock.Advance(changeLogWindow + time.Minute)
+	clock.Advance(ChangeLogWindow + time.Minute)
 	awaitTrue(t, "a resync", func() bool { return m.Stats().Resyncs > before.Resyncs })
 	awaitReady(t, m)
 	if after := m.Stats(); after.ResyncsFellBehind <= before.ResyncsFellBehind || after.ResyncsAfterError != before.ResyncsAfterError {

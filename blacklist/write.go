@@ -32,7 +32,7 @@ type change struct {
 // changeScript applies changes that share one shard in one atomic step: it
 // sets (or deletes) each key with its TTL and appends what it did to the
 // shard's change log, trimming the log of entries older than its window
-// (changeLogWindow). The log entry carries the value actually stored, so
+// (ChangeLogWindow). The log entry carries the value actually stored, so
 // replaying the log in order gives the same state as the keys.
 //
 // Each entry also carries n, its number in the shard's log: one more than
@@ -87,7 +87,8 @@ redis.call('PEXPIRE', log, ARGV[2])
 return #KEYS - 1
 `)
 
-// changeLogWindow is how long a change log keeps an entry. The log is not
+// ChangeLogWindow is how long a change log keeps an entry (or the longest
+// our tokens live plus the leeway, if that is shorter). The log is not
 // the record of the revocation state (the keys are); it only lets a mirror
 // go from a snapshot, or from a pause, to the present without loading the
 // whole state again, and a mirror that finds a gap in it reloads (see
@@ -101,16 +102,18 @@ return #KEYS - 1
 //     process, a long GC, a burst it reads behind): revocation.max_staleness
 //     is at most one minute, so a mirror that was stale, and refused checks,
 //     for as long as any configuration allows catches up by replaying the
-//     log, with as long again to spare, instead of reloading. All the
-//     instances after a stall of their network or of Redis would otherwise
-//     reload at once, just as Redis comes back.
+//     log, with as long again to spare, instead of reloading.
 //
-// Beyond it a mirror reloads, which is correct, only slower. At a steady
-// rate the log holds window ÷ (token lifetime + leeway) of the live
-// revocations: with the default 15m access tokens, about one in eight,
-// about 6 B of Redis memory per revoked token instead of 48 B when the log
-// was kept as long as the tokens. It is never kept longer than that.
-const changeLogWindow = 2 * time.Minute
+// Beyond it a mirror reloads, which is correct, only slower (a mirror
+// whose connection broke reloads anyway). At a steady rate the log holds
+// window ÷ (how long a revocation stays live) of the live revocations:
+// with the default 15m access tokens revoked as they are issued, one in
+// eight, a few bytes of Redis memory per revoked token instead of the 48 B
+// its entry cost when the log was kept as long as the tokens.
+const ChangeLogWindow = 2 * time.Minute
+
+// logWindow is how long this store's writes keep change-log entries.
+func (s *Store) logWindow() time.Duration { return min(ChangeLogWindow, s.hold) }
 
 // apply writes changes that share one shard atomically, and only returns nil
 // once Redis has them, and as many replicas as the Writer waits for.
@@ -123,7 +126,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := keyspace.Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
 	args := make([]any, 0, 2+6*len(changes))
-	args = append(args, min(changeLogWindow, s.hold).Milliseconds(), s.hold.Milliseconds())
+	args = append(args, s.logWindow().Milliseconds(), s.hold.Milliseconds())
 	for _, c := range changes {
 		if keyspace.Shard(c.id) != shard {
 			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, keyspace.Shard(c.id))
