@@ -490,8 +490,9 @@ type Stats struct {
 	Tokens, Sessions, CutOffs, Bans int
 	// Resyncs counts the times a group of shards had to be loaded again:
 	// ResyncsAfterError (Redis could not be read, or a follow failed) plus
-	// ResyncsFellBehind (the mirror paused longer than the change logs
-	// keep their entries).
+	// ResyncsFellBehind (a change log had a gap: entries trimmed before
+	// the mirror read them, because it paused longer than the logs keep
+	// their entries, ChangeLogWindow).
 	Resyncs, ResyncsAfterError, ResyncsFellBehind int64
 	// Confirmed is the oldest of the shards' confirmations that they were
 	// current; zero until every shard has loaded.
