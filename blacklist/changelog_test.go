@@ -214,3 +214,55 @@ func TestEntriesWithoutANumberAreFollowedAsBefore(t *testing.T) {
 		t.Errorf("resyncs = %d, want 0: an entry without a number is no gap", st.Resyncs)
 	}
 }
+
+// TestALogThatExpiredWhileIdleStartsAgainWithoutAReload lets a shard's log
+// expire (no write for its whole TTL) under a mirror that follows it: the
+// next write starts a new log at number 1, which the mirror follows
+// without reloading. A log that starts again sooner was lost with entries
+// the mirror may not have read: it reloads.
+func TestALogThatExpiredWhileIdleStartsAgainWithoutAReload(t *testing.T) {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := context.Background()
+	start := time.Now()
+	mr.SetTime(start)
+	m := startStore(t, rdb, Config{Mode: ModeMirror})
+	writer := strictStore(rdb)
+	const sh = 9
+	logKey := m.keys.ChangeLog(sh)
+	revoke := func(name string) string {
+		t.Helper()
+		id := idIn(t, name, sh)
+		if err := writer.RevokeToken(ctx, id, time.Now().Add(10*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		awaitTrue(t, name+" to reach the mirror", func() bool { return errors.Is(m.Check(ctx, Token{ID: id}), ErrRevoked) })
+		return id
+	}
+	revoke("first")
+
+	// The log's whole TTL passes on Redis's clock without a write.
+	idle := testLifetime + testLeeway + time.Second
+	mr.SetTime(start.Add(idle))
+	mr.FastForward(idle)
+	if n := rdb.Exists(ctx, logKey).Val(); n != 0 {
+		t.Fatalf("the idle log still exists: the test proves nothing")
+	}
+	revoke("after-expiry")
+	if msgs := rdb.XRange(ctx, logKey, "-", "+").Val(); len(msgs) != 1 || msgs[0].Values["n"] != "1" {
+		t.Fatalf("new log = %v, want one entry numbered 1", msgs)
+	}
+	if st := m.Stats(); st.Resyncs != 0 {
+		t.Errorf("resyncs after an expired log started again = %d, want 0", st.Resyncs)
+	}
+
+	// Lost a second after its last write: not an expiry.
+	if err := rdb.Del(ctx, logKey).Err(); err != nil {
+		t.Fatal(err)
+	}
+	mr.SetTime(start.Add(idle + time.Second))
+	before := m.Stats()
+	revoke("after-loss")
+	awaitTrue(t, "a reload", func() bool { return m.Stats().ResyncsFellBehind > before.ResyncsFellBehind })
+}

@@ -531,7 +531,8 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 // the entries between were trimmed before this mirror read them (it paused
 // longer than ChangeLogWindow, or its snapshot took longer), or Redis lost
 // them (a restart, a failover to a replica that lacked them). Either way the
-// state may hold changes the mirror never saw, so it loads again. Entries
+// state may hold changes the mirror never saw, so it loads again (see gap:
+// a log that expired while idle starts again at 1 without one). Entries
 // without a number (written by an older tokenguard) cannot show a gap: for
 // them, not having read for longer than the window counts as one.
 func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]logPos) error {
@@ -558,7 +559,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 			i := index[st.Stream]
 			for _, msg := range st.Messages {
 				n := entryNumber(msg.Values)
-				if next[i] != 0 && n != 0 && n != next[i] {
+				if s.gap(streams[len(group)+i], next[i], msg.ID, n) {
 					return fmt.Errorf("%w: %s: entry %s is number %d, want %d", errBehind, st.Stream, msg.ID, n, next[i])
 				}
 				next[i] = following(n)
@@ -595,6 +596,24 @@ func entryNumber(values map[string]any) int64 {
 	return n
 }
 
+// gap reports whether the entry with id id and number n leaves out entries
+// after prev, the last entry read, after which number next was due. An
+// entry numbered 1 starts a new log, and leaves nothing out if the old log
+// expired while idle, which it does only after its TTL (the hold) without a
+// write; otherwise the log was lost (a restart, a failover) with entries
+// this mirror may not have read.
+func (s *Store) gap(prev string, next int64, id string, n int64) bool {
+	switch {
+	case next == 0 || n == 0 || n == next:
+		return false
+	case n == 1:
+		from, ok1 := idMillis(prev)
+		to, ok2 := idMillis(id)
+		return !ok1 || !ok2 || to-from < s.hold.Milliseconds()
+	}
+	return true
+}
+
 // following is the number the entry after number n must carry; zero (any)
 // after an entry without a number.
 func following(n int64) int64 {
@@ -609,10 +628,16 @@ func following(n int64) int64 {
 // in milliseconds when it appended the entry, in the same atomic step as the
 // change. Zero when the id cannot be read or lies in the future (clock skew).
 func (s *Store) sinceCommit(id string) time.Duration {
-	msPart, _, _ := strings.Cut(id, "-")
-	ms, err := strconv.ParseInt(msPart, 10, 64)
-	if err != nil {
+	ms, ok := idMillis(id)
+	if !ok {
 		return 0
 	}
 	return max(s.now().Sub(time.UnixMilli(ms)), 0)
+}
+
+// idMillis reads Redis's clock, in milliseconds, from a stream entry id.
+func idMillis(id string) (int64, bool) {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	return ms, err == nil
 }
