@@ -109,7 +109,9 @@ return #KEYS - 1
 // window ÷ (how long a revocation stays live) of the live revocations:
 // with the default 15m access tokens revoked as they are issued, one in
 // eight, a few bytes of Redis memory per revoked token instead of the 48 B
-// its entry cost when the log was kept as long as the tokens.
+// its entry cost when the log was kept as long as the tokens. Trimming is
+// approximate (whole stream nodes, at most 10,000 entries per write), so an
+// entry may outlive the window a little, never the other way round.
 const ChangeLogWindow = 2 * time.Minute
 
 // logWindow is how long this store's writes keep change-log entries.
