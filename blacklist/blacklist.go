@@ -134,7 +134,7 @@ type Store struct {
 	writer *redisconn.Writer
 	keys   keyspace.Keys
 	leeway time.Duration
-	hold   time.Duration // how long entries of our sessions live, and the change log
+	hold   time.Duration // how long entries of our sessions live, and an idle change log
 	// longest is the longest any accepted token lives: no entry is kept
 	// longer (plus the leeway).
 	longest time.Duration
@@ -447,8 +447,9 @@ type Stats struct {
 	Tokens, Sessions, CutOffs, Bans int
 	// Resyncs counts the times a group of shards had to be loaded again:
 	// ResyncsAfterError (Redis could not be read, or a follow failed) plus
-	// ResyncsFellBehind (the mirror paused longer than the change logs
-	// keep their entries).
+	// ResyncsFellBehind (a change log had a gap: entries trimmed before
+	// the mirror read them, because it paused longer than the logs keep
+	// their entries, ChangeLogWindow).
 	Resyncs, ResyncsAfterError, ResyncsFellBehind int64
 	// Confirmed is the oldest of the shards' confirmations that they were
 	// current; zero until every shard has loaded.

@@ -76,14 +76,23 @@ func (m *mirror) count() (tokens, sessions, cutOffs, bans int) { return m.Count(
 // holds; the mirror resyncs from a snapshot.
 var errBehind = errors.New("mirror fell behind the change log")
 
+// logPos is where a mirror stands in one shard's change log: the id of the
+// last entry it read, and the number (n) the next entry must carry; zero
+// when it cannot tell, after an entry that carries no number (one written
+// by an older tokenguard).
+type logPos struct {
+	id   string
+	next int64
+}
+
 // Run keeps the mirror current until ctx ends: for each shard, a snapshot,
 // then the change log from where the snapshot began, and a fresh snapshot
-// after any error (an outage, a restarted Redis, a failover) or a pause
-// longer than the logs are kept. Shards are followed together in one
-// blocking XREAD where the store is one server, and one by one on Cluster,
-// whose slots differ, so that a master's loss stalls only its own shards.
-// It also sweeps expired entries. In strict mode it returns at once. Its
-// caller owns the goroutine; it returns nil when ctx ends.
+// after any error (an outage, a restarted Redis, a failover) or a gap in a
+// log (entries trimmed before this mirror read them). Shards are followed
+// together in one blocking XREAD where the store is one server, and one by
+// one on Cluster, whose slots differ, so that a master's loss stalls only
+// its own shards. It also sweeps expired entries. In strict mode it returns
+// at once. Its caller owns the goroutine; it returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	m := s.mirror
 	if m == nil {
@@ -177,11 +186,13 @@ func (s *Store) sweepLoop(ctx context.Context) {
 }
 
 // snapshot loads every entry key of the group's shards into a fresh state
-// and swaps it in. It returns, for each shard, the id of the last log entry
-// that existed before the scan began: following from there replays every
-// change that raced the scan, so none is missed.
-func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]string, error) {
-	var pos [keyspace.Shards]string
+// and swaps it in. It returns, for each shard, the last log entry that
+// existed before the scan began: following from there replays every change
+// that raced the scan, so none is missed, as long as the log still holds
+// them when the follow begins (ChangeLogWindow); if it does not, the follow
+// sees the gap and the mirror loads again.
+func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]logPos, error) {
+	var pos [keyspace.Shards]logPos
 	started := s.now()
 	last := make([]*redis.XMessageSliceCmd, len(group))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -194,9 +205,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]str
 		return pos, err
 	}
 	for i, c := range last {
-		pos[group[i]] = "0-0"
+		// An empty log's first entry will be number 1.
+		pos[group[i]] = logPos{id: "0-0", next: 1}
 		if msgs := c.Val(); len(msgs) > 0 {
-			pos[group[i]] = msgs[0].ID
+			pos[group[i]] = logPos{id: msgs[0].ID, next: following(entryNumber(msgs[0].Values))}
 		}
 	}
 
@@ -224,6 +236,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]str
 		}
 	} else if err := s.scanInto(ctx, s.rdb, s.keys.SnapshotPattern(), &fresh, &want, &mu); err != nil {
 		return pos, err
+	}
+	if took := s.now().Sub(started); took > s.logWindow()/2 {
+		s.log.Warn("revocation mirror snapshot took more than half the change log's window: a larger state could never catch up",
+			"shards", group, "duration_ms", took.Milliseconds(), "window", s.logWindow())
 	}
 	s.mirror.replace(&fresh, group)
 	// The feed's subscribers cannot tell what changed across the reload:
@@ -308,18 +324,29 @@ func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []s
 
 // follow reads the change logs of the group's shards from pos until an
 // error, a gap or the end of ctx, confirming the shards after every read.
-func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]string) error {
+//
+// A gap shows as an entry whose number does not follow the last one read:
+// the entries between were trimmed before this mirror read them (it paused
+// longer than ChangeLogWindow, or its snapshot took longer), or Redis lost
+// them (a restart, a failover to a replica that lacked them). Either way the
+// state may hold changes the mirror never saw, so it loads again (see gap:
+// a log that expired while idle starts again at 1 without one). Entries
+// without a number (written by an older tokenguard) cannot show a gap: for
+// them, not having read for longer than the window counts as one.
+func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]logPos) error {
 	streams := make([]string, 2*len(group))
 	index := map[string]int{}
+	next := make([]int64, len(group)) // by the stream's index in streams
 	for i, sh := range group {
 		streams[i] = s.keys.ChangeLog(sh)
-		streams[len(group)+i] = pos[sh]
-		index[streams[i]] = len(group) + i
+		streams[len(group)+i] = pos[sh].id
+		next[i] = pos[sh].next
+		index[streams[i]] = i
 	}
 	last := s.now()
 	for {
 		issued := s.now()
-		if issued.Sub(last) > s.hold {
+		if issued.Sub(last) > s.logWindow() {
 			return fmt.Errorf("%w: no read for %v", errBehind, issued.Sub(last))
 		}
 		res, err := s.rdb.XRead(ctx, &redis.XReadArgs{Streams: streams, Count: 1000, Block: s.pollTimeout}).Result()
@@ -327,7 +354,13 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 			return err
 		}
 		for _, st := range res {
+			i := index[st.Stream]
 			for _, msg := range st.Messages {
+				n := entryNumber(msg.Values)
+				if s.gap(streams[len(group)+i], next[i], msg.ID, n) {
+					return fmt.Errorf("%w: %s: entry %s is number %d, want %d", errBehind, st.Stream, msg.ID, n, next[i])
+				}
+				next[i] = following(n)
 				kind, _ := msg.Values["t"].(string)
 				id, _ := msg.Values["id"].(string)
 				value, _ := msg.Values["v"].(string)
@@ -341,7 +374,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 						}
 					}
 				}
-				streams[index[st.Stream]] = msg.ID
+				streams[len(group)+i] = msg.ID
 			}
 		}
 		// Everything written before this XREAD was issued is now in.
@@ -350,15 +383,59 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]st
 	}
 }
 
+// entryNumber reads the number (n) of a change-log entry; zero when it has
+// none.
+func entryNumber(values map[string]any) int64 {
+	v, _ := values["n"].(string)
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return n
+}
+
+// gap reports whether the entry with id id and number n leaves out entries
+// after prev, the last entry read, after which number next was due. An
+// entry numbered 1 starts a new log, and leaves nothing out if the old log
+// expired while idle, which it does only after its TTL (the hold) without a
+// write; otherwise the log was lost (a restart, a failover) with entries
+// this mirror may not have read.
+func (s *Store) gap(prev string, next int64, id string, n int64) bool {
+	switch {
+	case next == 0 || n == 0 || n == next:
+		return false
+	case n == 1:
+		from, ok1 := idMillis(prev)
+		to, ok2 := idMillis(id)
+		return !ok1 || !ok2 || to-from < s.hold.Milliseconds()
+	}
+	return true
+}
+
+// following is the number the entry after number n must carry; zero (any)
+// after an entry without a number.
+func following(n int64) int64 {
+	if n == 0 {
+		return 0
+	}
+	return n + 1
+}
+
 // sinceCommit is how long ago, by the store's clock, Redis committed the
 // change-log entry with stream id id: the id's first part is Redis's clock
 // in milliseconds when it appended the entry, in the same atomic step as the
 // change. Zero when the id cannot be read or lies in the future (clock skew).
 func (s *Store) sinceCommit(id string) time.Duration {
-	msPart, _, _ := strings.Cut(id, "-")
-	ms, err := strconv.ParseInt(msPart, 10, 64)
-	if err != nil {
+	ms, ok := idMillis(id)
+	if !ok {
 		return 0
 	}
 	return max(s.now().Sub(time.UnixMilli(ms)), 0)
+}
+
+// idMillis reads Redis's clock, in milliseconds, from a stream entry id.
+func idMillis(id string) (int64, bool) {
+	msPart, _, _ := strings.Cut(id, "-")
+	ms, err := strconv.ParseInt(msPart, 10, 64)
+	return ms, err == nil
 }

@@ -85,7 +85,12 @@ func TestSnapshotAndLogLoseNothingThatRacesTheSnapshot(t *testing.T) {
 	}
 }
 
-func TestMirrorResyncsAfterFallingBehindTheTrimmedLog(t *testing.T) {
+// TestMirrorResyncsAfterNotReadingForLongerThanTheLogsWindow covers the
+// logs that cannot show a gap (entries of an older tokenguard carry no
+// number): a mirror that has not read for longer than the log's window
+// reloads. TestAFrozenMirrorReplaysTheLogOrReloadsWhenItWasTrimmedAndLosesNothing
+// covers the numbered entries.
+func TestMirrorResyncsAfterNotReadingForLongerThanTheLogsWindow(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := srv.Client()
 	ctx := context.Background()
@@ -101,10 +106,10 @@ func TestMirrorResyncsAfterFallingBehindTheTrimmedLog(t *testing.T) {
 	if err := m.Check(ctx, Token{ID: "trimmed-away"}); err != nil {
 		t.Fatalf("Check before the resync = %v: the test proves nothing if the mirror already has it", err)
 	}
-	// Time passes beyond what the log keeps (the longest token lifetime)
-	// since the reader last read: it must not trust the log and resync.
+	// Time passes beyond what the log keeps (its window) since the reader
+	// last read: it must not trust the log and resync.
 	before := m.Stats()
-	clock.Advance(testLifetime + testLeeway + time.Minute)
+	clock.Advance(ChangeLogWindow + time.Minute)
 	awaitTrue(t, "a resync", func() bool { return m.Stats().Resyncs > before.Resyncs })
 	awaitReady(t, m)
 	if after := m.Stats(); after.ResyncsFellBehind <= before.ResyncsFellBehind || after.ResyncsAfterError != before.ResyncsAfterError {

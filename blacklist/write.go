@@ -31,9 +31,16 @@ type change struct {
 
 // changeScript applies changes that share one shard in one atomic step: it
 // sets (or deletes) each key with its TTL and appends what it did to the
-// shard's change log, trimming the log of entries older than any token could
-// live. The log entry carries the value actually stored, so replaying the log
-// in order gives the same state as the keys.
+// shard's change log, trimming the log of entries older than its window
+// (ChangeLogWindow). The log entry carries the value actually stored, so
+// replaying the log in order gives the same state as the keys.
+//
+// Each entry also carries n, its number in the shard's log: one more than
+// the entry before it. A mirror that reads an entry whose number does not
+// follow the last one it read knows that entries it never saw were trimmed
+// (or lost to a restart or a failover), and reloads from a snapshot; so the
+// log only has to be kept as long as a mirror is expected to need it, not
+// as long as the entries it describes live.
 //
 // KEYS: the entry keys, then the shard's log. ARGV[1]: how long log entries
 // are kept (ms), counted on Redis's own clock, which also stamps the entry
@@ -45,6 +52,14 @@ var changeScript = redis.NewScript(`
 local log = KEYS[#KEYS]
 local t = redis.call('TIME')
 local minid = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)) - tonumber(ARGV[1])
+local n = 0
+local last = redis.call('XREVRANGE', log, '+', '-', 'COUNT', 1)[1]
+if last then
+  local f = last[2]
+  for j = 1, #f - 1, 2 do
+    if f[j] == 'n' then n = tonumber(f[j + 1]) or 0 end
+  end
+end
 for i = 1, #KEYS - 1 do
   local a = 3 + (i - 1) * 6
   local kind, id, value, stored, ttl, mode = ARGV[a], ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], tonumber(ARGV[a + 4]), ARGV[a + 5]
@@ -65,11 +80,42 @@ for i = 1, #KEYS - 1 do
       redis.call('SET', KEYS[i], stored)
     end
   end
-  redis.call('XADD', log, 'MINID', '~', minid, '*', 't', kind, 'id', id, 'v', value)
+  n = n + 1
+  redis.call('XADD', log, 'MINID', '~', minid, '*', 't', kind, 'id', id, 'v', value, 'n', string.format('%d', n))
 end
 redis.call('PEXPIRE', log, ARGV[2])
 return #KEYS - 1
 `)
+
+// ChangeLogWindow is how long a change log keeps an entry (or the longest
+// our tokens live plus the leeway, if that is shorter). The log is not
+// the record of the revocation state (the keys are); it only lets a mirror
+// go from a snapshot, or from a pause, to the present without loading the
+// whole state again, and a mirror that finds a gap in it reloads (see
+// changeScript). So it must cover:
+//
+//   - a snapshot: every change from the moment a snapshot begins until the
+//     mirror's first read of the log. One of 1,000,000 entries takes about
+//     4 s on the 2-core benchmark machine, so two minutes leave room for a
+//     state some 30 times that size before a mirror could never catch up;
+//   - a pause of a mirror that keeps its connection (a stopped or starved
+//     process, a long GC, a burst it reads behind): revocation.max_staleness
+//     is at most one minute, so a mirror that was stale, and refused checks,
+//     for as long as any configuration allows catches up by replaying the
+//     log, with as long again to spare, instead of reloading.
+//
+// Beyond it a mirror reloads, which is correct, only slower (a mirror
+// whose connection broke reloads anyway). At a steady rate the log holds
+// window ÷ (how long a revocation stays live) of the live revocations:
+// with the default 15m access tokens revoked as they are issued, one in
+// eight, a few bytes of Redis memory per revoked token instead of the 48 B
+// its entry cost when the log was kept as long as the tokens. Trimming is
+// approximate (whole stream nodes, at most 10,000 entries per write), so an
+// entry may outlive the window a little, never the other way round.
+const ChangeLogWindow = 2 * time.Minute
+
+// logWindow is how long this store's writes keep change-log entries.
+func (s *Store) logWindow() time.Duration { return min(ChangeLogWindow, s.hold) }
 
 // apply writes changes that share one shard atomically, and only returns nil
 // once Redis has them, and as many replicas as the Writer waits for.
@@ -82,7 +128,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 	shard := keyspace.Shard(changes[0].id)
 	keys := make([]string, 0, len(changes)+1)
 	args := make([]any, 0, 2+6*len(changes))
-	args = append(args, s.hold.Milliseconds(), s.hold.Milliseconds())
+	args = append(args, s.logWindow().Milliseconds(), s.hold.Milliseconds())
 	for _, c := range changes {
 		if keyspace.Shard(c.id) != shard {
 			return fmt.Errorf("blacklist: changes span shards %d and %d", shard, keyspace.Shard(c.id))

@@ -13,7 +13,7 @@
 //	<p>{<n>}:s:<sid>                      string  blacklist   an ended session: "1", TTL as long as its tokens can live
 //	<p>{<n>}:u:<subject>                  string  blacklist   a user's cut-off, unix µs
 //	<p>{<n>}:b:<subject>                  string  blacklist   a ban, as JSON; no TTL when indefinite
-//	<p>{<n>}:log                          stream  blacklist   the shard's change log, which every mirror follows
+//	<p>{<n>}:log                          stream  blacklist   the shard's last 2 minutes of changes, numbered, which every mirror follows
 //	<p>{<n>}:session:<sid>                hash    sessions    a device session and its refresh-token state
 //	<p>{<n>}:rt-history:<sid>             string  sessions    8-byte fingerprints of the session's refresh tokens
 //	<p>{<n>}:rt-grace:<sid>               string  sessions    the reuse window's salt, alive only during the window

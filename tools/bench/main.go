@@ -15,7 +15,7 @@
 // It is its own module, so that its plotting library stays out of the
 // service's go.mod. From the repository's root:
 //
-//	go -C tools/bench run .            # the full run, about five minutes on 2 cores
+//	go -C tools/bench run .            # the full run, about five minutes on 2 cores (two of them waiting out the change logs' window)
 //	go -C tools/bench run . -publish   # the same, then updates docs/
 //	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
 //

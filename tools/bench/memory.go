@@ -16,6 +16,12 @@ import (
 type redisMemoryResult struct {
 	Revocations int       `json:"revocations"`
 	Load        loadStats `json:"load"`
+	// WindowSeconds is how long the change logs keep an entry
+	// (blacklist.ChangeLogWindow); InWindow of the revocations were written
+	// after the benchmark waited that long, as a steady rate over a token
+	// lifetime would leave them: only those are still in the logs.
+	WindowSeconds float64 `json:"change_log_window_seconds"`
+	InWindow      int     `json:"revocations_in_window"`
 	// KeysAdded counts the keys that appeared, the change logs apart.
 	KeysAdded         int64   `json:"keys_added"`
 	UsedBefore        int64   `json:"used_memory_before"`
@@ -23,14 +29,37 @@ type redisMemoryResult struct {
 	RSSBefore         int64   `json:"used_memory_rss_before"`
 	RSSAfter          int64   `json:"used_memory_rss_after"`
 	ChangeLogs        int     `json:"change_logs"`
+	ChangeLogEntries  int64   `json:"change_log_entries"`
+	ChangeLogBytes    int64   `json:"change_log_bytes"`
+	BytesPerToken     float64 `json:"bytes_per_token"`
+	ChangeLogPerToken float64 `json:"change_log_bytes_per_token"`
+	// Burst is the same reading before the wait: every revocation written
+	// so far is still in the logs, as right after a burst shorter than the
+	// window.
+	Burst burstMemory `json:"burst"`
+}
+
+// burstMemory is Redis's memory while every revocation is still in the
+// change logs.
+type burstMemory struct {
+	Revocations       int     `json:"revocations"`
+	UsedAfter         int64   `json:"used_memory_after"`
+	ChangeLogEntries  int64   `json:"change_log_entries"`
 	ChangeLogBytes    int64   `json:"change_log_bytes"`
 	BytesPerToken     float64 `json:"bytes_per_token"`
 	ChangeLogPerToken float64 `json:"change_log_bytes_per_token"`
 }
 
-// redisMemory loads n revocations into an empty Redis and reads INFO
-// memory's used_memory before and after. It also sums MEMORY USAGE of the
-// change logs (streams), to show their share.
+// redisMemory loads n revocations into an empty Redis as a steady
+// revocation rate leaves them after one token lifetime, and reads INFO
+// memory's used_memory before and after. Every revoked token lives one
+// lifetime (plus the leeway), so at a steady rate the change logs hold the
+// share of them written within their window: the benchmark writes the
+// others first, reads the memory (every entry still in the logs, as after
+// a burst), waits out the window and writes the last share, whose log
+// entries trim the earlier ones as they would have been trimmed over time.
+// It also sums MEMORY USAGE of the change logs (streams), to show their
+// share.
 func (b *bench) redisMemory(ctx context.Context, rdb *redis.Client, n int) (*redisMemoryResult, error) {
 	before, err := redisInfo(ctx, rdb, "memory")
 	if err != nil {
@@ -40,28 +69,57 @@ func (b *bench) redisMemory(ctx context.Context, rdb *redis.Client, n int) (*red
 	if err != nil {
 		return nil, err
 	}
-	b.log.Info("memory: loading revocations", "count", n)
-	load, err := loadRevocations(ctx, rdb, n, b.opts.loadWorkers)
+	cfg := storeConfig(blacklist.ModeStrict)
+	window := blacklist.ChangeLogWindow
+	live := cfg.MaxTokenLifetime + cfg.Leeway
+	inWindow := int(float64(n) * min(1, window.Seconds()/live.Seconds()))
+	first := n - inWindow
+	res := &redisMemoryResult{Revocations: n, WindowSeconds: window.Seconds(), InWindow: inWindow}
+
+	b.log.Info("memory: loading revocations", "count", first, "then_after", window, "count_in_window", inWindow)
+	load1, err := loadRevocations(ctx, rdb, first, b.opts.loadWorkers)
 	if err != nil {
-		return nil, fmt.Errorf("load %d revocations: %w", n, err)
+		return nil, fmt.Errorf("load %d revocations: %w", first, err)
 	}
-	b.log.Info("memory: loaded", "count", n, "seconds", fmt.Sprintf("%.1f", load.Seconds), "per_second", int(load.PerSecond))
+	loaded := time.Now()
+	b.log.Info("memory: loaded", "count", first, "seconds", fmt.Sprintf("%.1f", load1.Seconds), "per_second", int(load1.PerSecond))
+	burst, err := b.readRedisMemory(ctx, rdb, cfg.Prefix, keysBefore)
+	if err != nil {
+		return nil, err
+	}
+	res.Burst = burstMemory{Revocations: first, UsedAfter: burst.used, ChangeLogEntries: burst.logEntries, ChangeLogBytes: burst.logBytes}
+	if burst.keys > 0 {
+		res.Burst.BytesPerToken = float64(burst.used-infoIntOr(before, "used_memory")) / float64(burst.keys)
+		res.Burst.ChangeLogPerToken = float64(burst.logBytes) / float64(burst.keys)
+	}
+
+	b.log.Info("memory: waiting out the change logs' window", "window", window)
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(time.Until(loaded.Add(window + time.Second))):
+	}
+	load2, err := loadRevocations(ctx, rdb, inWindow, b.opts.loadWorkers)
+	if err != nil {
+		return nil, fmt.Errorf("load %d revocations: %w", inWindow, err)
+	}
+	secs := load1.Seconds + load2.Seconds
+	res.Load = loadStats{Count: n, Seconds: secs, PerSecond: float64(n) / secs, Concurrent: load1.Concurrent}
+
 	after, err := redisInfo(ctx, rdb, "memory")
 	if err != nil {
 		return nil, err
 	}
-	keysAfter, err := rdb.DBSize(ctx).Result()
+	steady, err := b.readRedisMemory(ctx, rdb, cfg.Prefix, keysBefore)
 	if err != nil {
 		return nil, err
 	}
-	res := &redisMemoryResult{Revocations: n, Load: load}
 	for _, f := range []struct {
 		key string
 		dst *int64
 		m   map[string]string
 	}{
 		{"used_memory", &res.UsedBefore, before},
-		{"used_memory", &res.UsedAfter, after},
 		{"used_memory_rss", &res.RSSBefore, before},
 		{"used_memory_rss", &res.RSSAfter, after},
 	} {
@@ -69,11 +127,7 @@ func (b *bench) redisMemory(ctx context.Context, rdb *redis.Client, n int) (*red
 			return nil, err
 		}
 	}
-	res.ChangeLogs, res.ChangeLogBytes, err = streamMemory(ctx, rdb, storeConfig(blacklist.ModeStrict).Prefix)
-	if err != nil {
-		return nil, err
-	}
-	res.KeysAdded = keysAfter - keysBefore - int64(res.ChangeLogs)
+	res.UsedAfter, res.ChangeLogs, res.ChangeLogEntries, res.ChangeLogBytes, res.KeysAdded = steady.used, steady.logs, steady.logEntries, steady.logBytes, steady.keys
 	if res.KeysAdded <= 0 {
 		return res, errors.New("redis memory: no revocation key was added")
 	}
@@ -82,26 +136,69 @@ func (b *bench) redisMemory(ctx context.Context, rdb *redis.Client, n int) (*red
 	return res, nil
 }
 
+// redisReading is Redis's memory at one moment: used_memory, the keys
+// added since the start (the change logs apart) and the change logs.
+type redisReading struct {
+	used       int64
+	keys       int64
+	logs       int
+	logEntries int64
+	logBytes   int64
+}
+
+func (b *bench) readRedisMemory(ctx context.Context, rdb *redis.Client, prefix string, keysBefore int64) (redisReading, error) {
+	var r redisReading
+	info, err := redisInfo(ctx, rdb, "memory")
+	if err != nil {
+		return r, err
+	}
+	if r.used, err = infoInt(info, "used_memory"); err != nil {
+		return r, err
+	}
+	keys, err := rdb.DBSize(ctx).Result()
+	if err != nil {
+		return r, err
+	}
+	if r.logs, r.logEntries, r.logBytes, err = streamMemory(ctx, rdb, prefix); err != nil {
+		return r, err
+	}
+	r.keys = keys - keysBefore - int64(r.logs)
+	return r, nil
+}
+
+// infoIntOr reads an integer field of INFO, zero when it cannot.
+func infoIntOr(info map[string]string, key string) int64 {
+	n, err := infoInt(info, key)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // streamMemory finds the change logs (every stream under prefix) with SCAN
-// and adds up their MEMORY USAGE.
-func streamMemory(ctx context.Context, rdb *redis.Client, prefix string) (int, int64, error) {
-	var logs []string
+// and adds up their lengths and their MEMORY USAGE.
+func streamMemory(ctx context.Context, rdb *redis.Client, prefix string) (logs int, entries, bytes int64, err error) {
+	var keys []string
 	iter := rdb.ScanType(ctx, 0, prefix+"*", 10000, "stream").Iterator()
 	for iter.Next(ctx) {
-		logs = append(logs, iter.Val())
+		keys = append(keys, iter.Val())
 	}
 	if err := iter.Err(); err != nil {
-		return 0, 0, fmt.Errorf("scan change logs: %w", err)
+		return 0, 0, 0, fmt.Errorf("scan change logs: %w", err)
 	}
-	var total int64
-	for _, k := range logs {
+	for _, k := range keys {
 		n, err := rdb.MemoryUsage(ctx, k, 0).Result()
 		if err != nil {
-			return 0, 0, fmt.Errorf("MEMORY USAGE %s: %w", k, err)
+			return 0, 0, 0, fmt.Errorf("MEMORY USAGE %s: %w", k, err)
 		}
-		total += n
+		l, err := rdb.XLen(ctx, k).Result()
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("XLEN %s: %w", k, err)
+		}
+		bytes += n
+		entries += l
 	}
-	return len(logs), total, nil
+	return len(keys), entries, bytes, nil
 }
 
 // mirrorMemoryResult is what a mirror entry costs tokenguard's heap.

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // table is one block of the report, rendered as plain text on stdout and
@@ -89,8 +90,10 @@ func reportTables(r *results) []table {
 	}
 	if m := r.RedisMemory; m != nil {
 		t.rows = append(t.rows, []string{"Redis used_memory per revoked token", fmt.Sprintf("%.0f B", m.BytesPerToken),
-			fmt.Sprintf("%s → %s for %s keys; change logs %.0f B/token (%d streams); RSS %s → %s; loaded at %s/s",
+			fmt.Sprintf("%s → %s for %s keys; change logs %.0f B/token (%d streams, %s entries: the last %s revocations, written after waiting out the logs' %v window, as a steady rate leaves them); right after %s at once, all still in the logs: %.0f B/token, of which logs %.0f B; RSS %s → %s; loaded at %s/s",
 				mib(m.UsedBefore), mib(m.UsedAfter), thousands(float64(m.KeysAdded)), m.ChangeLogPerToken, m.ChangeLogs,
+				thousands(float64(m.ChangeLogEntries)), thousands(float64(m.InWindow)), time.Duration(m.WindowSeconds*float64(time.Second)),
+				thousands(float64(m.Burst.Revocations)), m.Burst.BytesPerToken, m.Burst.ChangeLogPerToken,
 				mib(m.RSSBefore), mib(m.RSSAfter), thousands(m.Load.PerSecond))})
 	}
 	if m := r.MirrorMemory; m != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // target is one goal of issue 5, judged on numbers from the same run.
@@ -99,7 +100,8 @@ func evaluate(r *results) []target {
 	g = goal{false, 150, "B"}
 	if m := r.RedisMemory; m != nil && m.KeysAdded > 0 {
 		ts = append(ts, judge("Redis memory per revoked token", g, m.BytesPerToken,
-			joinNotes(fmt.Sprintf("of which change log %.0f B", m.ChangeLogPerToken), undersized(m.Revocations, targetRevocations))))
+			joinNotes(fmt.Sprintf("of which change log %.0f B (its last %v); %.0f B right after a burst, every entry still in the log", m.ChangeLogPerToken, time.Duration(m.WindowSeconds*float64(time.Second)), m.Burst.BytesPerToken),
+				undersized(m.Revocations, targetRevocations))))
 	} else {
 		ts = append(ts, notMeasured("Redis memory per revoked token", g, "not run or failed"))
 	}

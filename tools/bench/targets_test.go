@@ -110,3 +110,25 @@ func TestAPartialRunIsStillReported(t *testing.T) {
 		t.Errorf("writePlot: %v", err)
 	}
 }
+
+func TestRedisMemoryIsJudgedAsASteadyRateLeavesItAndShowsTheBurst(t *testing.T) {
+	r := &results{RedisMemory: &redisMemoryResult{
+		Revocations: 1_000_000, KeysAdded: 1_000_000, WindowSeconds: 120, InWindow: 129_032,
+		BytesPerToken: 137, ChangeLogPerToken: 7,
+		Burst: burstMemory{Revocations: 870_968, BytesPerToken: 181, ChangeLogPerToken: 53},
+	}}
+	var got target
+	for _, tg := range evaluate(r) {
+		if tg.Name == "Redis memory per revoked token" {
+			got = tg
+		}
+	}
+	if got.Status != "met" || got.Measured == nil || *got.Measured != 137 {
+		t.Errorf("target = %+v, want met on the steady reading (137 B), not the burst's 181 B", got)
+	}
+	for _, want := range []string{"change log 7 B (its last 2m0s)", "181 B right after a burst"} {
+		if !strings.Contains(got.Note, want) {
+			t.Errorf("note %q does not say %q", got.Note, want)
+		}
+	}
+}
