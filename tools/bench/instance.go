@@ -54,6 +54,8 @@ type instanceSpec struct {
 	// extra are more of its flags.
 	protect string
 	extra   []string
+	// env are more environment variables (NAME=value), after the run's.
+	env []string
 }
 
 // instance is one running tokenguard, or the reference server.
@@ -155,11 +157,12 @@ func instanceEnv(spec instanceSpec, sec secrets) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env,
+	env = append(env,
 		hs256SecretEnv+"="+sec.hs256Secret,
 		feedSecretEnv+"="+sec.feedSecret,
 		envName(cacheKey)+"="+strconv.Itoa(spec.cacheSize),
 	)
+	return append(env, spec.env...)
 }
 
 // envName is the environment variable of a setting, as config.Fields

@@ -75,6 +75,8 @@ type options struct {
 	tailConnections   []int
 	tailRevocations   int
 	tokenguardBin     string
+	sideVariants      map[string]bool
+	sideEnv           []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -103,6 +105,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipSide, "skip-side", false, "skip the side-by-side run (tokenguard's /v1/verify tail; the protected handler behind (a) signatures only, (b) the embedded verifier, (c) nginx auth_request)")
 	fs.IntVar(&o.tailRevocations, "tail-revocations", 10_000, "live revocations in the side-by-side run's own Redis")
 	fs.StringVar(&o.tokenguardBin, "tokenguard-bin", "", "run this tokenguard binary instead of building the service (a build with a profiler added, say); not with -publish")
+	sideVariants := fs.String("side-variants", "verify,a,b,c", "the side-by-side variants to run, comma-separated: verify (tokenguard's /v1/verify), a, b, c")
+	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
 	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -117,6 +121,21 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		}
 		o.tailConnections = append(o.tailConnections, n)
 	}
+	o.sideVariants = map[string]bool{}
+	for _, f := range strings.Split(*sideVariants, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case sideKeyVerify, sideKeySignatures, sideKeyEmbedded, sideKeyNginx:
+			o.sideVariants[f] = true
+		default:
+			return o, fmt.Errorf("-side-variants: want verify, a, b or c, got %q", f)
+		}
+	}
+	for _, kv := range strings.Fields(*sideEnv) {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			return o, fmt.Errorf("-side-tokenguard-env: want NAME=value, got %q", kv)
+		}
+		o.sideEnv = append(o.sideEnv, kv)
+	}
 	switch {
 	case o.rounds < 1:
 		return o, errors.New("-rounds must be at least 1")
@@ -130,8 +149,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
-	case o.publish && o.tokenguardBin != "":
-		return o, errors.New("-publish measures tokenguard as it ships: drop -tokenguard-bin")
+	case o.publish && (o.tokenguardBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
+		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-tokenguard-env and -side-variants")
 	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}

@@ -34,6 +34,14 @@ const (
 	sideNginx = "(c) handler behind nginx auth_request → /v1/verify"
 )
 
+// The short names of the variants, for -side-variants.
+const (
+	sideKeyVerify     = "verify"
+	sideKeySignatures = "a"
+	sideKeyEmbedded   = "b"
+	sideKeyNginx      = "c"
+)
+
 // sideResult is one variant at one connection count, over every round.
 type sideResult struct {
 	Name        string        `json:"name"`
@@ -53,6 +61,7 @@ type sideResult struct {
 // and what must be stopped afterwards.
 type sideTarget struct {
 	name string
+	key  string // its -side-variants name
 	url  string
 	// err says why it cannot be measured; notWired marks the embedded
 	// verifier's hook left empty, which is reported but is no problem.
@@ -83,7 +92,7 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 	}
 
 	tg, err := b.tokenguard.start(ctx, instanceSpec{name: "side-hs256-mirror", alg: "HS256", mode: "mirror",
-		cacheSize: config.Default().Tokens.VerifiedCacheSize, redisAddr: srv.Addr})
+		cacheSize: config.Default().Tokens.VerifiedCacheSize, redisAddr: srv.Addr, env: b.opts.sideEnv})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +118,8 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 	}
 
 	probe := newHTTPClient(2)
-	targets := []*sideTarget{{name: sideVerify}, {name: sideSignatures}, {name: sideEmbedded}, {name: sideNginx}}
+	targets := []*sideTarget{{name: sideVerify, key: sideKeyVerify}, {name: sideSignatures, key: sideKeySignatures},
+		{name: sideEmbedded, key: sideKeyEmbedded}, {name: sideNginx, key: sideKeyNginx}}
 	ready := func(t *sideTarget, in *instance, path string) {
 		if _, err := in.awaitReady(ctx, probe, b.opts.readyTimeout); err != nil {
 			t.err = err
@@ -146,6 +156,9 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 	var problems []error
 	index := map[string]int{}
 	for _, t := range targets {
+		if !b.opts.sideVariants[t.key] {
+			continue
+		}
 		for _, c := range b.opts.tailConnections {
 			index[fmt.Sprintf("%s/%d", t.name, c)] = len(results)
 			r := sideResult{Name: t.name, Connections: c, Threads: 1}
@@ -162,7 +175,7 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 	a := api{http: probe, sec: b.tokenguard.sec}
 	var running []*sideTarget
 	for _, t := range targets {
-		if t.err == nil {
+		if t.err == nil && b.opts.sideVariants[t.key] {
 			running = append(running, t)
 		}
 	}
