@@ -77,6 +77,7 @@ type options struct {
 	tokenguardBin     string
 	sideVariants      map[string]bool
 	sideEnv           []string
+	compareBin        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.tokenguardBin, "tokenguard-bin", "", "run this tokenguard binary instead of building the service (a build with a profiler added, say); not with -publish")
 	sideVariants := fs.String("side-variants", "verify,a,b,c", "the side-by-side variants to run, comma-separated: verify (tokenguard's /v1/verify), a, b, c")
 	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
+	fs.StringVar(&o.compareBin, "side-compare-bin", "", "also drive this other tokenguard binary's /v1/verify in the side-by-side run, interleaved with the one measured (before/after a change, under the same load)")
 	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -149,8 +151,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
-	case o.publish && (o.tokenguardBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
-		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-tokenguard-env and -side-variants")
+	case o.publish && (o.tokenguardBin != "" || o.compareBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
+		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-compare-bin, -side-tokenguard-env and -side-variants")
 	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}

@@ -32,6 +32,9 @@ const (
 	// sideNginx is (c): the same handler behind nginx auth_request to
 	// tokenguard's /v1/verify.
 	sideNginx = "(c) handler behind nginx auth_request → /v1/verify"
+	// sideCompare is another build's /v1/verify (-side-compare-bin),
+	// configured as sideVerify, on the same Redis.
+	sideCompare = "tokenguard GET /v1/verify (HS256 mirror), -side-compare-bin"
 )
 
 // The short names of the variants, for -side-variants.
@@ -117,6 +120,17 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 		return nil, err
 	}
 
+	var cmp *instance
+	if b.opts.compareBin != "" {
+		l := b.tokenguard
+		l.bin = b.opts.compareBin
+		cmp, err = l.start(ctx, instanceSpec{name: "side-hs256-mirror-compare", alg: "HS256", mode: "mirror",
+			cacheSize: config.Default().Tokens.VerifiedCacheSize, redisAddr: srv.Addr, env: b.opts.sideEnv})
+		if err != nil {
+			return nil, err
+		}
+		undo.add(cmp.Stop)
+	}
 	probe := newHTTPClient(2)
 	targets := []*sideTarget{{name: sideVerify, key: sideKeyVerify}, {name: sideSignatures, key: sideKeySignatures},
 		{name: sideEmbedded, key: sideKeyEmbedded}, {name: sideNginx, key: sideKeyNginx}}
@@ -130,6 +144,11 @@ func (b *bench) sideBySide(ctx context.Context) ([]sideResult, error) {
 		t.url = in.base + path
 	}
 	ready(targets[0], tg, "/v1/verify")
+	if cmp != nil {
+		t := &sideTarget{name: sideCompare, key: sideKeyVerify}
+		ready(t, cmp, "/v1/verify")
+		targets = append(targets, t)
+	}
 	ready(targets[1], refA, "/app")
 	ready(targets[2], refB, "/app")
 	var appReady sideTarget
