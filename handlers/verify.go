@@ -115,9 +115,9 @@ type identityHeaders struct {
 
 // set sets a header from a token's claim, left out when empty, control
 // characters dropped (headerSafe). The names given are canonical, so the
-// map is written directly. Each value's slice
-// is capped at its one element: appending to it (Header.Add) copies it
-// rather than overwrite the next header's value.
+// map is written directly. Each value's slice is capped at its one
+// element: appending to it (Header.Add) copies it rather than overwrite
+// the next header's value.
 func (s *identityHeaders) set(name, value string) {
 	value = headerSafe(value)
 	if value == "" {

@@ -62,6 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	audience := fs.String("audience", "", "tokenguard's audience")
 	ttl := fs.Duration("access-ttl", 0, "tokenguard's tokens.access_ttl")
 	leeway := fs.Duration("leeway", 0, "tokenguard's tokens.leeway")
+	cacheSize := fs.Int("verified-cache-size", 0, "tokens.verified_cache_size: tokens remembered after their signature is checked (0: none, as the instances /v1/verify is compared with)")
 	protect := fs.String("protect", protectSignatures, "the guard of /app: signatures, embedded or none (behind nginx auth_request)")
 	tokenguardURL := fs.String("tokenguard", "", "with -protect embedded: tokenguard's base URL (JWKS, revocation feed)")
 	feedClient := fs.String("feed-client", "", "with -protect embedded: the client id that follows the revocation feed")
@@ -77,9 +78,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	// No verified-token cache: the reference is compared with instances
-	// that run without one.
-	svc, err := auth.New(auth.Config{Issuer: *issuer, Audience: *audience, AccessTTL: *ttl, Leeway: *leeway, Keys: []*auth.Key{key}})
+	// No verified-token cache by default: the reference's /v1/verify is
+	// compared with instances that run without one. The side-by-side
+	// run's (a) has the cache tokenguard ships with, as (b) has.
+	svc, err := auth.New(auth.Config{Issuer: *issuer, Audience: *audience, AccessTTL: *ttl, Leeway: *leeway, Keys: []*auth.Key{key}, VerifiedCacheSize: *cacheSize})
 	if err != nil {
 		return err
 	}
