@@ -38,7 +38,10 @@ type embeddedConfig struct {
 //
 // Nothing else changes: the benchmark already starts this server with
 // -protect embedded, the feed client's credentials and tokenguard's URL,
-// and measures it beside (a) and (c) once this returns no error.
+// and measures it beside (a) and (c) once this returns no error. Replace
+// TestProtectEmbeddedSaysTheHookIsNotWiredYet (main_test.go) with a test
+// that the verifier lets a good token through to /app and refuses a
+// revoked one.
 func embeddedGuard(ctx context.Context, cfg embeddedConfig) (guard, error) {
 	return guard{}, errEmbeddedNotWired
 }
