@@ -70,6 +70,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fatal(stderr, config.LogFormat(p.path, getenv), err)
 	}
 	log := newLogger(p.cfg.LogFormat, stderr)
+	stopGC := keepGCHeadroom(getenv, log)
+	defer stopGC()
 	if err := start(ctx, p, log, onListen); err != nil {
 		return fatal(stderr, p.cfg.LogFormat, err)
 	}

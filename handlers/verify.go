@@ -87,15 +87,45 @@ func (h *handler) verify(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	hdr := c.Response().Header()
-	setHeader(hdr, headerUser, claims.Subject)
-	setHeader(hdr, headerIssuer, claims.Issuer)
-	setHeader(hdr, headerScope, claims.Scope)
-	setHeader(hdr, headerSession, claims.SessionID)
-	setHeader(hdr, headerTokenID, claims.ID)
-	h.setIdentityClaims(hdr, claims)
-	hdr.Set("Cache-Control", h.allowCacheControl(claims))
+	hdr := identityHeaders{hdr: c.Response().Header(), values: make([]string, 0, allowHeaders)}
+	hdr.set(headerUser, claims.Subject)
+	hdr.set(headerIssuer, claims.Issuer)
+	hdr.set(headerScope, claims.Scope)
+	hdr.set(headerSession, claims.SessionID)
+	hdr.set(headerTokenID, claims.ID)
+	h.setIdentityClaims(&hdr, claims)
+	hdr.set("Cache-Control", h.allowCacheControl(claims))
 	return c.NoContent(http.StatusOK)
+}
+
+// allowHeaders is how many headers an allow of one of our own tokens sets:
+// five identity headers and Cache-Control. A token that also has the email
+// or groups claim grows the values once more.
+const allowHeaders = 6
+
+// identityHeaders sets the headers of an allow with one allocation for all
+// their values, where http.Header.Set makes one for each: an allow is
+// /v1/verify's hot path, and every allocation there is garbage collected
+// at tens of thousands of requests per second (docs/performance.md, "The
+// tail of /v1/verify").
+type identityHeaders struct {
+	hdr    http.Header
+	values []string
+}
+
+// set sets a header from a token's claim, left out when empty, control
+// characters dropped (headerSafe). The names given are canonical, so the
+// map is written directly. Each value's slice is capped at its one
+// element: appending to it (Header.Add) copies it rather than overwrite
+// the next header's value.
+func (s *identityHeaders) set(name, value string) {
+	value = headerSafe(value)
+	if value == "" {
+		return
+	}
+	s.values = append(s.values, value)
+	n := len(s.values)
+	s.hdr[name] = s.values[n-1 : n : n]
 }
 
 // verifyRequest finds the request's token and accepts it through
@@ -155,7 +185,7 @@ func insufficientScope(c echo.Context, scope, description string) error {
 // setIdentityClaims sends the configured email and groups claims, when the
 // token has them in a usable shape. They are decoded only here, not in
 // Verify, and only when the token spells one of the names out.
-func (h *handler) setIdentityClaims(hdr http.Header, claims *auth.Claims) {
+func (h *handler) setIdentityClaims(hdr *identityHeaders, claims *auth.Claims) {
 	if len(h.identityClaims) == 0 {
 		return
 	}
@@ -166,11 +196,11 @@ func (h *handler) setIdentityClaims(hdr http.Header, claims *auth.Claims) {
 	if raw, ok := extra[h.verifyCfg.EmailClaim]; ok && h.verifyCfg.EmailClaim != "" {
 		var email string
 		if json.Unmarshal(raw, &email) == nil {
-			setHeader(hdr, headerEmail, email)
+			hdr.set(headerEmail, email)
 		}
 	}
 	if raw, ok := extra[h.verifyCfg.GroupsClaim]; ok && h.verifyCfg.GroupsClaim != "" {
-		setHeader(hdr, headerGroups, groups(raw))
+		hdr.set(headerGroups, groups(raw))
 	}
 }
 
@@ -188,19 +218,15 @@ func groups(raw json.RawMessage) string {
 	return ""
 }
 
-// setHeader sets a response header from a token's claim, left out when
-// empty. Control characters are dropped: a claim must not be able to break
-// the header it travels in.
-func setHeader(hdr http.Header, name, value string) {
-	value = strings.Map(func(r rune) rune {
+// headerSafe drops the control characters of a claim's value: a claim must
+// not be able to break the header it travels in.
+func headerSafe(value string) string {
+	return strings.Map(func(r rune) rune {
 		if r < 0x20 || r == 0x7f {
 			return -1
 		}
 		return r
 	}, value)
-	if value != "" {
-		hdr.Set(name, value)
-	}
 }
 
 // allowCacheControl lets a proxy cache an allow for the configured delay,

@@ -458,3 +458,20 @@ func orOurs(issuer string) string {
 	}
 	return issuer
 }
+
+func TestIdentityHeadersShareOneArrayWithoutOneHeaderReachingAnother(t *testing.T) {
+	hdr := identityHeaders{hdr: http.Header{}, values: make([]string, 0, allowHeaders)}
+	hdr.set(headerUser, "alice")
+	hdr.set(headerIssuer, "")
+	hdr.set(headerScope, "read\r\nX-Injected: 1")
+	hdr.set(headerSession, "s1")
+	hdr.hdr.Add(headerUser, "mallory") // must copy, not overwrite the scope
+	want := http.Header{
+		headerUser:    {"alice", "mallory"},
+		headerScope:   {"readX-Injected: 1"},
+		headerSession: {"s1"},
+	}
+	if diff := cmp.Diff(want, hdr.hdr); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+}

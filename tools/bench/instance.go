@@ -23,6 +23,14 @@ const cacheKey = "tokens.verified_cache_size"
 // tokenguard (keys[].secret_env) and to the reference server.
 const hs256SecretEnv = "BENCH_HS256_SECRET"
 
+// The client that follows the revocation feed (permission feed): the
+// embedded verifier of the side-by-side run. Its secret reaches the
+// reference server in the environment.
+const (
+	feedClientID  = "feed"
+	feedSecretEnv = "BENCH_FEED_SECRET"
+)
+
 // The kids of the run's two keys, the same for tokenguard and the
 // reference server, which verify each other's tokens.
 const (
@@ -42,6 +50,12 @@ type instanceSpec struct {
 	mode      string // strict or mirror (revocation.mode), or referenceMode
 	cacheSize int    // verified-token cache entries; 0: off
 	redisAddr string
+	// protect is the reference server's guard of /app (its -protect);
+	// extra are more of its flags.
+	protect string
+	extra   []string
+	// env are more environment variables (NAME=value), after the run's.
+	env []string
 }
 
 // instance is one running tokenguard, or the reference server.
@@ -106,8 +120,8 @@ func instanceConfig(spec instanceSpec, port int, sec secrets) string {
 	default:
 		fmt.Fprintf(&b, "keys:\n  - {kid: %s, alg: HS256, secret_env: %s}\n", hs256KID, hs256SecretEnv)
 	}
-	fmt.Fprintf(&b, "clients:\n  - {id: app, secret: %q, permissions: [sessions]}\n  - {id: admin, secret: %q, permissions: [admin]}\n",
-		sec.appSecret, sec.adminSecret)
+	fmt.Fprintf(&b, "clients:\n  - {id: app, secret: %q, permissions: [sessions]}\n  - {id: admin, secret: %q, permissions: [admin]}\n  - {id: %s, secret: %q, permissions: [feed]}\n",
+		sec.appSecret, sec.adminSecret, feedClientID, sec.feedSecret)
 	return b.String()
 }
 
@@ -122,6 +136,10 @@ func referenceArgs(spec instanceSpec, port int, sec secrets) []string {
 		"-issuer", def.Issuer, "-audience", def.Audience,
 		"-access-ttl", def.Tokens.AccessTTL.String(), "-leeway", def.Tokens.Leeway.String(),
 	}
+	if spec.protect != "" {
+		args = append(args, "-protect", spec.protect)
+	}
+	args = append(args, spec.extra...)
 	if spec.alg == "ES256" {
 		return append(args, "-kid", es256KID, "-alg", "ES256", "-private-key-file", sec.es256File)
 	}
@@ -139,10 +157,12 @@ func instanceEnv(spec instanceSpec, sec secrets) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env,
+	env = append(env,
 		hs256SecretEnv+"="+sec.hs256Secret,
+		feedSecretEnv+"="+sec.feedSecret,
 		envName(cacheKey)+"="+strconv.Itoa(spec.cacheSize),
 	)
+	return append(env, spec.env...)
 }
 
 // envName is the environment variable of a setting, as config.Fields

@@ -37,6 +37,15 @@ func TestInstanceConfigIsOneTokenguardAccepts(t *testing.T) {
 			if got, want := cfg.Listen, "127.0.0.1:40002"; got != want {
 				t.Errorf("listen = %q, want %q", got, want)
 			}
+			var feed []string
+			for _, c := range cfg.Clients {
+				if c.ID == feedClientID {
+					feed = c.Permissions
+				}
+			}
+			if diff := cmp.Diff([]string{"feed"}, feed); diff != "" {
+				t.Errorf("the permissions of client %q, who follows the feed for the embedded verifier (-want +got):\n%s", feedClientID, diff)
+			}
 		})
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -70,6 +71,13 @@ type options struct {
 	skipPropagation   bool
 	skipRate          bool
 	skipMemory        bool
+	skipSide          bool
+	tailConnections   []int
+	tailRevocations   int
+	tokenguardBin     string
+	sideVariants      map[string]bool
+	sideEnv           []string
+	compareBin        string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,11 +103,40 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
 	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory and ready-time measurements")
+	fs.BoolVar(&o.skipSide, "skip-side", false, "skip the side-by-side run (tokenguard's /v1/verify tail; the protected handler behind (a) signatures only, (b) the embedded verifier, (c) nginx auth_request)")
+	fs.IntVar(&o.tailRevocations, "tail-revocations", 10_000, "live revocations in the side-by-side run's own Redis")
+	fs.StringVar(&o.tokenguardBin, "tokenguard-bin", "", "run this tokenguard binary instead of building the service (a build with a profiler added, say); not with -publish")
+	sideVariants := fs.String("side-variants", "verify,a,b,c", "the side-by-side variants to run, comma-separated: verify (tokenguard's /v1/verify), a, b, c")
+	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
+	fs.StringVar(&o.compareBin, "side-compare-bin", "", "also drive this other tokenguard binary's /v1/verify in the side-by-side run, interleaved with the one measured (before/after a change, under the same load)")
+	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	for _, f := range strings.Split(*tailConns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 {
+			return o, fmt.Errorf("-tail-connections: want positive numbers separated by commas, got %q", *tailConns)
+		}
+		o.tailConnections = append(o.tailConnections, n)
+	}
+	o.sideVariants = map[string]bool{}
+	for _, f := range strings.Split(*sideVariants, ",") {
+		switch f = strings.TrimSpace(f); f {
+		case sideKeyVerify, sideKeySignatures, sideKeyEmbedded, sideKeyNginx:
+			o.sideVariants[f] = true
+		default:
+			return o, fmt.Errorf("-side-variants: want verify, a, b or c, got %q", f)
+		}
+	}
+	for _, kv := range strings.Fields(*sideEnv) {
+		if name, _, ok := strings.Cut(kv, "="); !ok || name == "" {
+			return o, fmt.Errorf("-side-tokenguard-env: want NAME=value, got %q", kv)
+		}
+		o.sideEnv = append(o.sideEnv, kv)
 	}
 	switch {
 	case o.rounds < 1:
@@ -108,13 +145,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-duration must be whole seconds, at least 1s (wrk counts in seconds)")
 	case o.wrk.connections < 1 || o.wrk.threads < 1 || o.wrk.threads > o.wrk.connections:
 		return o, errors.New("-connections and -threads must be positive, with no more threads than connections")
-	case o.revocations < 0 || o.memoryRevocations < 1 || o.propagation < 1:
-		return o, errors.New("-revocations must not be negative, -memory-revocations and -propagation must be positive")
+	case o.revocations < 0 || o.tailRevocations < 0 || o.memoryRevocations < 1 || o.propagation < 1:
+		return o, errors.New("-revocations and -tail-revocations must not be negative, -memory-revocations and -propagation must be positive")
 	case o.rateClients < 1 || o.rateCount < 1 || o.rateDuration <= 0:
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
-	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory):
+	case o.publish && (o.tokenguardBin != "" || o.compareBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
+		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-compare-bin, -side-tokenguard-env and -side-variants")
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
@@ -166,9 +205,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	})
 	log.Info("building tokenguard and the reference server", "service", serviceDir, "bench", benchDir)
-	bin, err := buildTokenguard(ctx, serviceDir, dir)
-	if err != nil {
-		return err
+	bin := opts.tokenguardBin
+	if bin == "" {
+		if bin, err = buildTokenguard(ctx, serviceDir, dir); err != nil {
+			return err
+		}
 	}
 	ref, err := buildReference(ctx, benchDir, dir)
 	if err != nil {
@@ -203,6 +244,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Revocations: opts.revocations, MemoryRevocations: opts.memoryRevocations, Propagation: opts.propagation,
 			RateClients: opts.rateClients, RateCount: opts.rateCount, RateSeconds: opts.rateDuration.Seconds(),
 			CacheSize: opts.cacheSize, AccessTTL: def.Tokens.AccessTTL.String(), Leeway: def.Tokens.Leeway.String(),
+			TailConnections: opts.tailConnections, TailRevocations: opts.tailRevocations,
 		},
 	}
 	if err := b.measure(ctx, res); err != nil {
@@ -227,6 +269,15 @@ func (b *bench) measure(ctx context.Context, res *results) error {
 		if err := b.measureLive(ctx, res); err != nil {
 			return err
 		}
+	}
+	if !b.opts.skipSide {
+		b.log.Info("side by side", "connections", b.opts.tailConnections, "rounds", b.opts.rounds, "duration", b.opts.wrk.duration)
+		var err error
+		res.SideBySide, err = b.sideBySide(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
 	}
 	if !b.opts.skipMemory {
 		if err := b.measureMemory(ctx, res); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -55,6 +56,36 @@ func reportTables(r *results) []table {
 			}
 			t.rows = append(t.rows, []string{name, thousands(v.RequestsPerSec), strings.Join(rounds, " / "),
 				fmt.Sprintf("%.2f", v.P50Ms), fmt.Sprintf("%.2f", v.P99Ms), headLine(v.firstError())})
+		}
+		out = append(out, t)
+	}
+	if len(r.SideBySide) > 0 {
+		t := table{
+			title: fmt.Sprintf("Side by side (issue 12): wrk -t1, the same token on every request, %s revocations loaded, HS256 (median of rounds)",
+				thousands(float64(r.Settings.TailRevocations))),
+			header: []string{"variant", "wrk -c", "req/s", "req/s per round", "p50 ms", "p99 ms", "p99 per round", "note"},
+		}
+		for _, s := range r.SideBySide {
+			var rounds, p99s []string
+			for _, rr := range s.Rounds {
+				if rr.Error != "" {
+					rounds, p99s = append(rounds, "error"), append(p99s, "error")
+					continue
+				}
+				rounds = append(rounds, thousands(rr.RequestsPerSec))
+				p99s = append(p99s, fmt.Sprintf("%.2f", rr.P99Ms))
+			}
+			conns := strconv.Itoa(s.Connections)
+			if s.GoodRounds == 0 {
+				note := headLine(s.firstError())
+				if s.NotWired {
+					note = "not wired yet: the hook is embeddedGuard in tools/bench/reference/embedded.go"
+				}
+				t.rows = append(t.rows, []string{s.Name, conns, "—", strings.Join(rounds, " / "), "—", "—", strings.Join(p99s, " / "), note})
+				continue
+			}
+			t.rows = append(t.rows, []string{s.Name, conns, thousands(s.RequestsPerSec), strings.Join(rounds, " / "),
+				fmt.Sprintf("%.2f", s.P50Ms), fmt.Sprintf("%.2f", s.P99Ms), strings.Join(p99s, " / "), headLine(s.firstError())})
 		}
 		out = append(out, t)
 	}
@@ -115,6 +146,20 @@ func reportTables(r *results) []table {
 		tt.rows = append(tt.rows, []string{g.Name, g.Shown, g.Want, g.Status, g.Note})
 	}
 	return append(out, tt)
+}
+
+// firstError is the first thing that went wrong with a side-by-side
+// variant.
+func (s sideResult) firstError() string {
+	if s.Error != "" {
+		return s.Error
+	}
+	for _, r := range s.Rounds {
+		if r.Error != "" {
+			return fmt.Sprintf("round %d: %s", r.Round, r.Error)
+		}
+	}
+	return ""
 }
 
 // firstError is the first thing that went wrong with a variant.

@@ -23,6 +23,9 @@ type results struct {
 	RedisMemory    *redisMemoryResult  `json:"redis_memory,omitempty"`
 	MirrorMemory   *mirrorMemoryResult `json:"mirror_memory,omitempty"`
 	Ready          *readyResult        `json:"ready,omitempty"`
+	// SideBySide is the run of issue 12: /v1/verify's tail, and the
+	// protected handler behind (a), (b) and (c).
+	SideBySide []sideResult `json:"side_by_side,omitempty"`
 
 	Targets []target `json:"targets"`
 	// Problems lists what could not be measured, or went wrong while
@@ -45,6 +48,8 @@ type settings struct {
 	CacheSize         int     `json:"cache_size"`
 	AccessTTL         string  `json:"access_ttl"`
 	Leeway            string  `json:"leeway"`
+	TailConnections   []int   `json:"tail_connections"`
+	TailRevocations   int     `json:"tail_revocations"`
 }
 
 // problem records something that went wrong without stopping the run.
@@ -52,6 +57,17 @@ func (r *results) problem(err error) {
 	if err != nil {
 		r.Problems = append(r.Problems, err.Error())
 	}
+}
+
+// side returns the side-by-side variant of that name measured at that many
+// connections, if any.
+func (r *results) side(name string, connections int) (sideResult, bool) {
+	for _, s := range r.SideBySide {
+		if s.Name == name && s.Connections == connections && s.GoodRounds > 0 {
+			return s, true
+		}
+	}
+	return sideResult{}, false
 }
 
 // variant returns the measured variant of that name, if any.

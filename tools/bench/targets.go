@@ -88,6 +88,7 @@ func evaluate(r *results) []target {
 		ratio(alg+": mirror p99 ÷ reference p99", alg+" mirror", alg+" "+referenceMode, goal{false, 1.5, "×"}, true)
 	}
 	ratio("ES256: with cache ÷ without, req/s", "ES256 mirror+cache", "ES256 mirror", goal{true, 3, "×"}, false)
+	ts = append(ts, sideTargets(r)...)
 
 	g := goal{false, 10, "ms"}
 	switch p := r.Propagation; {
@@ -122,6 +123,36 @@ func evaluate(r *results) []target {
 		ts = append(ts, judge("revocations/s through the API", g, m.PerSecond, fmt.Sprintf("%d clients, %d errors", m.Clients, m.Errors)))
 	} else {
 		ts = append(ts, notMeasured("revocations/s through the API", g, "not run or failed"))
+	}
+	return ts
+}
+
+// The connection count issue 12's tail and side-by-side targets are stated
+// for (wrk -t1 -c32).
+const targetTailConnections = 32
+
+// sideTargets judges issue 12's targets on the side-by-side run: the p99
+// of /v1/verify, and (b) within 10% of (a).
+func sideTargets(r *results) []target {
+	var ts []target
+	name := fmt.Sprintf("/v1/verify p99 at wrk -t1 -c%d (issue 12)", targetTailConnections)
+	g := goal{false, 3, "ms"}
+	if v, ok := r.side(sideVerify, targetTailConnections); ok {
+		ts = append(ts, judge(name, g, v.P99Ms, fmt.Sprintf("%s req/s; %s revocations", thousands(v.RequestsPerSec), thousands(float64(r.Settings.TailRevocations)))))
+	} else {
+		ts = append(ts, notMeasured(name, g, "not run at that many connections, or failed"))
+	}
+	name = fmt.Sprintf("(b) embedded ÷ (a) signatures only, req/s at -c%d (issue 12)", targetTailConnections)
+	g = goal{true, 0.9, "×"}
+	a, okA := r.side(sideSignatures, targetTailConnections)
+	b, okB := r.side(sideEmbedded, targetTailConnections)
+	switch {
+	case !okA:
+		ts = append(ts, notMeasured(name, g, "(a) was not measured"))
+	case !okB:
+		ts = append(ts, notMeasured(name, g, "(b) was not measured: the embedded verifier's hook (tools/bench/reference/embedded.go) is not wired, or it failed"))
+	default:
+		ts = append(ts, judge(name, g, b.RequestsPerSec/a.RequestsPerSec, fmt.Sprintf("%s vs %s req/s", thousands(b.RequestsPerSec), thousands(a.RequestsPerSec))))
 	}
 	return ts
 }

@@ -16,6 +16,9 @@ import (
 type tools struct {
 	redisServer string
 	wrk         string
+	// nginx fronts variant (c) of the side-by-side run; empty when it is
+	// not installed, and then (c) alone is not measured.
+	nginx string
 }
 
 // findTools looks up redis-server and wrk on PATH. A missing one is
@@ -31,7 +34,19 @@ func findTools(ctx context.Context, log *slog.Logger) (tools, error) {
 	if err != nil {
 		return tools{}, err
 	}
-	return tools{redisServer: redisServer, wrk: wrk}, nil
+	return tools{redisServer: redisServer, wrk: wrk, nginx: findNginx()}, nil
+}
+
+// findNginx finds nginx on PATH or where Debian installs it (/usr/sbin is
+// not on every user's PATH); empty when it is not installed.
+func findNginx() string {
+	if p, err := exec.LookPath("nginx"); err == nil {
+		return p
+	}
+	if _, err := os.Stat("/usr/sbin/nginx"); err == nil {
+		return "/usr/sbin/nginx"
+	}
+	return ""
 }
 
 // aptInstaller installs Debian packages, running apt-get update once.

@@ -9,6 +9,14 @@
 // differ only by the check. The benchmark starts it; it is not meant to be
 // run by hand, and it lives in the benchmark's module so that no build of
 // tokenguard can skip the revocation check.
+//
+// It also serves GET /app, the protected handler of the side-by-side run
+// (issue 12, point 3): the same handler behind one of three guards chosen
+// with -protect: "signatures" (the token's signature and claims checked
+// here, no revocation), "embedded" (the embedded verifier, plugged in at
+// the hook in embedded.go) or "none" (the user named by the
+// X-Auth-Request-User header that nginx sets after its auth_request to
+// tokenguard's /v1/verify, the only way in).
 package main
 
 import (
@@ -54,6 +62,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	audience := fs.String("audience", "", "tokenguard's audience")
 	ttl := fs.Duration("access-ttl", 0, "tokenguard's tokens.access_ttl")
 	leeway := fs.Duration("leeway", 0, "tokenguard's tokens.leeway")
+	cacheSize := fs.Int("verified-cache-size", 0, "tokens.verified_cache_size: tokens remembered after their signature is checked (0: none, as the instances /v1/verify is compared with)")
+	protect := fs.String("protect", protectSignatures, "the guard of /app: signatures, embedded or none (behind nginx auth_request)")
+	tokenguardURL := fs.String("tokenguard", "", "with -protect embedded: tokenguard's base URL (JWKS, revocation feed)")
+	feedClient := fs.String("feed-client", "", "with -protect embedded: the client id that follows the revocation feed")
+	feedSecretEnv := fs.String("feed-secret-env", "", "with -protect embedded: environment variable holding that client's secret")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,15 +78,38 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return err
 	}
-	// No verified-token cache: the reference is compared with instances
-	// that run without one.
-	svc, err := auth.New(auth.Config{Issuer: *issuer, Audience: *audience, AccessTTL: *ttl, Leeway: *leeway, Keys: []*auth.Key{key}})
+	// No verified-token cache by default: the reference's /v1/verify is
+	// compared with instances that run without one. The side-by-side
+	// run's (a) has the cache tokenguard ships with, as (b) has.
+	svc, err := auth.New(auth.Config{Issuer: *issuer, Audience: *audience, AccessTTL: *ttl, Leeway: *leeway, Keys: []*auth.Key{key}, VerifiedCacheSize: *cacheSize})
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	var guard guard
+	switch *protect {
+	case protectSignatures:
+		guard = signaturesGuard(svc)
+	case protectNone:
+		guard = forwardedGuard()
+	case protectEmbedded:
+		guard, err = embeddedGuard(ctx, embeddedConfig{
+			TokenguardURL: *tokenguardURL,
+			ClientID:      *feedClient,
+			ClientSecret:  getenv(*feedSecretEnv),
+			Issuer:        *issuer,
+			Audience:      *audience,
+			Leeway:        *leeway,
+			Logger:        log,
+		})
+		if err != nil {
+			return fmt.Errorf("-protect embedded: %w", err)
+		}
+	default:
+		return fmt.Errorf("-protect: want %s, %s or %s, got %q", protectSignatures, protectEmbedded, protectNone, *protect)
+	}
 	srv := &http.Server{
-		Handler:           newServer(svc),
+		Handler:           newServer(svc, guard),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -81,7 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "alg", key.Alg(), "kid", key.ID())
+	log.Info("listening", "addr", ln.Addr().String(), "alg", key.Alg(), "kid", key.ID(), "protect", *protect)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	select {
@@ -100,13 +136,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return nil
 }
 
-// newServer routes /v1/verify and /readyz.
-func newServer(svc *auth.Service) *echo.Echo {
+// newServer routes /v1/verify, /readyz and the protected handler /app.
+func newServer(svc *auth.Service, g guard) *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.GET("/readyz", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	e.Any("/v1/verify", func(c echo.Context) error { return verify(c, svc) })
+	e.GET("/app", echo.WrapHandler(g.middleware(appHandler(g.subject))))
 	return e
 }
 

@@ -40,7 +40,7 @@ func TestVerifyAcceptsOnlyTokensWhoseSignatureAndClaimsAreGood(t *testing.T) {
 	good := issue(t, svc, "alice")
 	other := issue(t, newService(t, strings.Repeat("x", 32)), "alice")
 	tampered := good[:len(good)-2] + "AA"
-	srv := httptest.NewServer(newServer(svc))
+	srv := httptest.NewServer(newServer(svc, signaturesGuard(svc)))
 	t.Cleanup(srv.Close)
 
 	cases := []struct {
@@ -92,7 +92,8 @@ func TestVerifyAcceptsOnlyTokensWhoseSignatureAndClaimsAreGood(t *testing.T) {
 }
 
 func TestReadyzAnswers200(t *testing.T) {
-	srv := httptest.NewServer(newServer(newService(t, strings.Repeat("k", 32))))
+	svc := newService(t, strings.Repeat("k", 32))
+	srv := httptest.NewServer(newServer(svc, signaturesGuard(svc)))
 	t.Cleanup(srv.Close)
 	resp, err := srv.Client().Get(srv.URL + "/readyz")
 	if err != nil {
@@ -111,5 +112,81 @@ func TestRunRefusesAKeyAuthRefuses(t *testing.T) {
 		"-issuer", "http://localhost:8080", "-audience", "tokenguard", "-access-ttl", "15m"}, func(k string) string { return env[k] }, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "hs1") {
 		t.Errorf("run with a 9-byte HS256 secret = %v, want an error naming kid hs1", err)
+	}
+}
+
+// get sends GET path with the given headers and returns the status and
+// body.
+func get(t *testing.T, srv *httptest.Server, path string, header map[string]string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func TestAppBehindSignaturesLetsInOnlyAGoodTokenAndNamesItsUser(t *testing.T) {
+	svc := newService(t, strings.Repeat("k", 32))
+	good := issue(t, svc, "alice")
+	other := issue(t, newService(t, strings.Repeat("x", 32)), "alice")
+	srv := httptest.NewServer(newServer(svc, signaturesGuard(svc)))
+	t.Cleanup(srv.Close)
+
+	cases := []struct {
+		name       string
+		header     map[string]string
+		wantStatus int
+		wantBody   string
+	}{
+		{"a token it signed reaches the handler as its user", map[string]string{"Authorization": "Bearer " + good}, http.StatusOK, "hello alice\n"},
+		{"no token is refused", nil, http.StatusUnauthorized, ""},
+		{"a token of another key is refused", map[string]string{"Authorization": "Bearer " + other}, http.StatusUnauthorized, ""},
+		{"a forwarded user header without a token is refused", map[string]string{"X-Auth-Request-User": "mallory"}, http.StatusUnauthorized, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, body := get(t, srv, "/app", c.header)
+			if status != c.wantStatus {
+				t.Fatalf("status = %d (%s), want %d", status, body, c.wantStatus)
+			}
+			if c.wantBody != "" && body != c.wantBody {
+				t.Errorf("body = %q, want %q", body, c.wantBody)
+			}
+		})
+	}
+}
+
+func TestAppBehindNginxTakesTheUserNginxNamesAndFailsWithoutOne(t *testing.T) {
+	svc := newService(t, strings.Repeat("k", 32))
+	srv := httptest.NewServer(newServer(svc, forwardedGuard()))
+	t.Cleanup(srv.Close)
+	if status, body := get(t, srv, "/app", map[string]string{"X-Auth-Request-User": "alice"}); status != http.StatusOK || body != "hello alice\n" {
+		t.Errorf("with X-Auth-Request-User: %d %q, want 200 \"hello alice\\n\"", status, body)
+	}
+	if status, body := get(t, srv, "/app", nil); status != http.StatusInternalServerError {
+		t.Errorf("without X-Auth-Request-User: %d %q, want 500 (the round fails)", status, body)
+	}
+}
+
+func TestProtectEmbeddedSaysTheHookIsNotWiredYet(t *testing.T) {
+	var stderr bytes.Buffer
+	env := map[string]string{"SECRET": strings.Repeat("k", 32)}
+	err := run(context.Background(), []string{"-kid", "hs1", "-alg", "HS256", "-secret-env", "SECRET",
+		"-issuer", "http://localhost:8080", "-audience", "tokenguard", "-access-ttl", "15m", "-protect", "embedded"}, func(k string) string { return env[k] }, &stderr)
+	if err == nil || !strings.Contains(err.Error(), errEmbeddedNotWired.Error()) {
+		t.Errorf("run -protect embedded = %v, want %v (until the verifier is plugged in)", err, errEmbeddedNotWired)
 	}
 }
