@@ -37,7 +37,8 @@ func (h *handler) jwks(c echo.Context) error {
 // serverMetadata is the RFC 8414 §2 authorization server metadata: what a
 // client library needs to find our keys and endpoints. tokenguard has no
 // authorization endpoint, so response_types_supported (required) is empty
-// and grant_types_supported names the one grant served, refresh_token.
+// and grant_types_supported names the grants served, refresh_token and
+// client_credentials.
 type serverMetadata struct {
 	Issuer                                    string   `json:"issuer"`
 	JWKSURI                                   string   `json:"jwks_uri"`
@@ -65,7 +66,7 @@ func (h *handler) metadata(c echo.Context) error {
 		JWKSURI:                           base + jwksPath,
 		TokenEndpoint:                     base + tokenEndpointPath,
 		TokenEndpointAuthMethodsSupported: clientAuthMethods,
-		GrantTypesSupported:               []string{"refresh_token"},
+		GrantTypesSupported:               []string{"refresh_token", "client_credentials"},
 		ResponseTypesSupported:            []string{},
 		IntrospectionEndpoint:             base + introspectionEndpoint,
 		IntrospectionEndpointAuthMethodsSupported: clientAuthMethods,
