@@ -79,11 +79,15 @@ func (h *handler) metadata(c echo.Context) error {
 // well-known segment between the host and the path of an issuer that has
 // one (https://example.com/auth is described at
 // /.well-known/oauth-authorization-server/auth).
-func metadataPaths(issuer string) []string {
-	paths := []string{metadataPath}
+func metadataPaths(issuer string) []string { return wellKnownPaths(metadataPath, issuer) }
+
+// wellKnownPaths are where the well-known document at path is served for
+// issuer: path, and path followed by the issuer's path, if any.
+func wellKnownPaths(path, issuer string) []string {
+	paths := []string{path}
 	if u, err := url.Parse(issuer); err == nil {
 		if p := strings.TrimSuffix(u.Path, "/"); p != "" {
-			paths = append(paths, metadataPath+p)
+			paths = append(paths, path+p)
 		}
 	}
 	return paths

@@ -56,6 +56,7 @@ type Metrics struct {
 	redisUnknown prometheus.Counter
 	feedEvents   prometheus.Counter
 	feedSlow     prometheus.Counter
+	signals      *signalMetrics
 }
 
 // New returns the metrics, registered on a registry of their own together
@@ -149,6 +150,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.signals = newSignalMetrics(m.reg)
 	return m
 }
 
