@@ -181,7 +181,7 @@ func checkSecret(secret string, dev bool) error {
 // committed dev configuration or a classic placeholder.
 func isDevSecret(s string) bool {
 	switch s {
-	case "dev-app-secret", "dev-admin-secret", "dev-gateway-secret", "secret", "changeme", "password":
+	case "dev-app-secret", "dev-admin-secret", "dev-gateway-secret", "dev-feed-secret", "dev-ssf-secret", "secret", "changeme", "password":
 		return true
 	}
 	return false
