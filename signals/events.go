@@ -2,9 +2,11 @@ package signals
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/users"
@@ -118,39 +120,64 @@ func (t *Transmitter) Publish(ctx context.Context, c users.Change) {
 		return
 	}
 	txn := newID()
-	queued := false
+	var batch []queued
 	for _, s := range streams {
 		for _, ev := range evs {
 			if !s.delivers(ev.typ) {
 				continue
 			}
-			if t.queue(ctx, s, ev, txn, at) {
-				queued = true
+			e, err := t.sign(s, ev, txn, at)
+			if err != nil {
+				t.log.ErrorContext(ctx, "ssf event not signed", "stream_id", s.ID, "event", typeNames[ev.typ], "err", err)
+				t.metrics.EventsDropped("store_error", 1)
+				continue
 			}
+			batch = append(batch, queued{stream: s.ID, entry: e})
 		}
 	}
-	if queued {
+	if t.enqueueAll(ctx, batch, txn) > 0 {
 		t.wake()
 	}
 }
 
-// queue signs ev for s and appends it to s's outbox; false when it was
-// not queued.
-func (t *Transmitter) queue(ctx context.Context, s Stream, ev event, txn string, at time.Time) bool {
-	e, err := t.sign(s, ev, txn, at)
-	if err == nil {
-		var ok bool
-		ok, err = t.enqueue(ctx, s.ID, e)
-		if err == nil && !ok {
-			return false // deleted or disabled meanwhile
+// queued is a signed SET bound for a stream's outbox.
+type queued struct {
+	stream string
+	entry  entry
+}
+
+// enqueueAll appends each SET to its stream's outbox in one pipeline (one
+// round trip, whatever the number of streams; on Cluster one per master),
+// in order, and returns how many were queued.
+func (t *Transmitter) enqueueAll(ctx context.Context, batch []queued, txn string) int {
+	if len(batch) == 0 {
+		return 0
+	}
+	cmds := make([]*redis.Cmd, len(batch))
+	_, err := t.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, q := range batch {
+			cmds[i] = enqueueScript.EvalSha(ctx, p, []string{t.keys.SignalStream(q.stream), t.keys.SignalOutbox(q.stream)}, q.entry.jti, q.entry.typ, q.entry.set)
 		}
+		return nil
+	})
+	n := 0
+	for i, q := range batch {
+		ok, cerr := cmds[i].Int()
+		if redis.HasErrorPrefix(cerr, "NOSCRIPT") {
+			// A Redis that has not seen the script yet (a restart, a new
+			// master): load it, in order, once per entry.
+			ok, cerr = enqueueScript.Run(ctx, t.rdb, []string{t.keys.SignalStream(q.stream), t.keys.SignalOutbox(q.stream)}, q.entry.jti, q.entry.typ, q.entry.set).Int()
+		}
+		switch {
+		case cerr != nil:
+			t.log.ErrorContext(ctx, "ssf event not queued", "stream_id", q.stream, "event", q.entry.typ, "err", errors.Join(err, cerr))
+			t.metrics.EventsDropped("store_error", 1)
+		case ok == 1:
+			n++
+			t.metrics.EventQueued(q.entry.typ)
+			t.log.DebugContext(ctx, "ssf event queued", "stream_id", q.stream, "event", q.entry.typ, "jti", q.entry.jti, "txn", txn)
+		}
+		// ok == 0: the stream was deleted or disabled meanwhile.
 	}
-	if err != nil {
-		t.log.ErrorContext(ctx, "ssf event not queued", "stream_id", s.ID, "event", typeNames[ev.typ], "err", err)
-		t.metrics.EventsDropped("store_error", 1)
-		return false
-	}
-	t.metrics.EventQueued(e.typ)
-	t.log.DebugContext(ctx, "ssf event queued", "stream_id", s.ID, "event", e.typ, "jti", e.jti, "txn", txn)
-	return true
+	return n
 }
