@@ -25,6 +25,7 @@ import (
 	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/redisconn"
 	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/signals"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -163,6 +164,33 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Logger:          log,
 		Writer:          conn.Writer,
 	})
+	transmitter, err := signals.New(signals.Config{
+		Redis:        conn.Client,
+		Prefix:       cfg.Redis.KeyPrefix,
+		Tokens:       authSvc,
+		Audit:        events,
+		Dev:          cfg.Dev,
+		AllowedHosts: cfg.Events.AllowedReceiverHosts,
+		Retention:    cfg.Events.DeliveryRetention,
+		Logger:       log,
+		Metrics:      meters,
+	})
+	if err != nil {
+		return fmt.Errorf("configuration: %w", err)
+	}
+	if !authSvc.SignsPublicly() {
+		log.Warn("the signing key is not published in the JWKS (HMAC): SSF receivers cannot verify the events tokenguard sends")
+	}
+	// Delivery runs until shutdown; it stops before Redis closes.
+	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
+	deliveryDone := make(chan error, 1)
+	go func() { deliveryDone <- transmitter.Run(deliveryCtx) }()
+	defer func() {
+		stopDelivery()
+		if err := <-deliveryDone; err != nil {
+			log.Warn("ssf delivery", "err", err)
+		}
+	}()
 	accounts, err := users.New(users.Config{
 		Tokens:      authSvc,
 		Revocations: revocations,
@@ -170,6 +198,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Audit:       events,
 		Logger:      log,
 		Metrics:     meters,
+		Signals:     transmitter,
 	})
 	if err != nil {
 		return err
@@ -201,6 +230,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Metrics:     meters,
 		Feed:        revocations,
 		FeedConfig:  handlers.FeedConfig{Heartbeat: cfg.Feed.Heartbeat},
+		Signals:     transmitter,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,7 @@ import (
 	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/handlers"
+	"github.com/tokenguard/tokenguard/signals"
 )
 
 // settings is the configuration in the terms of the packages that own its
@@ -74,6 +75,10 @@ func checkConfig(cfg config.Config, getenv func(string) string) (settings, error
 		entries = append(entries, clients.Entry{ID: c.ID, Secret: c.Secret, SecretEnv: c.SecretEnv, SecretSHA256: c.SecretSHA256, Permissions: c.Permissions})
 	}
 	if s.clients, err = clients.New(clients.Config{Clients: entries, Getenv: getenv, Dev: cfg.Dev}); err != nil {
+		errs = append(errs, err)
+	}
+
+	if err := signals.CheckHostPatterns(cfg.Events.AllowedReceiverHosts); err != nil {
 		errs = append(errs, err)
 	}
 

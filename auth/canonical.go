@@ -158,7 +158,7 @@ func claim(name string, kind jsontext.Kind) error {
 			return errDateNotNumber
 		}
 		return nil
-	case "iss", "sub", "aud", "jti", "sid", "session_id", "client_id", "azp", "scope", "scp", "iat_us":
+	case "iss", "sub", "aud", "jti", "sid", "session_id", "client_id", "azp", "scope", "scp", "iat_us", "gty":
 		return nil
 	}
 	if foldsToClaim(name) {
@@ -168,7 +168,7 @@ func claim(name string, kind jsontext.Kind) error {
 }
 
 // claimNames are the claims Verify reads into Claims or foreignClaims.
-var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "session_id", "client_id", "azp", "scope", "scp", "iat_us"}
+var claimNames = [...]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "sid", "session_id", "client_id", "azp", "scope", "scp", "iat_us", "gty"}
 
 // foldsToClaim reports whether encoding/json would read name as one of
 // claimNames, which name does not spell exactly.

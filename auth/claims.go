@@ -25,6 +25,10 @@ type Claims struct {
 	// Scope is the scope claim, a space-separated list of scopes.
 	Scope string `json:"scope,omitempty"`
 
+	// GrantType is the gty claim, set only on tokens issued to a client for
+	// itself (GrantClientCredentials); see ClientToken.
+	GrantType string `json:"gty,omitempty"`
+
 	// IssuedAtUS is the private iat_us claim: the issue time in microseconds
 	// since the Unix epoch.
 	//
@@ -46,6 +50,16 @@ type Claims struct {
 	// carried no jti.
 	idDerived bool
 }
+
+// GrantClientCredentials is the gty of a token that a client obtained for
+// itself with the client_credentials grant (RFC 6749 §4.4), the value
+// Auth0 uses for the same purpose.
+const GrantClientCredentials = "client-credentials"
+
+// ClientToken reports whether the token was issued to a client for itself
+// (its sub is the client id, RFC 9068 §2.2) rather than to a user. Only our
+// own tokens can say so: a trusted issuer's gty is never read.
+func (c *Claims) ClientToken() bool { return c.GrantType == GrantClientCredentials }
 
 // IDDerived reports whether ID is not the token's jti but was derived from
 // the token, because a trusted issuer sent it without one. Such an ID still

@@ -302,6 +302,11 @@ type IssueRequest struct {
 	// Scope is the scope claim, space-separated; omitted when empty.
 	Scope string
 
+	// Client marks a token issued to the client ClientID for itself (the
+	// client_credentials grant): Subject must be ClientID, and SessionID
+	// empty. See Claims.ClientToken.
+	Client bool
+
 	// Extra holds additional claims merged into the payload. Its values must
 	// marshal to JSON. A reserved name (any claim the service sets, or typ,
 	// cnf, auth_time, act, may_act; compared case-insensitively) is rejected
@@ -321,6 +326,9 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 	}
 	if err := checkExtra(req.Extra); err != nil {
 		return "", nil, err
+	}
+	if req.Client && (req.Subject != req.ClientID || req.SessionID != "") {
+		return "", nil, fmt.Errorf("%w: a client's own token has the client id as subject and no session", ErrClaims)
 	}
 	jti, err := newJTI()
 	if err != nil {
@@ -344,6 +352,9 @@ func (s *Service) Issue(req IssueRequest) (token string, claims *Claims, err err
 		ClientID:   req.ClientID,
 		Scope:      req.Scope,
 		IssuedAtUS: now.UnixMicro(),
+	}
+	if req.Client {
+		claims.GrantType = GrantClientCredentials
 	}
 
 	var payload jwt.Claims = claims
@@ -390,7 +401,7 @@ func checkExtra(extra map[string]any) error {
 func isReserved(name string) bool {
 	for _, r := range [...]string{
 		"iss", "sub", "aud", "exp", "nbf", "iat", "jti",
-		"sid", "client_id", "scope", "iat_us",
+		"sid", "client_id", "scope", "iat_us", "gty",
 		"typ", "cnf", "auth_time", "act", "may_act",
 	} {
 		if strings.EqualFold(name, r) {

@@ -29,9 +29,13 @@ const (
 	// PermFeed lets a client follow the revocation feed
 	// (/v1/revocations/stream).
 	PermFeed = "feed"
+	// PermEvents lets a client manage SSF event streams and receive
+	// their events (/ssf/...), with HTTP Basic or a token of its own
+	// (the client_credentials grant) whose scope holds it.
+	PermEvents = "events"
 )
 
-var permissions = []string{PermSessions, PermAdmin, PermIntrospect, PermRevoke, PermFeed}
+var permissions = []string{PermSessions, PermAdmin, PermIntrospect, PermRevoke, PermFeed, PermEvents}
 
 // Client is an authenticated machine caller.
 type Client struct {
@@ -177,7 +181,7 @@ func checkSecret(secret string, dev bool) error {
 // committed dev configuration or a classic placeholder.
 func isDevSecret(s string) bool {
 	switch s {
-	case "dev-app-secret", "dev-admin-secret", "dev-gateway-secret", "secret", "changeme", "password":
+	case "dev-app-secret", "dev-admin-secret", "dev-gateway-secret", "dev-feed-secret", "dev-ssf-secret", "secret", "changeme", "password":
 		return true
 	}
 	return false
@@ -195,4 +199,15 @@ func (r *Registry) Check(id, secret string) (Client, bool) {
 	}
 	match := subtle.ConstantTimeCompare(got[:], c.SecretHash[:]) == 1
 	return c, known && match
+}
+
+// Permits reports whether the known client id holds perm now, for a caller
+// that authenticated with a token the client obtained earlier: a
+// permission taken away (or a client removed) takes effect at once.
+func (r *Registry) Permits(id, perm string) bool {
+	if r == nil {
+		return false
+	}
+	c, ok := r.byID[id]
+	return ok && slices.Contains(c.Permissions, perm)
 }

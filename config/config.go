@@ -116,10 +116,19 @@ type Sessions struct {
 	MaxPerUser int `yaml:"max_per_user"`
 }
 
-// Events holds the settings of the audit trail.
+// Events holds the settings of the audit trail and of the security events
+// sent to other systems (the SSF transmitter).
 type Events struct {
 	// Retention is how long audit events are kept.
 	Retention time.Duration `yaml:"retention"`
+	// AllowedReceiverHosts are the hosts (exact, or "*.example.com" for
+	// any name below it) that SSF push streams may deliver to. Outside dev
+	// mode, a push endpoint must be https and its host must match one.
+	AllowedReceiverHosts []string `yaml:"allowed_receiver_hosts"`
+	// DeliveryRetention is how long an SSF event waits for delivery; older
+	// undelivered events are dropped, counted and audited, and the stream
+	// is marked.
+	DeliveryRetention time.Duration `yaml:"delivery_retention"`
 }
 
 // Metrics says where Prometheus scrapes tokenguard.
@@ -250,7 +259,7 @@ func Default() Config {
 			VerifiedCacheSize:  10000,
 		},
 		Sessions: Sessions{MaxPerUser: 100},
-		Events:   Events{Retention: 30 * 24 * time.Hour},
+		Events:   Events{Retention: 30 * 24 * time.Hour, DeliveryRetention: 24 * time.Hour},
 		Revocation: Revocation{
 			Mode:           "mirror",
 			MaxStaleness:   5 * time.Second,

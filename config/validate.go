@@ -99,6 +99,14 @@ func (c Config) Validate() error {
 	if c.Events.Retention < time.Minute || c.Events.Retention > year {
 		bad("events.retention", "want 1m to 8760h, got %v", c.Events.Retention)
 	}
+	if c.Events.DeliveryRetention < time.Minute || c.Events.DeliveryRetention > 30*24*time.Hour {
+		bad("events.delivery_retention", "want 1m to 720h, got %v", c.Events.DeliveryRetention)
+	}
+	for i, h := range c.Events.AllowedReceiverHosts {
+		if strings.TrimSpace(h) == "" {
+			bad(fmt.Sprintf("events.allowed_receiver_hosts[%d]", i), "must not be empty")
+		}
+	}
 	if c.HTTP.BodyLimit < 1024 || c.HTTP.BodyLimit > 16<<20 {
 		bad("http.body_limit", "want 1024 to 16777216 bytes, got %d", c.HTTP.BodyLimit)
 	}

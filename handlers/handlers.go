@@ -18,6 +18,7 @@ import (
 	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/internal/requestid"
 	"github.com/tokenguard/tokenguard/lockout"
+	"github.com/tokenguard/tokenguard/signals"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	Feed Feed
 	// FeedConfig holds the feed's settings.
 	FeedConfig FeedConfig
+	// Signals is the SSF transmitter behind /.well-known/ssf-configuration
+	// and /ssf/...; nil serves none of them.
+	Signals *signals.Transmitter
 }
 
 type handler struct {
@@ -71,6 +75,7 @@ type handler struct {
 	verifyCfg VerifyConfig
 	feed      Feed
 	feedCfg   FeedConfig
+	signals   *signals.Transmitter
 	// identityClaims are the configured email and groups claim names, the
 	// ones the forward-auth check looks up in every token.
 	identityClaims []string
@@ -102,6 +107,7 @@ func New(cfg Config) (*echo.Echo, error) {
 		verifyCfg: cfg.Verify,
 		feed:      cfg.Feed,
 		feedCfg:   cfg.FeedConfig,
+		signals:   cfg.Signals,
 	}
 	h.feedCfg.Heartbeat = heartbeatOrDefault(h.feedCfg.Heartbeat)
 	if h.metrics == nil {
@@ -155,6 +161,21 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.POST(backchannelLogoutPath, h.backchannelLogout)
 
 	e.Match(read, "/v1/revocations/stream", h.revocationStream, h.requireClient(clients.PermFeed))
+
+	if h.signals != nil {
+		for _, p := range wellKnownPaths(ssfMetadataPath, h.auth.Issuer()) {
+			e.Match(read, p, h.ssfConfiguration)
+		}
+		e.POST(ssfConfigurationPath, h.createStream, h.requireEvents)
+		e.Match(read, ssfConfigurationPath, h.readStream, h.requireEvents)
+		e.PATCH(ssfConfigurationPath, h.updateStream, h.requireEvents)
+		e.PUT(ssfConfigurationPath, h.updateStream, h.requireEvents)
+		e.DELETE(ssfConfigurationPath, h.deleteStream, h.requireEvents)
+		e.Match(read, ssfStatusPath, h.readStatus, h.requireEvents)
+		e.POST(ssfStatusPath, h.setStatus, h.requireEvents)
+		e.POST(ssfVerificationPath, h.verifyStream, h.requireEvents)
+		e.POST(ssfPollPath+":id", h.poll, h.requireEvents)
+	}
 
 	admin := e.Group("/v1/admin", h.requireClient(clients.PermAdmin))
 	admin.POST("/revocations", h.revoke)

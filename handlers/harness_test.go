@@ -39,6 +39,7 @@ import (
 	"github.com/tokenguard/tokenguard/lockout"
 	"github.com/tokenguard/tokenguard/metrics"
 	"github.com/tokenguard/tokenguard/sessions"
+	"github.com/tokenguard/tokenguard/signals"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -84,6 +85,8 @@ type harness struct {
 	limiter *lockout.Limiter
 	// api is the OpenAPI document every exchange is held to (serve).
 	api *apiDoc
+	// signals is the SSF transmitter.
+	signals *signals.Transmitter
 }
 
 type harnessOptions struct {
@@ -132,6 +135,8 @@ var testClients = []struct {
 	{"other", []string{clients.PermSessions, clients.PermRevoke, clients.PermIntrospect}},
 	{"admin", []string{clients.PermAdmin}},
 	{"feeder", []string{clients.PermFeed}},
+	{"receiver", []string{clients.PermEvents}},
+	{"receiver2", []string{clients.PermEvents}},
 	{"nobody", nil},
 }
 
@@ -196,7 +201,13 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	})
 	// The trail keeps real time: miniredis stamps stream ids with it.
 	trail := audit.New(rdb, audit.Config{Prefix: testPrefix, Retention: testRetains})
-	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now, Metrics: m})
+	// The SSF transmitter in dev mode (http receivers): its delivery runs
+	// only in tests that start it (runSignals).
+	tx, err := signals.New(signals.Config{Redis: rdb, Prefix: testPrefix, Tokens: svc, Audit: trail, Dev: true, Logger: log, Metrics: m, Clock: clk.Now, PollWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	us, err := users.New(users.Config{Tokens: svc, Revocations: store, Sessions: sess, Audit: trail, Logger: log, Clock: clk.Now, Metrics: m, Signals: tx})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,11 +240,12 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Metrics:     m,
 		Feed:        store,
 		FeedConfig:  FeedConfig{Heartbeat: opts.heartbeat},
+		Signals:     tx,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &harness{t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter, api: openAPI(t), metrics: m}
+	return &harness{signals: tx, t: t, e: e, auth: svc, users: us, store: store, sessions: sess, audit: trail, redis: mr, idpKey: idpKey, rsa: rsaKey, logs: logs, clock: clk, limiter: limiter, api: openAPI(t), metrics: m}
 }
 
 // newLimiter limits failed client authentications as tokenguard does by

@@ -48,23 +48,66 @@ func oauthPermission(client Client, perm string) error {
 	return nil
 }
 
-// token is the OAuth 2.0 token endpoint. It serves one grant, refresh_token
-// (RFC 6749 §6): the client that the session was opened by redeems the
-// session's refresh token for a new access token and a rotated refresh
-// token. See users.Service.Refresh for what happens to the token presented.
+// token is the OAuth 2.0 token endpoint. It serves two grants:
+// refresh_token (RFC 6749 §6), by which the client that the session was
+// opened by redeems the session's refresh token for a new access token and
+// a rotated refresh token (see users.Service.Refresh for what happens to
+// the token presented), and client_credentials (§4.4), by which a client
+// obtains an access token for itself.
 func (h *handler) token(c echo.Context) error {
 	client, err := h.oauthForm(c)
 	if err != nil {
 		return err
 	}
 	r := c.Request()
-	grant := r.PostForm.Get("grant_type")
-	switch {
-	case grant == "":
+	switch grant := r.PostForm.Get("grant_type"); grant {
+	case "":
 		return oauthError("invalid_request", "grant_type is required")
-	case grant != "refresh_token":
-		return oauthError("unsupported_grant_type", "only grant_type=refresh_token is served here")
+	case "refresh_token":
+		return h.refreshGrant(c, client)
+	case "client_credentials":
+		return h.clientCredentialsGrant(c, client)
 	}
+	return oauthError("unsupported_grant_type", "grant_type must be refresh_token or client_credentials")
+}
+
+// clientCredentialsGrant issues the authenticated client an access token
+// of its own (RFC 6749 §4.4.3): no refresh token (§4.4.3 says it should not
+// be included), scope within the client's permissions.
+func (h *handler) clientCredentialsGrant(c echo.Context, client Client) error {
+	r := c.Request()
+	issued, err := h.users.IssueClientToken(r.Context(), client.ID, client.Permissions, r.PostForm.Get("scope"))
+	switch {
+	case errors.Is(err, users.ErrScopeNotHeld):
+		return oauthError("invalid_scope", "scope asks for a permission the client does not hold")
+	case errors.Is(err, users.ErrInvalid):
+		return oauthError("invalid_scope", "scope is malformed")
+	case err != nil:
+		return err
+	}
+	hdr := c.Response().Header()
+	hdr.Set("Cache-Control", "no-store")
+	hdr.Set("Pragma", "no-cache")
+	return c.JSON(http.StatusOK, clientTokenResponse{
+		AccessToken: issued.AccessToken,
+		TokenType:   "Bearer",
+		ExpiresIn:   h.users.AccessTTL(),
+		Scope:       issued.Claims.Scope,
+	})
+}
+
+// clientTokenResponse is the answer of the client_credentials grant
+// (RFC 6749 §5.1).
+type clientTokenResponse struct {
+	AccessToken string `json:"access_token"`
+	TokenType   string `json:"token_type"`
+	ExpiresIn   int64  `json:"expires_in"`
+	Scope       string `json:"scope,omitempty"`
+}
+
+// refreshGrant is the refresh_token grant.
+func (h *handler) refreshGrant(c echo.Context, client Client) error {
+	r := c.Request()
 	raw := r.PostForm.Get("refresh_token")
 	if raw == "" {
 		return oauthError("invalid_request", "refresh_token is required")

@@ -37,7 +37,8 @@ func (h *handler) jwks(c echo.Context) error {
 // serverMetadata is the RFC 8414 §2 authorization server metadata: what a
 // client library needs to find our keys and endpoints. tokenguard has no
 // authorization endpoint, so response_types_supported (required) is empty
-// and grant_types_supported names the one grant served, refresh_token.
+// and grant_types_supported names the grants served, refresh_token and
+// client_credentials.
 type serverMetadata struct {
 	Issuer                                    string   `json:"issuer"`
 	JWKSURI                                   string   `json:"jwks_uri"`
@@ -65,7 +66,7 @@ func (h *handler) metadata(c echo.Context) error {
 		JWKSURI:                           base + jwksPath,
 		TokenEndpoint:                     base + tokenEndpointPath,
 		TokenEndpointAuthMethodsSupported: clientAuthMethods,
-		GrantTypesSupported:               []string{"refresh_token"},
+		GrantTypesSupported:               []string{"refresh_token", "client_credentials"},
 		ResponseTypesSupported:            []string{},
 		IntrospectionEndpoint:             base + introspectionEndpoint,
 		IntrospectionEndpointAuthMethodsSupported: clientAuthMethods,
@@ -78,11 +79,15 @@ func (h *handler) metadata(c echo.Context) error {
 // well-known segment between the host and the path of an issuer that has
 // one (https://example.com/auth is described at
 // /.well-known/oauth-authorization-server/auth).
-func metadataPaths(issuer string) []string {
-	paths := []string{metadataPath}
+func metadataPaths(issuer string) []string { return wellKnownPaths(metadataPath, issuer) }
+
+// wellKnownPaths are where the well-known document at path is served for
+// issuer: path, and path followed by the issuer's path, if any.
+func wellKnownPaths(path, issuer string) []string {
+	paths := []string{path}
 	if u, err := url.Parse(issuer); err == nil {
 		if p := strings.TrimSuffix(u.Path, "/"); p != "" {
-			paths = append(paths, metadataPath+p)
+			paths = append(paths, path+p)
 		}
 	}
 	return paths

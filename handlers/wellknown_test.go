@@ -36,7 +36,7 @@ func TestJWKSAndMetadataDescribeUs(t *testing.T) {
 		"jwks_uri":                              testIssuer + "/.well-known/jwks.json",
 		"token_endpoint":                        testIssuer + "/oauth2/token",
 		"token_endpoint_auth_methods_supported": methods,
-		"grant_types_supported":                 []any{"refresh_token"},
+		"grant_types_supported":                 []any{"refresh_token", "client_credentials"},
 		"response_types_supported":              []any{},
 		"introspection_endpoint":                testIssuer + "/oauth2/introspect",
 		"introspection_endpoint_auth_methods_supported": methods,

@@ -57,6 +57,7 @@ type Metrics struct {
 	redisUnknown prometheus.Counter
 	feedEvents   prometheus.Counter
 	feedSlow     prometheus.Counter
+	signals      *signalMetrics
 }
 
 // New returns the metrics, registered on a registry of their own together
@@ -155,6 +156,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.signals = newSignalMetrics(m.reg)
 	return m
 }
 

@@ -85,7 +85,7 @@ func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duratio
 		return Status{}, err
 	}
 	s.log.InfoContext(ctx, "user banned", "sub", subject, "client_id", actor, "until", b.Until, "sessions", len(ended))
-	s.record(ctx, audit.Event{Type: audit.TypeBan, Actor: actor, Subject: subject, Reason: why})
+	s.record(ctx, audit.Event{Type: audit.TypeBan, Actor: actor, Subject: subject, Reason: why}, ended...)
 	return s.Status(ctx, subject)
 }
 

@@ -73,6 +73,8 @@ type options struct {
 	maxPerUser int
 	// metrics is told what the workflows decide; nil counts nothing.
 	metrics Metrics
+	// signals is told of every change; nil tells no one.
+	signals Publisher
 }
 
 // newFixture builds a fixture on the Redis behind shared.
@@ -155,6 +157,7 @@ func newFixture(t *testing.T, shared *redis.Client, opt options) *fixture {
 		Audit:       f.audit,
 		Clock:       f.clock.Now,
 		Metrics:     opt.metrics,
+		Signals:     opt.signals,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

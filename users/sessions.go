@@ -204,15 +204,15 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 	ctx = context.WithoutCancel(ctx)
 	subject := s.SubjectOf(claims)
 	var err error
+	var ended []sessions.Session
 	switch scope {
 	case ScopeLocal:
 		err = s.endCaller(ctx, subject, claims)
 	case ScopeOthers:
-		var ended []sessions.Session
 		ended, err = s.sessions.EndAll(ctx, subject, s.qualify(claims.Issuer, claims.SessionID))
 		s.ended(CauseLogoutOthers, len(ended))
 	case ScopeGlobal:
-		_, err = s.logOutEverywhere(ctx, subject, s.now(), CauseLogoutGlobal)
+		ended, err = s.logOutEverywhere(ctx, subject, s.now(), CauseLogoutGlobal)
 	default:
 		return invalid("scope must be local, others or global")
 	}
@@ -220,7 +220,7 @@ func (s *Service) Logout(ctx context.Context, claims *auth.Claims, scope Scope) 
 		return err
 	}
 	s.log.InfoContext(ctx, "logout", "scope", string(scope), "sub", subject, "sid", claims.SessionID, "jti", claims.ID)
-	s.record(ctx, audit.Event{Type: audit.TypeLogout, Actor: claims.ClientID, Subject: subject, SessionID: claims.SessionID, Reason: string(scope)})
+	s.record(ctx, audit.Event{Type: audit.TypeLogout, Actor: claims.ClientID, Subject: subject, SessionID: claims.SessionID, Reason: string(scope)}, ended...)
 	return nil
 }
 
@@ -289,7 +289,7 @@ func (s *Service) LogOutEverywhere(ctx context.Context, actor, subject string) e
 		return err
 	}
 	s.log.InfoContext(ctx, "user logged out everywhere", "sub", subject, "client_id", actor, "sessions", len(ended))
-	s.record(ctx, audit.Event{Type: audit.TypeAdminLogout, Actor: actor, Subject: subject})
+	s.record(ctx, audit.Event{Type: audit.TypeAdminLogout, Actor: actor, Subject: subject}, ended...)
 	return nil
 }
 

@@ -15,6 +15,13 @@ import (
 // and a qualified name's issuer ends at its first sep.
 const sep = '\x1f'
 
+// clientMark starts the name under which the shared state knows a client
+// that holds a token of its own (the client_credentials grant). It is a
+// control character too, other than sep, so a client's name never equals a
+// local user's (the client "app" and the user "app" never share a cut-off,
+// a ban or a session) nor a trusted issuer's user's.
+const clientMark = '\x1e'
+
 // qualify is the one function that says under which name the shared state
 // (revocations, cut-offs, bans, sessions, the audit trail) knows an
 // identifier that comes from a token of issuer, its sub, sid or jti: ours
@@ -63,7 +70,19 @@ func (s *Service) Subject(issuer, sub string) (string, error) {
 // cut-off, ban and session lookup made on behalf of a token must use
 // instead of its bare sub.
 func (s *Service) SubjectOf(c *auth.Claims) string {
+	if s.ours(c.Issuer) && c.ClientToken() {
+		return string(clientMark) + c.Subject
+	}
 	return s.qualify(c.Issuer, c.Subject)
+}
+
+// ClientOf returns the client id of a subject name made by SubjectOf for a
+// client's own token; ok is false for a user's name.
+func ClientOf(name string) (id string, ok bool) {
+	if len(name) > 0 && name[0] == clientMark {
+		return name[1:], true
+	}
+	return "", false
 }
 
 // SplitSubject takes a name made by Subject or SubjectOf apart: the issuer
@@ -95,7 +114,7 @@ func (s *Service) revocationToken(c *auth.Claims) blacklist.Token {
 	return blacklist.Token{
 		ID:        s.qualify(c.Issuer, c.ID),
 		SessionID: s.qualify(c.Issuer, c.SessionID),
-		Subject:   s.qualify(c.Issuer, c.Subject),
+		Subject:   s.SubjectOf(c),
 		IssuedAt:  c.IssuedAtPrecise(),
 	}
 }

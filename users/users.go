@@ -62,6 +62,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Metrics is told what the workflows decide; nil counts nothing.
 	Metrics Metrics
+	// Signals is told of every change to a user's access (see record);
+	// nil tells no one.
+	Signals Publisher
 	// Clock returns the current time; nil means time.Now. Tests inject it.
 	Clock func() time.Time
 }
@@ -75,6 +78,7 @@ type Service struct {
 	log      *slog.Logger
 	now      func() time.Time
 	metrics  Metrics
+	signals  Publisher
 }
 
 // New returns a Service, or an error naming the first missing dependency.
@@ -97,6 +101,7 @@ func New(cfg Config) (*Service, error) {
 		log:      cfg.Logger,
 		now:      cfg.Clock,
 		metrics:  cfg.Metrics,
+		signals:  cfg.Signals,
 	}
 	if s.metrics == nil {
 		s.metrics = noMetrics{}
@@ -144,13 +149,20 @@ func Inactive(err error) bool {
 	return errors.Is(err, auth.ErrInvalidToken) || errors.Is(err, blacklist.ErrRevoked) || errors.Is(err, blacklist.ErrBanned)
 }
 
-// record appends an event to the audit trail. The action it records has
-// already happened and been acknowledged by Redis, so a failure here does
-// not undo it or fail the workflow: it is logged, with the event. A caller
-// that hangs up does not stop the recording.
-func (s *Service) record(ctx context.Context, e audit.Event) {
-	if err := s.audit.Record(context.WithoutCancel(ctx), e); err != nil {
+// record appends an event to the audit trail, and tells Signals what the
+// action did (change): it is the one funnel of every workflow's event, so
+// every way a session or a user ends is told alike. ended lists the
+// sessions the action ended besides e.SessionID. The action has already
+// happened and been acknowledged by Redis, so a failure here does not undo
+// it or fail the workflow: it is logged, with the event. A caller that
+// hangs up does not stop the recording.
+func (s *Service) record(ctx context.Context, e audit.Event, ended ...sessions.Session) {
+	ctx = context.WithoutCancel(ctx)
+	if err := s.audit.Record(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "actor", e.Actor, "sub", e.Subject, "sid", e.SessionID, "reason", e.Reason, "err", err)
+	}
+	if c := change(e, ended); s.signals != nil && c.affects() {
+		s.signals.Publish(ctx, c)
 	}
 }
 

@@ -23,6 +23,10 @@
 //	<p>{<n>}:auth-fails:<digest>          zset    lockout     recent failed authentications of one id or address
 //	<p>{<n>}:auth-lock:<digest>           string  lockout     a lockout of that id or address, TTL until it ends
 //	<p>{<n>}:seen-msg:<digest>            string  blacklist   a received logout token's (issuer-qualified) jti, TTL while it is accepted
+//	<p>ssf-streams                        set     signals     the ids of every SSF event stream
+//	<p>{<n>}:ssf-stream:<id>              string  signals     an SSF event stream's configuration, as JSON
+//	<p>{<n>}:ssf-outbox:<id>              stream  signals     the stream's signed events not yet delivered, oldest first
+//	<p>{<n>}:ssf-lease:<id>               string  signals     which instance pushes the stream's events now, TTL a few seconds
 //
 // The first four are the revocation entries. A mirror loads them with a SCAN
 // for SnapshotPattern (<p>{*}:?:*) and reads the kind and the id back with
@@ -157,6 +161,22 @@ func (k Keys) Events() string { return k.global("events") }
 func (k Keys) UserEvents(subject string) string {
 	return k.named("events", subject, b64(subject))
 }
+
+// SignalStreams names the set of every SSF event stream's id.
+func (k Keys) SignalStreams() string { return k.global("ssf-streams") }
+
+// SignalStream names an SSF event stream's configuration, in the stream's
+// shard (stream ids are base64url, chosen by tokenguard).
+func (k Keys) SignalStream(id string) string { return k.named("ssf-stream", id, id) }
+
+// SignalOutbox names the outbox of an SSF event stream: its events not yet
+// delivered, in the stream's shard so that one script can check the
+// stream and append to its outbox.
+func (k Keys) SignalOutbox(id string) string { return k.named("ssf-outbox", id, id) }
+
+// SignalLease names the lease by which one instance at a time pushes an
+// SSF event stream's events, so that they leave in order.
+func (k Keys) SignalLease(id string) string { return k.named("ssf-lease", id, id) }
 
 // named is <p>{<shard of owner>}:<kind>:<id>, the shape of every sharded key
 // that is not a revocation entry. kind has at least two letters, so the

@@ -39,6 +39,10 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"user events", k.UserEvents("alice"), "tg:{7}:events:YWxpY2U"},
 		{"failed authentications", k.AuthFailures("client:app"), "tg:{15}:auth-fails:BBf6spiy6hKC67SVtqZFIw"},
 		{"lockout", k.AuthLockout("client:app"), "tg:{15}:auth-lock:BBf6spiy6hKC67SVtqZFIw"},
+		{"SSF streams", k.SignalStreams(), "tg:ssf-streams"},
+		{"SSF stream", k.SignalStream("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-stream:AAAAAAAAAAAAAAAAAAAAAA"},
+		{"SSF outbox", k.SignalOutbox("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-outbox:AAAAAAAAAAAAAAAAAAAAAA"},
+		{"SSF lease", k.SignalLease("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-lease:AAAAAAAAAAAAAAAAAAAAAA"},
 		{"failed authentications from an address", k.AuthFailures("client-ip:192.0.2.7"), "tg:{11}:auth-fails:qEyRn8_P1zrAJ61KCzf9ug"},
 		{"a logout token seen", k.SeenMessage("https://idp.test/\x1fjti-1"), "tg:{6}:seen-msg:dW4N3Ra4liKItgMa4G_cAA"},
 	} {
