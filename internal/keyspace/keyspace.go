@@ -22,6 +22,7 @@
 //	<p>{<n>}:events:<b64 subject>         stream  audit       one user's audit events
 //	<p>{<n>}:auth-fails:<digest>          zset    lockout     recent failed authentications of one id or address
 //	<p>{<n>}:auth-lock:<digest>           string  lockout     a lockout of that id or address, TTL until it ends
+//	<p>{<n>}:console-session:<digest>     string  console     an admin's console session, as JSON; TTL the idle timeout
 //
 // The first four are the revocation entries. A mirror loads them with a SCAN
 // for SnapshotPattern (<p>{*}:?:*) and reads the kind and the id back with
@@ -141,6 +142,14 @@ func (k Keys) AuthFailures(who string) string { return k.named("auth-fails", who
 
 // AuthLockout names the lockout of who (see AuthFailures).
 func (k Keys) AuthLockout(who string) string { return k.named("auth-lock", who, digest(who)) }
+
+// ConsoleSession names an admin's console session, found by the value of
+// its cookie. The key holds a digest of the value (see AuthFailures),
+// never the value itself: what Redis holds, a dump or a replica included,
+// opens no session.
+func (k Keys) ConsoleSession(cookie string) string {
+	return k.named("console-session", cookie, digest(cookie))
+}
 
 // Events names the stream of every audit event.
 func (k Keys) Events() string { return k.global("events") }

@@ -39,6 +39,7 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"user events", k.UserEvents("alice"), "tg:{7}:events:YWxpY2U"},
 		{"failed authentications", k.AuthFailures("client:app"), "tg:{15}:auth-fails:BBf6spiy6hKC67SVtqZFIw"},
 		{"lockout", k.AuthLockout("client:app"), "tg:{15}:auth-lock:BBf6spiy6hKC67SVtqZFIw"},
+		{"console session", k.ConsoleSession("cookie-value"), "tg:{7}:console-session:0P_1p_kaq-FOE0g738bkdw"},
 		{"failed authentications from an address", k.AuthFailures("client-ip:192.0.2.7"), "tg:{11}:auth-fails:qEyRn8_P1zrAJ61KCzf9ug"},
 	} {
 		if c.got != c.want {
