@@ -215,7 +215,7 @@ func staticFiles(static fs.FS) http.Handler {
 	files := http.FileServerFS(static)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "app.js", "style.css":
+		case "app.js", "style.css", "favicon.svg":
 			files.ServeHTTP(w, r)
 		default:
 			writeError(w, r, errNotFound)

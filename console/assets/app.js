@@ -70,7 +70,10 @@
     return base + "user?" + query({ subject, issuer });
   }
 
+  // ready marks the page's data as shown; busy unmarks it while a load or
+  // an action runs (the browser tests wait on it).
   function ready() { document.body.dataset.ready = "1"; }
+  function busy() { delete document.body.dataset.ready; }
 
   function fail(err) {
     say(err.message || String(err), true);
@@ -95,6 +98,7 @@
         $("#client-secret").focus();
       }
     });
+    $("#client-id").focus();
     ready();
   }
 
@@ -184,6 +188,7 @@
     const input = $("#subject");
 
     async function search(subject) {
+      busy();
       say("Searching…");
       try {
         const data = await api("GET", "users?" + query({ subject }));
@@ -222,15 +227,25 @@
     return el("tr", { "data-id": e.id }, ...cells);
   }
 
-  function confirmDialog(text) {
+  // confirmThen asks, in a modal dialog, before running action. The
+  // dialog's form (method=dialog) closes it on either button; the submit
+  // event says which one, at once. Escape cancels.
+  let pending = null;
+  function confirmThen(text, action) {
     const dlg = $("#confirm");
     $("#confirm-text").textContent = text;
-    return new Promise((resolve) => {
-      dlg.addEventListener("close", () => resolve(dlg.returnValue === "yes"), { once: true });
-      dlg.returnValue = "";
-      dlg.showModal();
-      $("#confirm-no").focus();
+    pending = action;
+    dlg.showModal();
+    $("#confirm-no").focus();
+  }
+  function setUpConfirm() {
+    const dlg = $("#confirm");
+    dlg.querySelector("form").addEventListener("submit", (ev) => {
+      const action = pending;
+      pending = null;
+      if (ev.submitter && ev.submitter.value === "yes" && action) action();
     });
+    dlg.addEventListener("cancel", () => { pending = null; });
   }
 
   function userPage() {
@@ -285,6 +300,7 @@
     }
 
     async function act(path, body, done) {
+      busy();
       say("Working…");
       try {
         await api("POST", path, body);
@@ -294,21 +310,20 @@
       } catch (err) { fail(err); }
     }
 
-    $("#logout-everywhere").addEventListener("click", async () => {
-      if (await confirmDialog("Log " + subject + " out everywhere? Every session and every token issued until now ends.")) {
-        act("user/logout", who, "Logged out everywhere.");
-      }
+    setUpConfirm();
+    $("#logout-everywhere").addEventListener("click", () => {
+      confirmThen("Log " + subject + " out everywhere? Every session and every token issued until now ends.",
+        () => act("user/logout", who, "Logged out everywhere."));
     });
     $("#unban").addEventListener("click", () => act("user/unban", who, "Ban lifted."));
-    $("#ban").addEventListener("submit", async (ev) => {
+    $("#ban").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const sel = $("#ban-duration");
       const duration = sel.value;
       const reason = $("#ban-reason").value;
       const label = sel.options[sel.selectedIndex].text;
-      if (await confirmDialog("Ban " + subject + " " + (duration ? "for " + label : "until lifted") + "? Every session ends and every token is refused.")) {
-        act("user/ban", Object.assign({ duration, reason }, who), "User banned.");
-      }
+      confirmThen("Ban " + subject + " " + (duration ? "for " + label : "until lifted") + "? Every session ends and every token is refused.",
+        () => act("user/ban", Object.assign({ duration, reason }, who), "User banned."));
     });
     $("#more-sessions").addEventListener("click", async () => {
       try {
@@ -330,7 +345,6 @@
   function eventsPage() {
     const params = new URLSearchParams(location.search);
     const filter = { type: params.get("type") || "", subject: params.get("subject") || "", issuer: params.get("issuer") || "" };
-    const cursors = [];
     let before = "";
     let next = "";
     let typesShown = false;
@@ -381,17 +395,17 @@
       filter.issuer = $("#filter-issuer").value;
       history.replaceState(null, "", base + "events?" + query(filter));
       before = "";
-      cursors.length = 0;
+      busy();
       load().then(() => { say(""); ready(); }, fail);
     });
     $("#older").addEventListener("click", () => {
-      cursors.push(before);
       before = next;
+      busy();
       load().then(ready, fail);
     });
     $("#newest").addEventListener("click", () => {
       before = "";
-      cursors.length = 0;
+      busy();
       load().then(ready, fail);
     });
 
