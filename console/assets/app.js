@@ -1,5 +1,5 @@
 // tokenguard admin console. Every value from the server is written with
-// textContent (never innerHTML), so a subject such as <img src=x onerror=…>
+// textContent (never parsed as markup), so a subject such as <img src=x onerror=…>
 // shows as text. Every change carries the session's CSRF token.
 "use strict";
 
