@@ -111,6 +111,8 @@ type harnessOptions struct {
 	// forward-auth decision and the request lines of the hot path are then
 	// not written.
 	infoLogs bool
+	// console is served under /console (see Config.Console).
+	console http.Handler
 }
 
 func (h *harness) now() time.Time { return h.clock.Now() }
@@ -229,6 +231,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Metrics:     m,
 		Feed:        store,
 		FeedConfig:  FeedConfig{Heartbeat: opts.heartbeat},
+		Console:     opts.console,
 	})
 	if err != nil {
 		t.Fatal(err)
