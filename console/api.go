@@ -601,7 +601,6 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, _ signedIn) err
 					found = append(found, e)
 				}
 				if len(found) == limit {
-					next = e.ID
 					list = list[:i+1]
 					break
 				}
@@ -610,6 +609,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, _ signedIn) err
 				next = "" // the trail ended
 				break
 			}
+			// The last event read: the next page goes on after it.
 			query.Before = list[len(list)-1].ID
 			next = query.Before
 		}
