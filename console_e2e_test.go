@@ -339,6 +339,14 @@ func TestConsoleInChromium(t *testing.T) {
 	phone := deviceSession(t, base, "alice", "phone", "198.51.100.4", "MobileSafari/18")
 	const xss = `<img src=x onerror=alert(1)>`
 	deviceSession(t, base, xss, `<script>alert(2)</script>`, "203.0.113.9", `"><svg onload=alert(3)>`)
+	for range 15 {
+		if r := doRequest(t, base, http.MethodPut, "/v1/admin/users/mallory/ban", adminAuth, "application/json", []byte(`{"reason":"spam"}`)); r.status != http.StatusOK {
+			t.Fatalf("ban mallory = %d %s", r.status, r.body)
+		}
+		if r := doRequest(t, base, http.MethodDelete, "/v1/admin/users/mallory/ban", adminAuth, "", nil); r.status != http.StatusNoContent {
+			t.Fatalf("unban mallory = %d %s", r.status, r.body)
+		}
+	}
 
 	b := newBrowser(t)
 
@@ -463,26 +471,52 @@ func TestConsoleInChromium(t *testing.T) {
 		t.Errorf("status after the unban: banned %q, want no", got)
 	}
 
+	// Log out everywhere, behind the same confirmation: the tablet's
+	// token is refused at once.
+	b.press("#logout-everywhere")
+	b.await("the confirmation", `document.querySelector("#confirm").open`)
+	b.tab("#confirm-yes", 3)
+	b.do(chromedp.KeyEvent("\r"))
+	b.awaitMessage("Logged out everywhere.")
+	if code := verifyCode(t, base, again.token); code != http.StatusUnauthorized {
+		t.Errorf("verify after logging out everywhere = %d, want 401", code)
+	}
+
 	// The audit trail shows each action with the admin client as actor,
 	// in the user's page and in the trail.
-	for _, e := range adminEvents(t, base, "alice")[:3] {
-		if e["actor"] != "admin" {
-			t.Errorf("event %v: actor %v, want admin", e["type"], e["actor"])
-		}
+	const actions = "admin_logout,unban,ban,admin_session_ended"
+	userEvents := eval[[]string](b, `[...document.querySelectorAll("#user-events tbody tr")].map(r => r.cells[1].textContent + "/" + r.cells[2].textContent)`)
+	if got, want := strings.Join(userEvents, ","), "admin_logout/admin,unban/admin,ban/admin,admin_session_ended/admin"; got != want {
+		t.Errorf("alice's page lists the events %s, want %s", got, want)
 	}
 	b.do(chromedp.Navigate(base + "/console/events"))
 	b.awaitPage("events")
 	types := eval[[]string](b, `[...document.querySelectorAll("#events tbody tr")].filter(r => r.cells[2].textContent === "admin" && r.cells[3].textContent === "alice").map(r => r.cells[1].textContent)`)
-	if got, want := strings.Join(types, ","), "unban,ban,admin_session_ended"; got != want {
-		t.Errorf("the trail's admin events of alice, newest first: %s, want %s", got, want)
+	if got := strings.Join(types, ","); got != actions {
+		t.Errorf("the trail's admin events of alice, newest first: %s, want %s", got, actions)
 	}
 
-	// A new event appears without a reload.
-	if r := doRequest(t, base, http.MethodPost, "/v1/admin/users/alice/logout", adminAuth, "", nil); r.status != http.StatusNoContent {
-		t.Fatalf("admin logout = %d %s", r.status, r.body)
+	// A new event appears without a reload: alice logs out of a new
+	// session herself.
+	fresh := deviceSession(t, base, "alice", "laptop", "192.0.2.7", "Firefox/140")
+	if r := doRequest(t, base, http.MethodPost, "/v1/logout", "Bearer "+fresh.token, "", nil); r.status != http.StatusNoContent {
+		t.Fatalf("logout = %d %s", r.status, r.body)
 	}
-	b.await("the new event on top", `(r => r && r.classList.contains("new") && r.cells[1].textContent === "admin_logout")(document.querySelector("#events tbody tr"))`)
+	b.await("the new event on top", `(r => r && r.classList.contains("new") && r.cells[1].textContent === "logout" && r.cells[3].textContent === "alice")(document.querySelector("#events tbody tr"))`)
 	b.screenshot("events")
+
+	// Paging: mallory's 30 older events fill more than a page.
+	last := eval[string](b, `document.querySelector("#events tbody tr:last-child").dataset.id`)
+	b.press("#older")
+	b.awaitPage("events")
+	if first := eval[string](b, `document.querySelector("#events tbody tr").dataset.id`); first == last || !eval[bool](b, `!document.querySelector("#newest").hidden`) {
+		t.Errorf("the older page starts with %s (the newest page ended with %s), Newest shown: %v", first, last, eval[bool](b, `!document.querySelector("#newest").hidden`))
+	}
+	b.press("#newest")
+	b.awaitPage("events")
+	if got := eval[string](b, `document.querySelector("#events tbody tr").cells[1].textContent`); got != "logout" {
+		t.Errorf("back at the newest page, the first event is %s, want logout", got)
+	}
 
 	// Filter by kind, with the keyboard.
 	b.do(chromedp.Focus(chromedp.ID("filter-type")), chromedp.SetValue(chromedp.ID("filter-type"), "ban"), chromedp.Focus(chromedp.ID("filter-subject")), chromedp.KeyEvent("alice\r"))
