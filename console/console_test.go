@@ -2,11 +2,18 @@ package console
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -14,6 +21,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-cmp/cmp"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tokenguard/tokenguard/audit"
@@ -73,13 +81,32 @@ func newFixture(t *testing.T) *fixture {
 	})
 }
 
+// idpIssuer is the trusted issuer of every fixture.
+const idpIssuer = "https://idp.test/"
+
 func newFixtureOn(t *testing.T, mr *miniredis.Miniredis, rdb *redis.Client, entries []clients.Entry) *fixture {
 	t.Helper()
 	key, err := auth.GenerateEdDSAKey("k1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tokens, err := auth.New(auth.Config{Issuer: "https://tokenguard.test", Audience: "api", AccessTTL: 5 * time.Minute, Leeway: 30 * time.Second, Keys: []*auth.Key{key}})
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(t.TempDir(), "idp.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	idp, err := auth.NewTrustedIssuer(t.Context(), auth.TrustedIssuerConfig{Issuer: idpIssuer, Audience: "api", Algorithms: []string{"EdDSA"}, PublicKeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens, err := auth.New(auth.Config{Issuer: "https://tokenguard.test", Audience: "api", AccessTTL: 5 * time.Minute, Leeway: 30 * time.Second, Keys: []*auth.Key{key}, TrustedIssuers: []*auth.TrustedIssuer{idp}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -459,5 +486,56 @@ func TestThePagesHoldNoInlineScriptStyleOrHandler(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function`).Find(js); m != nil {
 		t.Errorf("app.js uses %s: every value must be written as text", m)
+	}
+}
+
+func TestTheSearchFindsOurUserAndATrustedIssuersWithTheirIssuer(t *testing.T) {
+	f := newFixture(t)
+	s := f.signIn(t)
+	theirs, err := f.users.Subject(idpIssuer, "42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.users.Ban(context.Background(), "admin", theirs, time.Hour, "spam"); err != nil {
+		t.Fatal(err)
+	}
+	a := f.send(t, http.MethodGet, "/console/api/users?subject=42", "", s.cookie.Value, nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("search = %d %s", a.status, a.body)
+	}
+	var found struct {
+		Users []foundView `json:"users"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &found); err != nil {
+		t.Fatal(err)
+	}
+	want := []foundView{{Subject: "42"}, {Subject: "42", Issuer: idpIssuer, Known: true, Banned: true}}
+	if diff := cmp.Diff(want, found.Users); diff != "" {
+		t.Errorf("search for 42 (-want +got):\n%s", diff)
+	}
+
+	q := "subject=42&issuer=" + url.QueryEscape(idpIssuer)
+	var u userView
+	a = f.send(t, http.MethodGet, "/console/api/user?"+q, "", s.cookie.Value, nil)
+	if err := json.Unmarshal([]byte(a.body), &u); err != nil || a.status != http.StatusOK {
+		t.Fatalf("user = %d %s (%v)", a.status, a.body, err)
+	}
+	if u.Subject != "42" || u.Issuer != idpIssuer || !u.Banned || u.Ban == nil || u.Ban.By != "admin" || u.Ban.Reason != "spam" {
+		t.Errorf("the trusted issuer's user = %+v, want 42 of %s banned by admin for spam", u, idpIssuer)
+	}
+	if a := f.change(t, s, "/console/api/user/unban", `{"subject":"42","issuer":"`+idpIssuer+`"}`); a.status != http.StatusNoContent {
+		t.Fatalf("unban = %d %s", a.status, a.body)
+	}
+	events, err := f.trail.List(context.Background(), audit.Query{Subject: theirs, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Type != audit.TypeUnban || events[0].Actor != "admin" {
+		t.Errorf("their newest event %+v, want the unban by admin", events)
+	}
+	for _, bad := range []string{"subject=42&issuer=https://evil.test/", "subject=", "issuer=" + url.QueryEscape(idpIssuer)} {
+		if a := f.send(t, http.MethodGet, "/console/api/user?"+bad, "", s.cookie.Value, nil); a.status != http.StatusBadRequest {
+			t.Errorf("user?%s = %d %s, want 400", bad, a.status, a.body)
+		}
 	}
 }
