@@ -19,6 +19,7 @@ import (
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/blacklist"
 	"github.com/tokenguard/tokenguard/config"
+	"github.com/tokenguard/tokenguard/console"
 	"github.com/tokenguard/tokenguard/handlers"
 	"github.com/tokenguard/tokenguard/internal/requestid"
 	"github.com/tokenguard/tokenguard/lockout"
@@ -217,6 +218,28 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}
+	var adminConsole http.Handler
+	if cfg.Console.Enabled {
+		cons, err := console.New(console.Config{
+			Users:      accounts,
+			Clients:    set.clients,
+			Limiter:    limiter,
+			Redis:      conn.Client,
+			Prefix:     cfg.Redis.KeyPrefix,
+			SessionTTL: cfg.Console.SessionTTL,
+			// Outside dev the console is served over HTTPS (directly
+			// or behind a proxy): its cookie never travels in clear.
+			Secure:  !cfg.Dev,
+			Figures: meters.Figures,
+			Metrics: meters,
+			Logger:  log,
+		})
+		if err != nil {
+			return err
+		}
+		adminConsole = cons
+		log.Info("admin console enabled", "path", console.Path, "session_ttl", cfg.Console.SessionTTL.String())
+	}
 	e, err := handlers.New(handlers.Config{
 		Verify:      set.verify,
 		Auth:        authSvc,
@@ -231,6 +254,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		Feed:        revocations,
 		FeedConfig:  handlers.FeedConfig{Heartbeat: cfg.Feed.Heartbeat},
 		Signals:     transmitter,
+		Console:     adminConsole,
 	})
 	if err != nil {
 		return err

@@ -222,6 +222,16 @@ func (s *Service) Trusts(issuer string) bool {
 	return ok
 }
 
+// TrustedIssuers lists the trusted issuers, sorted.
+func (s *Service) TrustedIssuers() []string {
+	out := make([]string, 0, len(s.trusted))
+	for iss := range s.trusted {
+		out = append(out, iss)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // AccessTTL returns the lifetime of issued tokens.
 func (s *Service) AccessTTL() time.Duration { return s.ttl }
 

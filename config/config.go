@@ -47,6 +47,7 @@ type Config struct {
 	Verify     Verify     `yaml:"verify"`
 	Metrics    Metrics    `yaml:"metrics"`
 	Feed       Feed       `yaml:"feed"`
+	Console    Console    `yaml:"console"`
 
 	Keys    []Key    `yaml:"keys"`
 	Clients []Client `yaml:"clients"`
@@ -145,6 +146,15 @@ type Feed struct {
 	// Heartbeat is how often an idle feed stream sends a comment line, so
 	// that a subscriber notices a dead stream.
 	Heartbeat time.Duration `yaml:"heartbeat"`
+}
+
+// Console holds the settings of the admin console served at /console/.
+type Console struct {
+	// Enabled serves the console; off by default.
+	Enabled bool `yaml:"enabled"`
+	// SessionTTL is how long a console session lives unused: every
+	// request of the admin restarts it.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // HTTP holds the server's limits and timeouts.
@@ -267,6 +277,7 @@ func Default() Config {
 		},
 		Verify:     Verify{EmailClaim: "email", GroupsClaim: "groups"},
 		Feed:       Feed{Heartbeat: 15 * time.Second},
+		Console:    Console{SessionTTL: 30 * time.Minute},
 		ClientAuth: ClientAuth{FailuresPerClient: 20, FailuresPerIP: 100, Window: time.Minute},
 		HTTP: HTTP{
 			ReadHeaderTimeout: 5 * time.Second,

@@ -114,6 +114,8 @@ func TestBadSettingsStopStartUpNamingTheSetting(t *testing.T) {
 		{"no failure allowed per address", "dev: true\nclient_auth:\n  failures_per_ip: 0\n", nil, "client_auth.failures_per_ip: want 1 to 1000000, got 0"},
 		{"a client authentication window under a second", "dev: true\nclient_auth:\n  window: 10ms\n", nil, "client_auth.window: want 1s to 24h"},
 		{"a client authentication window over a day", "", map[string]string{"TOKENGUARD_DEV": "true", "TOKENGUARD_CLIENT_AUTH_WINDOW": "25h"}, "client_auth.window"},
+		{"a console session shorter than a minute", "dev: true\nconsole:\n  session_ttl: 10s\n", nil, "console.session_ttl: want 1m to 24h"},
+		{"a console session longer than a day", "", map[string]string{"TOKENGUARD_DEV": "true", "TOKENGUARD_CONSOLE_SESSION_TTL": "25h"}, "console.session_ttl"},
 		{"a bad listen address", "dev: true\nlisten: nowhere\n", nil, "listen: want host:port"},
 		{"production with the embedded store", "keys:\n  - {kid: a, alg: HS256, secret_env: X}\n", nil, "redis.addrs: production mode"},
 		{"production with an ephemeral key", "redis:\n  addrs: [127.0.0.1:6379]\n", nil, "keys: production mode"},
@@ -288,5 +290,28 @@ func TestClientAuthLimitsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
 	}
 	if got, want := cfg.ClientAuth, (ClientAuth{FailuresPerClient: 5, FailuresPerIP: 100, Window: 10 * time.Minute}); got != want {
 		t.Errorf("client_auth = %+v, want %+v", got, want)
+	}
+}
+
+func TestConsoleSettingsHaveDefaultsAndEnvironmentVariables(t *testing.T) {
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	want := []Field{
+		{Key: "console.enabled", Env: "TOKENGUARD_CONSOLE_ENABLED", Default: "false"},
+		{Key: "console.session_ttl", Env: "TOKENGUARD_CONSOLE_SESSION_TTL", Default: "30m0s"},
+	}
+	for _, w := range want {
+		if diff := cmp.Diff(w, byKey[w.Key]); diff != "" {
+			t.Errorf("Fields()[%s] (-want +got):\n%s", w.Key, diff)
+		}
+	}
+	cfg, err := Load(writeFile(t, devYAML+"console:\n  enabled: true\n"), true, env(map[string]string{"TOKENGUARD_CONSOLE_SESSION_TTL": "10m"}))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := cfg.Console, (Console{Enabled: true, SessionTTL: 10 * time.Minute}); got != want {
+		t.Errorf("console = %+v, want %+v", got, want)
 	}
 }

@@ -118,6 +118,10 @@ func (c Config) Validate() error {
 		bad("revocation.on_store_failure", "want closed or open, got %q", c.Revocation.OnStoreFailure)
 	}
 
+	if d := c.Console.SessionTTL; d < time.Minute || d > 24*time.Hour {
+		bad("console.session_ttl", "want 1m to 24h, got %v", d)
+	}
+
 	if n := c.ClientAuth.FailuresPerClient; n < 1 || n > 10000 {
 		bad("client_auth.failures_per_client", "want 1 to 10000, got %d", n)
 	}

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -58,6 +59,10 @@ type Config struct {
 	// Signals is the SSF transmitter behind /.well-known/ssf-configuration
 	// and /ssf/...; nil serves none of them.
 	Signals *signals.Transmitter
+	// Console, when not nil, serves /console and every path under
+	// /console/ (the admin console); it sees the client's address, as
+	// the forwarded-for rules decide it, in the request's RemoteAddr.
+	Console http.Handler
 }
 
 type handler struct {
@@ -186,8 +191,27 @@ func New(cfg Config) (*echo.Echo, error) {
 	admin.DELETE("/users/:subject/ban", h.unban)
 	admin.DELETE("/sessions/:id", h.adminEndSession)
 	admin.Match(read, "/events", h.listEvents)
+	if cfg.Console != nil {
+		console := mount(cfg.Console)
+		e.Any("/console", console)
+		e.Any("/console/*", console)
+	}
 	h.routes = routePatterns(e)
 	return e, nil
+}
+
+// mount serves a plain net/http handler under Echo's middleware (request
+// id, metrics, logs, body limit), with the request's RemoteAddr set to the
+// client's address as Echo's IP extractor decides it (the forwarded one
+// only from a trusted proxy), so that the handler limits by the same
+// address as the client routes.
+func mount(next http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request().Clone(c.Request().Context())
+		r.RemoteAddr = net.JoinHostPort(c.RealIP(), "0")
+		next.ServeHTTP(c.Response(), r)
+		return nil
+	}
 }
 
 func (h *handler) healthz(c echo.Context) error {

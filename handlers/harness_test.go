@@ -114,6 +114,8 @@ type harnessOptions struct {
 	// forward-auth decision and the request lines of the hot path are then
 	// not written.
 	infoLogs bool
+	// console is served under /console (see Config.Console).
+	console http.Handler
 }
 
 func (h *harness) now() time.Time { return h.clock.Now() }
@@ -241,6 +243,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Feed:        store,
 		FeedConfig:  FeedConfig{Heartbeat: opts.heartbeat},
 		Signals:     tx,
+		Console:     opts.console,
 	})
 	if err != nil {
 		t.Fatal(err)

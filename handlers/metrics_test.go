@@ -277,7 +277,9 @@ func TestARefusalForAnUnknownStateCountsAsUnavailable(t *testing.T) {
 var allowedLabels = map[string][]string{
 	"outcome": {"allowed", "missing", "invalid", "expired", "revoked_token", "session_ended", "cut_off", "banned", "scope", "unavailable", "error",
 		"rotated", "reuse_window", "reuse_detected", "refused", "failed",
-		"user_logged_out", "replayed"},
+		"user_logged_out", "replayed",
+		"success", "failure", "forbidden", "locked_out", "done", "other"}, // the last line: the console's
+	"action":  {"end_session", "logout_everywhere", "ban", "unban", "sign_out", "other"},
 	"kind":    {"token", "session", "user", "ban"},
 	"cause":   {"logout_local", "logout_others", "logout_global", "own_session", "admin", "rfc7009", "refresh_reuse", "refresh_exhausted", "evicted", "ban", "backchannel_logout", "store_error", "fell_behind"},
 	"shard":   {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15"},

@@ -58,6 +58,8 @@ type Metrics struct {
 	feedEvents   prometheus.Counter
 	feedSlow     prometheus.Counter
 	signals      *signalMetrics
+	consoleIn    map[string]prometheus.Counter
+	consoleDo    map[string]prometheus.Counter
 }
 
 // New returns the metrics, registered on a registry of their own together
@@ -149,10 +151,27 @@ func New() *Metrics {
 		Help: "Revocation feed subscribers disconnected for falling too far behind.",
 	})
 
+	signIns := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "console_sign_ins_total",
+		Help: "Sign-ins to the admin console, by outcome (success, failure, forbidden, locked_out, unavailable).",
+	}, []string{"outcome"})
+	m.consoleIn = resolveNames(signIns, consoleSignInOutcomes)
+	actions := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: Namespace, Name: "console_actions_total",
+		Help: "Actions taken in the admin console, by action (end_session, logout_everywhere, ban, unban, sign_out) and outcome (done, refused, failed).",
+	}, []string{"action", "outcome"})
+	m.consoleDo = map[string]prometheus.Counter{}
+	for _, a := range consoleActions {
+		for _, o := range consoleActionOutcomes {
+			m.consoleDo[a+" "+o] = actions.WithLabelValues(a, o)
+		}
+	}
+
 	m.reg.MustRegister(
 		decisions, revocations, m.sessionsOpen, ended, refreshes, backchannel,
 		m.requests, m.durations, m.clientAuth, m.rateLimited,
 		m.propagation, redisErrors, m.feedEvents, m.feedSlow,
+		signIns, actions,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -222,6 +241,44 @@ func (m *Metrics) FeedSlowDisconnect() { m.feedSlow.Inc() }
 // MirrorApplied observes the propagation delay of one change applied to
 // the revocation mirror (blacklist.Config.OnApplied).
 func (m *Metrics) MirrorApplied(delay time.Duration) { m.propagation.Observe(delay.Seconds()) }
+
+// The label values of the console's counters; anything else counts as
+// "other".
+var (
+	consoleSignInOutcomes = []string{"success", "failure", "forbidden", "locked_out", "unavailable", otherLabel}
+	consoleActions        = []string{"end_session", "logout_everywhere", "ban", "unban", "sign_out", otherLabel}
+	consoleActionOutcomes = []string{"done", "refused", "failed", otherLabel}
+)
+
+// ConsoleSignIn counts a sign-in to the admin console by its outcome
+// (console.Metrics).
+func (m *Metrics) ConsoleSignIn(outcome string) {
+	c, ok := m.consoleIn[outcome]
+	if !ok {
+		c = m.consoleIn[otherLabel]
+	}
+	c.Inc()
+}
+
+// ConsoleAction counts an action taken in the admin console by the action
+// and its outcome (console.Metrics).
+func (m *Metrics) ConsoleAction(action, outcome string) {
+	c, ok := m.consoleDo[action+" "+outcome]
+	if !ok {
+		c = m.consoleDo[otherLabel+" "+otherLabel]
+	}
+	c.Inc()
+}
+
+// resolveNames returns the counter of each label value of a one-label
+// vector.
+func resolveNames(vec *prometheus.CounterVec, values []string) map[string]prometheus.Counter {
+	out := make(map[string]prometheus.Counter, len(values))
+	for _, v := range values {
+		out[v] = vec.WithLabelValues(v)
+	}
+	return out
+}
 
 // otherLabel stands for any value outside a label's known set.
 const otherLabel = "other"

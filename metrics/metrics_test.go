@@ -46,6 +46,8 @@ func TestNewResolvesEveryCombinationOfTheWorkflowsEnumerations(t *testing.T) {
 		"tokenguard_mirror_propagation_delay_seconds": 1,
 		"tokenguard_feed_events_sent_total":           1,
 		"tokenguard_feed_slow_disconnects_total":      1,
+		"tokenguard_console_sign_ins_total":           len(consoleSignInOutcomes),
+		"tokenguard_console_actions_total":            len(consoleActions) * len(consoleActionOutcomes),
 	}
 	if diff := cmp.Diff(want, series(t, m, "tokenguard_")); diff != "" {
 		t.Errorf("series that exist before anything is counted (-want +got):\n%s", diff)

@@ -9,7 +9,7 @@ import (
 // any other command count as "other".
 var redisCommands = []string{
 	"client", "cluster", "config", "del", "eval", "evalsha", "exists", "get",
-	"hello", "hgetall", "info", "pexpire", "ping", "pttl", "scan", "script",
+	"getex", "hello", "hgetall", "info", "pexpire", "ping", "pttl", "scan", "script",
 	"sentinel", "set", "wait", "xadd", "xrange", "xread", "xrevrange",
 	"zadd", "zrange", "zrem", "zrevrange",
 }

@@ -27,6 +27,7 @@
 //	<p>{<n>}:ssf-stream:<id>              string  signals     an SSF event stream's configuration, as JSON
 //	<p>{<n>}:ssf-outbox:<id>              stream  signals     the stream's signed events not yet delivered, oldest first
 //	<p>{<n>}:ssf-lease:<id>               string  signals     which instance pushes the stream's events now, TTL a few seconds
+//	<p>{<n>}:console-session:<digest>     string  console     an admin's console session, as JSON; TTL the idle timeout
 //
 // The first four are the revocation entries. A mirror loads them with a SCAN
 // for SnapshotPattern (<p>{*}:?:*) and reads the kind and the id back with
@@ -152,6 +153,14 @@ func (k Keys) AuthLockout(who string) string { return k.named("auth-lock", who, 
 // replay is refused. The id comes from another system and may be long, so
 // the key holds a digest of it (as AuthFailures does).
 func (k Keys) SeenMessage(id string) string { return k.named("seen-msg", id, digest(id)) }
+
+// ConsoleSession names an admin's console session, found by the value of
+// its cookie. The key holds a digest of the value (see AuthFailures),
+// never the value itself: what Redis holds, a dump or a replica included,
+// opens no session.
+func (k Keys) ConsoleSession(cookie string) string {
+	return k.named("console-session", cookie, digest(cookie))
+}
 
 // Events names the stream of every audit event.
 func (k Keys) Events() string { return k.global("events") }

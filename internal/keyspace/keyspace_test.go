@@ -43,6 +43,7 @@ func TestEveryKeyKindHasItsExactName(t *testing.T) {
 		{"SSF stream", k.SignalStream("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-stream:AAAAAAAAAAAAAAAAAAAAAA"},
 		{"SSF outbox", k.SignalOutbox("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-outbox:AAAAAAAAAAAAAAAAAAAAAA"},
 		{"SSF lease", k.SignalLease("AAAAAAAAAAAAAAAAAAAAAA"), "tg:{11}:ssf-lease:AAAAAAAAAAAAAAAAAAAAAA"},
+		{"console session", k.ConsoleSession("cookie-value"), "tg:{7}:console-session:0P_1p_kaq-FOE0g738bkdw"},
 		{"failed authentications from an address", k.AuthFailures("client-ip:192.0.2.7"), "tg:{11}:auth-fails:qEyRn8_P1zrAJ61KCzf9ug"},
 		{"a logout token seen", k.SeenMessage("https://idp.test/\x1fjti-1"), "tg:{6}:seen-msg:dW4N3Ra4liKItgMa4G_cAA"},
 	} {
