@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,7 +126,6 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 		"TOKENGUARD_HTTP_WRITE_TIMEOUT": "200ms",
 		"TOKENGUARD_FEED_HEARTBEAT":     "20ms",
 	}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
-	const feeder = "feeder:dev-feeder-secret"
 	f := subscribeFeed(t, ts.base, feeder, "")
 	if ev := f.next(); ev.name != "snapshot" {
 		t.Fatalf("first event = %+v, want the snapshot", ev)
@@ -164,7 +165,6 @@ func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) 
 	// Heartbeats keep the stream talking while the mirror notices the
 	// restart and reloads, however long that takes on a busy machine.
 	ts := startServerYAML(t, map[string]string{"TOKENGUARD_FEED_HEARTBEAT": "100ms"}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
-	const feeder = "feeder:dev-feeder-secret"
 	f := subscribeFeed(t, ts.base, feeder, "")
 	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
 	before := ts.session("alice")
@@ -202,5 +202,83 @@ func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) 
 	r := subscribeFeed(t, ts.base, feeder, old.id)
 	if ev := r.next(); ev.name != "snapshot" || ev.data["reset"] != true {
 		t.Errorf("resuming from %s after the restart: first event %+v, want a snapshot with reset true", old.id, ev)
+	}
+}
+
+// feeder is the client of the fleet's and the servers' configurations
+// allowed to follow the feed.
+const feeder = "feeder:dev-feeder-secret"
+
+// awaitFeed waits until base serves its feed: an instance answers 503
+// until the mirror the feed is read from has loaded, which in strict mode
+// /readyz does not wait for.
+func awaitFeed(t *testing.T, base string) {
+	t.Helper()
+	awaitCond(t, base+" to serve the feed", func() bool {
+		req, err := http.NewRequest(http.MethodHead, base+"/v1/revocations/stream", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, secret, _ := strings.Cut(feeder, ":")
+		req.SetBasicAuth(id, secret)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+// snapshotHas reads a fresh stream up to its ready event and reports
+// whether the snapshot named the ended session sid.
+func (f *e2eFeed) snapshotHas(sid string) bool {
+	f.t.Helper()
+	if ev := f.next(); ev.name != "snapshot" || ev.data["reset"] != false {
+		f.t.Fatalf("first event = %+v, want a snapshot that is no reset", ev)
+	}
+	ready, before := f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	if ready.id == "" {
+		f.t.Errorf("ready %+v has no id", ready)
+	}
+	return slices.ContainsFunc(before, endedSession(sid))
+}
+
+// feedFlow follows the feed of two instances of the fleet's topology, the
+// fleet's b (mirror mode) and a third one in strict mode, while a writes:
+// each subscriber gets a snapshot holding what a wrote before, then every
+// logout made at a afterwards, from the change logs of their shards.
+func (f *fleet) feedFlow() {
+	t := f.t
+	t.Helper()
+	before := f.login(f.a, "feed-before")
+	f.must(f.a, http.MethodPost, "/v1/logout", "Bearer "+before.token, "", http.StatusNoContent)
+	// b has it once it refuses the token; the strict instance loads its
+	// mirror after the logout.
+	f.awaitVerify(f.b, before.token, http.StatusUnauthorized, "a logout at a reaches b")
+	strict := f.start("strict", map[string]string{"TOKENGUARD_REVOCATION_MODE": "strict"})
+	awaitFeed(t, strict.base)
+
+	subs := map[string]*e2eFeed{}
+	for _, in := range []*instance{f.b, strict} {
+		subs[in.name] = subscribeFeed(t, in.base, feeder, "")
+		if !subs[in.name].snapshotHas(before.sid) {
+			t.Errorf("the snapshot of %s lacks the session ended before it", in.name)
+		}
+	}
+	// Sessions of several users: their entries fall on several shards,
+	// which on a Cluster live on different masters.
+	var after []session
+	for i := range 6 {
+		s := f.login(f.a, fmt.Sprintf("feed-after-%d", i))
+		f.must(f.a, http.MethodPost, "/v1/logout", "Bearer "+s.token, "", http.StatusNoContent)
+		after = append(after, s)
+	}
+	for name, sub := range subs {
+		for _, s := range after {
+			if ev, _ := sub.until(endedSession(s.sid)); ev.id == "" {
+				t.Errorf("the live event of %s's feed %+v has no id", name, ev)
+			}
+		}
 	}
 }

@@ -106,6 +106,11 @@ type Config struct {
 	// FeedBuffer is how many changes a subscriber may fall behind before
 	// it is dropped (default 256).
 	FeedBuffer int
+	// Feed keeps a mirror in strict mode too, for the revocation feed
+	// alone: checks, readiness and StaleShards still go to Redis every
+	// time, as strict mode promises; only Subscribe reads the mirror.
+	// Mirror mode always keeps one and serves the feed from it.
+	Feed bool
 }
 
 // Mode says where checks read the revocation state.
@@ -142,15 +147,17 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	mode          Mode
-	mirror        *mirror // nil unless mode is ModeMirror
+	mode Mode
+	// mirror is nil in strict mode unless it keeps one for the feed; only
+	// in mirror mode do checks read it.
+	mirror        *mirror
 	maxStale      time.Duration
 	failOpen      bool
 	pollTimeout   time.Duration
 	sweepInterval time.Duration
 	lastOpenWarn  atomic.Int64
 	onApplied     func(delay time.Duration)
-	feed          *feed // nil unless mode is ModeMirror
+	feed          *feed // nil when there is no mirror
 }
 
 // New returns a Store that keeps its state in rdb.
@@ -186,7 +193,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if s.mode == "" {
 		s.mode = ModeMirror
 	}
-	if s.mode == ModeMirror {
+	if s.mode == ModeMirror || cfg.Feed {
 		s.mirror = newMirror()
 		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 256))
 	}
@@ -256,8 +263,7 @@ func (st state) decide(t Token, now time.Time) error {
 
 // lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state, error) {
-	switch {
-	case s.mirror != nil:
+	if s.mode == ModeMirror {
 		st, err := s.mirror.lookup(t, now.UnixNano(), s.maxStale)
 		if err != nil && !s.openOn(err) {
 			return state{}, err
@@ -445,9 +451,10 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 // failing closed. Some stale shards do not make the store unready: it still
 // answers every user whose shards are current, and the other instances share
 // its Redis, so routing elsewhere would not help (StaleShards names them).
-// In strict mode: while Redis answers.
+// In strict mode: while Redis answers, whatever the state of a mirror kept
+// for the feed (Subscribe says whether that one is loaded).
 func (s *Store) Ready(ctx context.Context) error {
-	if s.mirror != nil {
+	if s.mode == ModeMirror {
 		stale, unloaded := s.mirror.stale(s.now().UnixNano(), s.maxStale)
 		switch {
 		case unloaded > 0:
@@ -466,9 +473,9 @@ func (s *Store) Ready(ctx context.Context) error {
 // StaleShards lists the shards (see keyspace.Shard) whose part of the mirror has not
 // confirmed it was current within the staleness bound: checks of tokens
 // whose id, session or user falls in one get on_store_failure's answer. It
-// is empty in strict mode.
+// is empty in strict mode, where checks never read the mirror.
 func (s *Store) StaleShards() []int {
-	if s.mirror == nil {
+	if s.mode != ModeMirror {
 		return nil
 	}
 	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
@@ -479,8 +486,9 @@ func (s *Store) StaleShards() []int {
 // numbers, so that any caller (the metrics of the service, an embedded
 // verifier) can report them its own way.
 type Stats struct {
-	// Mirror is false in strict mode, where there is no mirror and every
-	// other field is zero.
+	// Mirror is false when the store keeps no mirror (strict mode without
+	// the feed), and every other field is then zero. In strict mode with
+	// the feed the figures describe the mirror the feed is served from.
 	Mirror bool
 	// Entries is the number of revocation entries held in memory: the sum
 	// of the four counts that follow.
@@ -506,7 +514,7 @@ type Stats struct {
 	FeedSubscribers int
 }
 
-// Stats reports on the mirror; zero in strict mode.
+// Stats reports on the mirror; zero when there is none.
 func (s *Store) Stats() Stats {
 	if s.mirror == nil {
 		return Stats{}

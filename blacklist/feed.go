@@ -22,9 +22,9 @@ import (
 // older than the backlog, is served with a fresh snapshot.
 
 var (
-	// ErrNoFeed reports that the store keeps no mirror (strict mode), so
-	// it has no feed to subscribe to.
-	ErrNoFeed = errors.New("the revocation feed needs the mirror (mode mirror)")
+	// ErrNoFeed reports that the store keeps no mirror (strict mode
+	// without Config.Feed), so it has no feed to subscribe to.
+	ErrNoFeed = errors.New("the store keeps no revocation mirror to feed from")
 	// ErrTooSlow ends a subscription whose subscriber fell more than its
 	// buffer behind; it resumes from its last position.
 	ErrTooSlow = errors.New("revocation feed subscriber too slow")
@@ -189,8 +189,9 @@ func (f *feed) resumable(position string) (uint64, bool) {
 // snapshot of the whole state. Every change is delivered at least once
 // from there (a change racing the snapshot may be in both, and applying
 // one twice is harmless). The subscriber must Close it. It fails with
-// ErrNoFeed in strict mode, and with ErrUnavailable until the mirror has
-// loaded every shard.
+// ErrNoFeed when the store keeps no mirror (strict mode without
+// Config.Feed), and with ErrUnavailable until the mirror has loaded every
+// shard.
 func (s *Store) Subscribe(after string) (*Subscription, error) {
 	if s.mirror == nil {
 		return nil, ErrNoFeed

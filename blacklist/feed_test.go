@@ -1,12 +1,18 @@
 package blacklist
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
-// Tests of the feed's bookkeeping (feed.go); the stream end to end is
-// tested through handlers and the served binary.
+// Tests of the feed's bookkeeping (feed.go) and of the mirror strict mode
+// keeps for it; the stream end to end is tested through handlers and the
+// served binary.
 
 func TestFeedResumesWithinItsBacklogAndNotBeyond(t *testing.T) {
 	f := newFeed(3, 8)
@@ -75,4 +81,67 @@ func TestFeedResetEndsEverySubscriptionAndForgetsOldPositions(t *testing.T) {
 		t.Errorf("position %q resumes after a reset, want a fresh snapshot", old)
 	}
 	sub.Close() // after the reset ended it: no double close
+}
+
+func TestStrictModeWithTheFeedChecksRedisAndFeedsFromItsOwnMirror(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	ctx := context.Background()
+	s := startStore(t, rdb, Config{Mode: ModeStrict, Feed: true})
+	var sub *Subscription
+	awaitTrue(t, "the feed's mirror to load", func() bool {
+		var err error
+		sub, err = s.Subscribe("")
+		return err == nil
+	})
+	defer sub.Close()
+
+	// A revocation the change log never saw: only a check that reads
+	// Redis can know it.
+	key := s.keys.Entry(keyspace.KindRevokedToken, "beside-the-log")
+	if err := rdb.Set(ctx, key, "1", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantRevoked(t, s.Check(ctx, Token{ID: "beside-the-log"}), "strict mode reads Redis even with a mirror for the feed")
+	if got := s.StaleShards(); got != nil {
+		t.Errorf("StaleShards = %v, want none: strict checks never read the mirror", got)
+	}
+
+	// Another instance's revocation reaches the subscriber through the log.
+	if err := strictStore(rdb).RevokeToken(ctx, "elsewhere", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-sub.C:
+		if ev.Kind != ChangeToken || ev.ID != "elsewhere" || ev.Position == "" {
+			t.Errorf("live event = %+v, want token elsewhere with a position", ev)
+		}
+	case <-time.After(10 * time.Second): // a bound on a broken feed
+		t.Fatal("no live event within 10s")
+	}
+	if st := s.Stats(); !st.Mirror || st.FeedSubscribers != 1 {
+		t.Errorf("Stats = mirror %v, %d subscribers; want the feed's mirror and 1", st.Mirror, st.FeedSubscribers)
+	}
+}
+
+func TestStrictModeReadinessIgnoresTheFeedsMirror(t *testing.T) {
+	srv := redistest.Start(t)
+	// Never run: its mirror never loads.
+	s := New(srv.Client(), Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Mode: ModeStrict, Feed: true})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Errorf("Ready = %v, want nil: strict readiness is Redis answering", err)
+	}
+	if _, err := s.Subscribe(""); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Subscribe before the mirror loaded = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestStrictModeWithoutTheFeedKeepsNoMirror(t *testing.T) {
+	s := strictStore(nil)
+	if _, err := s.Subscribe(""); !errors.Is(err, ErrNoFeed) {
+		t.Errorf("Subscribe = %v, want ErrNoFeed", err)
+	}
+	if st := s.Stats(); st.Mirror {
+		t.Errorf("Stats = %+v, want no mirror", st)
+	}
 }

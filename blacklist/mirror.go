@@ -284,7 +284,8 @@ var errBehind = errors.New("mirror fell behind the change log")
 // longer than the logs are kept. Shards are followed together in one
 // blocking XREAD where the store is one server, and one by one on Cluster,
 // whose slots differ, so that a master's loss stalls only its own shards.
-// It also sweeps expired entries. In strict mode it returns at once. Its
+// It also sweeps expired entries. In strict mode it keeps the mirror of
+// the feed, if the store has one, and else returns at once. Its
 // caller owns the goroutine; it returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	m := s.mirror

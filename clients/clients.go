@@ -196,3 +196,19 @@ func (r *Registry) Check(id, secret string) (Client, bool) {
 	match := subtle.ConstantTimeCompare(got[:], c.SecretHash[:]) == 1
 	return c, known && match
 }
+
+// Granted reports whether some client holds permission perm: start-up
+// asks it to keep only what some client can use (a strict-mode instance
+// keeps a mirror for the revocation feed only if some client may follow
+// it). A nil Registry grants nothing.
+func (r *Registry) Granted(perm string) bool {
+	if r == nil {
+		return false
+	}
+	for _, c := range r.byID {
+		if slices.Contains(c.Permissions, perm) {
+			return true
+		}
+	}
+	return false
+}

@@ -32,7 +32,7 @@ type FeedConfig struct {
 // ahead, so that the timeout never cuts a live stream, idle or not.
 const feedWriteWindow = 30 * time.Second
 
-var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "the revocation feed needs revocation.mode mirror"}
+var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "this instance keeps no revocation mirror to serve the feed from"}
 
 // feedEntry is the data of one revocation event: what is revoked, named as
 // in tokens (jti, sid or sub, with the issuer that issued them), its kind
