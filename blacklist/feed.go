@@ -87,10 +87,16 @@ type Subscription struct {
 	// C delivers the live changes, in order.
 	C <-chan Event
 
-	f   *feed
-	ch  chan Event
-	err error // set under f.mu before ch is closed
+	f    *feed
+	ch   chan Event
+	done chan struct{} // closed with ch
+	err  error         // set under f.mu before ch is closed
 }
+
+// Done is closed when the subscription ends, as C is. A subscriber busy
+// elsewhere (blocked writing to a client that stopped reading) watches it
+// to learn at once that it was dropped, without reading C.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why C was closed: ErrTooSlow, ErrResync, or nil after Close.
 func (s *Subscription) Err() error {
@@ -138,6 +144,7 @@ func (f *feed) end(sub *Subscription, err error) {
 	delete(f.subs, sub)
 	sub.err = err
 	close(sub.ch)
+	close(sub.done)
 }
 
 // publish records a change and hands it to every subscriber, never
@@ -203,7 +210,7 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ch := make(chan Event, f.buffer)
-	sub := &Subscription{C: ch, f: f, ch: ch, Position: f.position(f.seq)}
+	sub := &Subscription{C: ch, f: f, ch: ch, done: make(chan struct{}), Position: f.position(f.seq)}
 	if seq, ok := f.resumable(after); ok {
 		sub.Resumed = true
 		for n := seq + 1; n <= f.seq; n++ {

@@ -43,14 +43,19 @@ func TestFeedResumesWithinItsBacklogAndNotBeyond(t *testing.T) {
 
 func TestFeedDropsASubscriberWhoseBufferIsFullAndKeepsTheOthers(t *testing.T) {
 	f := newFeed(16, 2)
-	slow := &Subscription{f: f, ch: make(chan Event, 2)}
-	fast := &Subscription{f: f, ch: make(chan Event, 8)}
+	slow := &Subscription{f: f, ch: make(chan Event, 2), done: make(chan struct{})}
+	fast := &Subscription{f: f, ch: make(chan Event, 8), done: make(chan struct{})}
 	f.subs[slow], f.subs[fast] = struct{}{}, struct{}{}
 	for _, id := range []string{"a", "b", "c"} {
 		f.publish(Change{Kind: ChangeToken, ID: id})
 	}
 	if err := slow.Err(); !errors.Is(err, ErrTooSlow) {
 		t.Errorf("the slow subscriber's error = %v, want ErrTooSlow", err)
+	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Errorf("the slow subscriber's Done is open, want it closed")
 	}
 	n := 0
 	for range slow.ch {
@@ -68,7 +73,7 @@ func TestFeedResetEndsEverySubscriptionAndForgetsOldPositions(t *testing.T) {
 	f := newFeed(16, 8)
 	f.publish(Change{Kind: ChangeToken, ID: "a"})
 	old := f.position(1)
-	sub := &Subscription{f: f, ch: make(chan Event, 8)}
+	sub := &Subscription{f: f, ch: make(chan Event, 8), done: make(chan struct{})}
 	f.subs[sub] = struct{}{}
 	f.reset()
 	if err := sub.Err(); !errors.Is(err, ErrResync) {

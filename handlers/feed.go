@@ -80,8 +80,13 @@ func (h *handler) revocationStream(c echo.Context) error {
 	beat := time.NewTicker(h.feedCfg.Heartbeat)
 	defer beat.Stop()
 	for {
+		stopWatch := s.watch(sub)
 		err := s.run(sub, after != "", ctx.Done(), beat.C)
+		stopWatch()
 		sub.Close()
+		if errors.Is(sub.Err(), blacklist.ErrTooSlow) {
+			err = sub.Err() // whatever the write it was stuck in returned
+		}
 		switch {
 		case errors.Is(err, blacklist.ErrResync):
 			// The mirror reloaded: start again from a fresh snapshot,
@@ -106,6 +111,28 @@ type sse struct {
 	rc  *http.ResponseController
 	w   http.ResponseWriter
 	buf bytes.Buffer
+}
+
+// watch cuts short a write stuck on a client that stopped reading as soon
+// as the feed drops sub for falling behind, rather than when the write
+// window ends: the client learns at once and resumes, and its connection is
+// not held meanwhile. The returned func stops watching.
+func (s *sse) watch(sub *blacklist.Subscription) (stop func()) {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-sub.Done():
+			if !errors.Is(sub.Err(), blacklist.ErrTooSlow) {
+				return
+			}
+			// A writer without deadlines (a test's) is stuck on no socket.
+			if err := s.rc.SetWriteDeadline(time.Now()); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				s.h.log.Warn("revocation feed: cannot cut a stuck write short", "err", err)
+			}
+		case <-stopped:
+		}
+	}()
+	return func() { close(stopped) }
 }
 
 // run writes sub's snapshot or replay, then its changes, until the client
