@@ -106,8 +106,8 @@ func instanceConfig(spec instanceSpec, port int, sec secrets) string {
 	default:
 		fmt.Fprintf(&b, "keys:\n  - {kid: %s, alg: HS256, secret_env: %s}\n", hs256KID, hs256SecretEnv)
 	}
-	fmt.Fprintf(&b, "clients:\n  - {id: app, secret: %q, permissions: [sessions]}\n  - {id: admin, secret: %q, permissions: [admin]}\n",
-		sec.appSecret, sec.adminSecret)
+	fmt.Fprintf(&b, "clients:\n  - {id: app, secret: %q, permissions: [sessions]}\n  - {id: admin, secret: %q, permissions: [admin]}\n  - {id: feed, secret: %q, permissions: [feed]}\n",
+		sec.appSecret, sec.adminSecret, sec.feedSecret)
 	return b.String()
 }
 

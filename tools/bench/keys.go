@@ -19,6 +19,7 @@ type secrets struct {
 	es256File   string // PKCS#8 PEM
 	appSecret   string
 	adminSecret string
+	feedSecret  string // of the client "feed", which may follow the revocation feed
 }
 
 func newSecrets(dir string) (secrets, error) {
@@ -31,6 +32,9 @@ func newSecrets(dir string) (secrets, error) {
 		return s, err
 	}
 	if s.adminSecret, err = randomText(24); err != nil {
+		return s, err
+	}
+	if s.feedSecret, err = randomText(24); err != nil {
 		return s, err
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -5,8 +5,10 @@
 // in one run: /v1/verify throughput and latency for the reference and every
 // revocation mode, HS256 and ES256, interleaved round by round; how fast a
 // revocation reaches another instance; what a revoked token costs Redis and
-// the mirror; how long an instance takes to load a million revocations; and
-// revocations per second through the API. It prints a table and writes
+// the mirror; how long an instance takes to load a million revocations;
+// revocations per second through the API; and how fast the revocation feed
+// delivers to many subscribers while revocations are written, and what a
+// subscriber costs. It prints a table and writes
 // results.json, results.md, the plot of requests/s (results.png) and
 // every process's log to its output directory, tools/bench/out by default.
 // Only -publish also replaces the committed docs/performance.png and the
@@ -18,6 +20,7 @@
 //	go -C tools/bench run .            # the full run, about five minutes on 2 cores
 //	go -C tools/bench run . -publish   # the same, then updates docs/
 //	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+//	go -C tools/bench run . -skip-throughput -skip-propagation -skip-rate -skip-memory   # the feed alone
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
 package main
@@ -70,6 +73,8 @@ type options struct {
 	skipPropagation   bool
 	skipRate          bool
 	skipMemory        bool
+	feed              feedOptions
+	skipFeed          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,6 +100,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
 	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory and ready-time measurements")
+	fs.IntVar(&o.feed.subscribers, "feed-subscribers", targetFeedSubscribers, "concurrent subscribers of the revocation feed")
+	fs.IntVar(&o.feed.rate, "feed-rate", targetFeedRate, "revocations per second written while the feed is followed")
+	fs.DurationVar(&o.feed.duration, "feed-duration", 10*time.Second, "how long revocations are written while the feed is followed")
+	fs.IntVar(&o.feed.writers, "feed-writers", 16, "goroutines posting the feed phase's revocations")
+	fs.BoolVar(&o.skipFeed, "skip-feed", false, "skip the revocation feed")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -114,7 +124,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
-	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory):
+	case o.feed.subscribers < 1 || o.feed.rate < 1 || o.feed.writers < 1 || o.feed.duration < time.Second:
+		return o, errors.New("-feed-subscribers, -feed-rate and -feed-writers must be positive, -feed-duration at least 1s")
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipFeed):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
@@ -203,6 +215,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Revocations: opts.revocations, MemoryRevocations: opts.memoryRevocations, Propagation: opts.propagation,
 			RateClients: opts.rateClients, RateCount: opts.rateCount, RateSeconds: opts.rateDuration.Seconds(),
 			CacheSize: opts.cacheSize, AccessTTL: def.Tokens.AccessTTL.String(), Leeway: def.Tokens.Leeway.String(),
+			FeedSubscribers: opts.feed.subscribers, FeedRate: opts.feed.rate, FeedSeconds: opts.feed.duration.Seconds(),
 		},
 	}
 	if err := b.measure(ctx, res); err != nil {
@@ -227,6 +240,15 @@ func (b *bench) measure(ctx context.Context, res *results) error {
 		if err := b.measureLive(ctx, res); err != nil {
 			return err
 		}
+	}
+	if !b.opts.skipFeed {
+		b.log.Info("revocation feed", "subscribers", b.opts.feed.subscribers, "rate", b.opts.feed.rate, "duration", b.opts.feed.duration)
+		var err error
+		res.Feed, err = b.feed(ctx, b.opts.feed)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
 	}
 	if !b.opts.skipMemory {
 		if err := b.measureMemory(ctx, res); err != nil {

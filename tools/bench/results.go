@@ -23,6 +23,7 @@ type results struct {
 	RedisMemory    *redisMemoryResult  `json:"redis_memory,omitempty"`
 	MirrorMemory   *mirrorMemoryResult `json:"mirror_memory,omitempty"`
 	Ready          *readyResult        `json:"ready,omitempty"`
+	Feed           *feedResult         `json:"feed,omitempty"`
 
 	Targets []target `json:"targets"`
 	// Problems lists what could not be measured, or went wrong while
@@ -45,6 +46,9 @@ type settings struct {
 	CacheSize         int     `json:"cache_size"`
 	AccessTTL         string  `json:"access_ttl"`
 	Leeway            string  `json:"leeway"`
+	FeedSubscribers   int     `json:"feed_subscribers"`
+	FeedRate          int     `json:"feed_rate_per_second"`
+	FeedSeconds       float64 `json:"feed_seconds"`
 }
 
 // problem records something that went wrong without stopping the run.
