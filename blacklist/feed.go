@@ -68,6 +68,27 @@ type Event struct {
 	// Position is what a subscriber resumes after.
 	Position string
 	Change
+	// memo is shared by every copy of the event handed to subscribers.
+	memo *memo
+}
+
+// memo holds an event's encoding once it is made.
+type memo struct {
+	once sync.Once
+	b    []byte
+}
+
+// Encoded returns encode(e), made once for the event however many
+// subscribers send it: with a thousand subscribers, encoding each change
+// a thousand times would cost more than sending it. Every subscriber of a
+// feed must pass the same encoding; the bytes are shared and must not be
+// changed.
+func (e Event) Encoded(encode func(Event) []byte) []byte {
+	if e.memo == nil {
+		return encode(e)
+	}
+	e.memo.once.Do(func() { e.memo.b = encode(e) })
+	return e.memo.b
 }
 
 // Subscription is one subscriber's view of the feed: a snapshot or a
@@ -84,11 +105,12 @@ type Subscription struct {
 	Replay []Event
 	// Position is the position of the snapshot's end (or of the replay's).
 	Position string
-	// C delivers the live changes, in order.
-	C <-chan Event
+	// C delivers the live changes, in order. Every subscriber gets the
+	// same *Event: it must not be changed.
+	C <-chan *Event
 
 	f    *feed
-	ch   chan Event
+	ch   chan *Event
 	done chan struct{} // closed with ch
 	err  error         // set under f.mu before ch is closed
 }
@@ -117,13 +139,13 @@ type feed struct {
 	mu      sync.Mutex
 	epoch   string
 	seq     uint64
-	backlog []Event // ring of the last changes; backlog[seq%len] is seq's
+	backlog []*Event // ring of the last changes; backlog[seq%len] is seq's
 	buffer  int
 	subs    map[*Subscription]struct{}
 }
 
 func newFeed(backlog, buffer int) *feed {
-	return &feed{epoch: newEpoch(), backlog: make([]Event, backlog), buffer: buffer, subs: map[*Subscription]struct{}{}}
+	return &feed{epoch: newEpoch(), backlog: make([]*Event, backlog), buffer: buffer, subs: map[*Subscription]struct{}{}}
 }
 
 func newEpoch() string { return strconv.FormatUint(rand.Uint64()>>16, 36) }
@@ -148,12 +170,13 @@ func (f *feed) end(sub *Subscription, err error) {
 }
 
 // publish records a change and hands it to every subscriber, never
-// waiting: a subscriber whose buffer is full is dropped.
+// waiting: a subscriber whose buffer is full is dropped. The event is made
+// once and shared, so that a subscriber's buffer holds pointers only.
 func (f *feed) publish(c Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq++
-	ev := Event{Position: f.position(f.seq), Change: c}
+	ev := &Event{Position: f.position(f.seq), Change: c, memo: &memo{}}
 	f.backlog[f.seq%uint64(len(f.backlog))] = ev
 	for sub := range f.subs {
 		select {
@@ -209,12 +232,12 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	f := s.feed
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := make(chan Event, f.buffer)
+	ch := make(chan *Event, f.buffer)
 	sub := &Subscription{C: ch, f: f, ch: ch, done: make(chan struct{}), Position: f.position(f.seq)}
 	if seq, ok := f.resumable(after); ok {
 		sub.Resumed = true
 		for n := seq + 1; n <= f.seq; n++ {
-			sub.Replay = append(sub.Replay, f.backlog[n%uint64(len(f.backlog))])
+			sub.Replay = append(sub.Replay, *f.backlog[n%uint64(len(f.backlog))])
 		}
 	} else {
 		// Every change published so far was applied to the mirror first,

@@ -43,8 +43,8 @@ func TestFeedResumesWithinItsBacklogAndNotBeyond(t *testing.T) {
 
 func TestFeedDropsASubscriberWhoseBufferIsFullAndKeepsTheOthers(t *testing.T) {
 	f := newFeed(16, 2)
-	slow := &Subscription{f: f, ch: make(chan Event, 2), done: make(chan struct{})}
-	fast := &Subscription{f: f, ch: make(chan Event, 8), done: make(chan struct{})}
+	slow := &Subscription{f: f, ch: make(chan *Event, 2), done: make(chan struct{})}
+	fast := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
 	f.subs[slow], f.subs[fast] = struct{}{}, struct{}{}
 	for _, id := range []string{"a", "b", "c"} {
 		f.publish(Change{Kind: ChangeToken, ID: id})
@@ -73,7 +73,7 @@ func TestFeedResetEndsEverySubscriptionAndForgetsOldPositions(t *testing.T) {
 	f := newFeed(16, 8)
 	f.publish(Change{Kind: ChangeToken, ID: "a"})
 	old := f.position(1)
-	sub := &Subscription{f: f, ch: make(chan Event, 8), done: make(chan struct{})}
+	sub := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
 	f.subs[sub] = struct{}{}
 	f.reset()
 	if err := sub.Err(); !errors.Is(err, ErrResync) {
@@ -148,5 +148,28 @@ func TestStrictModeWithoutTheFeedKeepsNoMirror(t *testing.T) {
 	}
 	if st := s.Stats(); st.Mirror {
 		t.Errorf("Stats = %+v, want no mirror", st)
+	}
+}
+
+func TestAnEventIsEncodedOnceForEverySubscriber(t *testing.T) {
+	f := newFeed(16, 8)
+	a := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
+	b := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
+	f.subs[a], f.subs[b] = struct{}{}, struct{}{}
+	f.publish(Change{Kind: ChangeToken, ID: "a"})
+	calls := 0
+	encode := func(ev Event) []byte {
+		calls++
+		return []byte(ev.Position + " " + ev.ID)
+	}
+	got := []string{string((<-a.ch).Encoded(encode)), string((<-b.ch).Encoded(encode)), string(f.backlog[1].Encoded(encode))}
+	want := f.position(1) + " a"
+	for _, g := range got {
+		if g != want {
+			t.Errorf("Encoded = %q, want %q", g, want)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("encode ran %d times for one event sent to two subscribers and kept in the backlog, want 1", calls)
 	}
 }

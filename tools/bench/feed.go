@@ -48,12 +48,17 @@ type feedResult struct {
 	Deliveries int64 `json:"deliveries"`
 	Expected   int64 `json:"expected"`
 	// Disconnected counts the streams the instance ended during the run
-	// (a subscriber dropped as too slow, or a resync).
-	Disconnected int `json:"disconnected"`
-	// Delivery runs from posting a revocation to a subscriber reading its
-	// event: the write through the API, the commit in Redis, the mirror
-	// reading the change log, the fan-out and the stream.
+	// (a subscriber dropped as too slow); Resets the fresh snapshots sent
+	// on open streams (the mirror reloaded). A snapshot's entries are not
+	// deliveries.
+	Disconnected int   `json:"disconnected"`
+	Resets       int64 `json:"resets"`
+	// Delivery runs from the revocation's 204 to a subscriber reading its
+	// event (zero when the event came first): what the feed adds once a
+	// revocation is acknowledged. FromSend runs from posting it, so it
+	// adds the write through the API.
 	Delivery latency `json:"delivery"`
+	FromSend latency `json:"from_send"`
 	// RSS of the instance: ready with no subscriber, with every subscriber
 	// connected and idle, and at the end of the writes.
 	RSSBefore     int64 `json:"rss_before_bytes"`
@@ -92,7 +97,10 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 	}
 
 	total := int(float64(o.rate) * o.duration.Seconds())
-	sent := make([]atomic.Int64, total) // unix nanoseconds; zero until sent
+	// When each revocation was posted and acknowledged, unix nanoseconds;
+	// zero until then.
+	sent := make([]atomic.Int64, total)
+	acked := make([]atomic.Int64, total)
 	subCtx, stopSubs := context.WithCancel(ctx)
 	defer stopSubs()
 	// Streams never end by themselves: no client timeout, and one
@@ -104,7 +112,7 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 	ready := make(chan error, o.subscribers)
 	var wg sync.WaitGroup
 	for i := range subs {
-		s := &feedSubscriber{sent: sent, delays: make([]time.Duration, 0, total)}
+		s := &feedSubscriber{sent: sent, acked: acked, fromSend: make([]time.Duration, 0, total), arrived: make([]int64, 0, total), index: make([]int, 0, total)}
 		subs[i] = s
 		wg.Add(1)
 		go func() {
@@ -140,7 +148,7 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 	}
 
 	start := time.Now()
-	written, writeErrs, firstWriteErr := b.writeRevocations(ctx, writer, in.base, o, sent)
+	written, writeErrs, firstWriteErr := b.writeRevocations(ctx, writer, in.base, o, sent, acked)
 	res.Seconds = time.Since(start).Seconds()
 	res.Written, res.WriteErrors = written, writeErrs
 	res.AchievedRate = float64(written) / res.Seconds
@@ -162,11 +170,15 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 	stopSubs()
 	wg.Wait()
 
-	var all []time.Duration
+	var all, afterAck []time.Duration
 	for _, s := range subs {
 		s.mu.Lock()
-		all = append(all, s.delays...)
-		res.Deliveries += int64(len(s.delays))
+		all = append(all, s.fromSend...)
+		for k, at := range s.arrived {
+			afterAck = append(afterAck, time.Duration(max(at-acked[s.index[k]].Load(), 0)))
+		}
+		res.Deliveries += int64(len(s.fromSend))
+		res.Resets += s.resets
 		if s.ended && s.err == nil {
 			res.Disconnected++
 		}
@@ -175,7 +187,7 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 		}
 		s.mu.Unlock()
 	}
-	res.Delivery = summarize(all)
+	res.Delivery, res.FromSend = summarize(afterAck), summarize(all)
 	res.BytesPerSubscriber = float64(res.RSSSubscribed-res.RSSBefore) / float64(res.Connected)
 	res.LoadedBytesPerSubscriber = float64(res.RSSAfter-res.RSSBefore) / float64(res.Connected)
 	switch {
@@ -189,6 +201,8 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 		return res, fmt.Errorf("feed: the instance ended %d of %d streams during the run", res.Disconnected, res.Connected)
 	case res.Deliveries < res.Expected:
 		return res, fmt.Errorf("feed: %d of %d events never arrived", res.Expected-res.Deliveries, res.Expected)
+	case res.Resets > 0:
+		return res, fmt.Errorf("feed: %d fresh snapshots were sent on open streams during the run (the mirror reloaded)", res.Resets)
 	}
 	return res, nil
 }
@@ -196,7 +210,7 @@ func (b *bench) feed(ctx context.Context, o feedOptions) (*feedResult, error) {
 // writeRevocations posts o.rate revocations a second for o.duration, each
 // at its own due time, recording in sent when each was posted. A writer
 // that falls behind posts late ones at once: the achieved rate says so.
-func (b *bench) writeRevocations(ctx context.Context, a api, base string, o feedOptions, sent []atomic.Int64) (written, failed int, firstErr string) {
+func (b *bench) writeRevocations(ctx context.Context, a api, base string, o feedOptions, sent, acked []atomic.Int64) (written, failed int, firstErr string) {
 	exp := time.Now().Add(10 * time.Minute).Unix()
 	interval := time.Second / time.Duration(o.rate)
 	start := time.Now()
@@ -218,6 +232,7 @@ func (b *bench) writeRevocations(ctx context.Context, a api, base string, o feed
 				body := fmt.Appendf(nil, `{"jti":"%s%d","exp":%d}`, feedJTIPrefix, i, exp)
 				sent[i].Store(time.Now().UnixNano())
 				status, err := a.revoke(ctx, base, body)
+				acked[i].Store(time.Now().UnixNano())
 				mu.Lock()
 				switch {
 				case err == nil && status == http.StatusNoContent:
@@ -240,10 +255,16 @@ func (b *bench) writeRevocations(ctx context.Context, a api, base string, o feed
 // for each revocation the phase wrote, how long after it was sent the
 // event arrived.
 type feedSubscriber struct {
-	sent []atomic.Int64
+	sent, acked []atomic.Int64
 
-	mu        sync.Mutex
-	delays    []time.Duration
+	mu sync.Mutex
+	// fromSend, arrived and index hold, for each live event read, how long
+	// after its revocation was posted it came, when (unix nanoseconds), and
+	// the revocation's number; acked is compared once the writes are done.
+	fromSend  []time.Duration
+	arrived   []int64
+	index     []int
+	resets    int64 // snapshots after the first
 	connected bool
 	ended     bool  // the stream ended before the phase stopped it
 	err       error // set when the phase stopped it, or it never connected
@@ -273,6 +294,7 @@ func (s *feedSubscriber) follow(ctx context.Context, c *http.Client, base, secre
 	}
 	r := bufio.NewReaderSize(resp.Body, 16<<10)
 	told := false
+	inSnapshot := false
 	prefix := []byte(`"jti":"` + feedJTIPrefix)
 	for {
 		line, err := r.ReadSlice('\n')
@@ -284,13 +306,23 @@ func (s *feedSubscriber) follow(ctx context.Context, c *http.Client, base, secre
 			return
 		}
 		switch {
-		case !told && bytes.HasPrefix(line, []byte("event: ready")):
-			s.mu.Lock()
-			s.connected = true
-			s.mu.Unlock()
-			ready <- nil
-			told = true
-		case bytes.HasPrefix(line, []byte("data: ")):
+		case bytes.HasPrefix(line, []byte("event: snapshot")):
+			inSnapshot = true
+			if told {
+				s.mu.Lock()
+				s.resets++
+				s.mu.Unlock()
+			}
+		case bytes.HasPrefix(line, []byte("event: ready")):
+			inSnapshot = false
+			if !told {
+				s.mu.Lock()
+				s.connected = true
+				s.mu.Unlock()
+				ready <- nil
+				told = true
+			}
+		case !inSnapshot && bytes.HasPrefix(line, []byte("data: ")):
 			at := bytes.Index(line, prefix)
 			if at < 0 {
 				continue
@@ -304,7 +336,9 @@ func (s *feedSubscriber) follow(ctx context.Context, c *http.Client, base, secre
 			now := time.Now().UnixNano()
 			if t := s.sent[i].Load(); t != 0 {
 				s.mu.Lock()
-				s.delays = append(s.delays, time.Duration(now-t))
+				s.fromSend = append(s.fromSend, time.Duration(now-t))
+				s.arrived = append(s.arrived, now)
+				s.index = append(s.index, i)
 				s.mu.Unlock()
 			}
 		}
@@ -325,7 +359,7 @@ func feedDelivered(subs []*feedSubscriber) int64 {
 	var n int64
 	for _, s := range subs {
 		s.mu.Lock()
-		n += int64(len(s.delays))
+		n += int64(len(s.fromSend))
 		s.mu.Unlock()
 	}
 	return n
