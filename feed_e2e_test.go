@@ -439,10 +439,10 @@ func TestFeedDisconnectsASubscriberThatStopsReadingAndKeepsTheOthers(t *testing.
 
 	// Revocations from another instance, acknowledged one batch after
 	// another however stuck the subscriber is, until the socket's buffers
-	// and the subscriber's 256 pending changes are full and it is dropped.
-	// Each batch stays well under those 256 and is awaited at the healthy
-	// subscriber, so that a subscriber that keeps reading is never that far
-	// behind (a burst of more than 256 changes would drop it too).
+	// and the subscriber's 1,024 pending changes are full and it is
+	// dropped. Each batch stays well under those 1,024 and is awaited at
+	// the healthy subscriber, so that a subscriber that keeps reading is
+	// never that far behind (a larger burst would drop it too).
 	w := ts.feedWriter()
 	var written []string
 	for len(written) < 50_000 {

@@ -104,7 +104,10 @@ type Config struct {
 	// fresh snapshot.
 	FeedBacklog int
 	// FeedBuffer is how many changes a subscriber may fall behind before
-	// it is dropped (default 256).
+	// it is dropped (default 1024). The mirror applies changes in bursts
+	// (one read of the change logs returns up to 1000 per shard when it
+	// is behind), which a subscriber's buffer must absorb; it holds
+	// pointers to events shared by every subscriber (8 KiB at 1024).
 	FeedBuffer int
 	// Feed keeps a mirror in strict mode too, for the revocation feed
 	// alone: checks, readiness and StaleShards still go to Redis every
@@ -195,7 +198,7 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	}
 	if s.mode == ModeMirror || cfg.Feed {
 		s.mirror = newMirror()
-		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 256))
+		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 1024))
 	}
 	return s
 }
