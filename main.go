@@ -18,6 +18,7 @@ import (
 
 	"github.com/tokenguard/tokenguard/audit"
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/config"
 	"github.com/tokenguard/tokenguard/console"
 	"github.com/tokenguard/tokenguard/handlers"
@@ -126,6 +127,15 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		}
 	}()
 
+	// Strict mode keeps a mirror for the revocation feed (mirror mode
+	// always has one) only when some client may follow the feed: clients
+	// are fixed at start-up, and an instance no one can subscribe to should
+	// not hold the whole state in memory nor keep blocking reads of the
+	// change logs open.
+	feed := set.clients.Granted(clients.PermFeed)
+	if set.mode == blacklist.ModeStrict && feed {
+		log.Info("strict mode: keeping a revocation mirror for the feed only; every check still reads Redis")
+	}
 	revocations := blacklist.New(conn.Client, blacklist.Config{
 		Prefix:           cfg.Redis.KeyPrefix,
 		Leeway:           cfg.Tokens.Leeway,
@@ -139,6 +149,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		MaxStaleness:         cfg.Revocation.MaxStaleness,
 		FailOpen:             cfg.Revocation.OnStoreFailure == "open",
 		OnApplied:            meters.MirrorApplied,
+		Feed:                 feed,
 	})
 	if err := errors.Join(meters.WatchRedisPool(conn.Client.PoolStats), meters.WatchMirror(revocations.Stats)); err != nil {
 		return err

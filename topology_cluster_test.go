@@ -35,3 +35,12 @@ func TestOnAClusterTwoInstancesAgreeAndSurviveAMasterFailover(t *testing.T) {
 	})
 	t.Logf("wall time %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestOnAClusterTheFeedSendsTheSnapshotThenChangesMadeElsewhere follows
+// the revocation feed of a mirror-mode and a strict-mode instance on a
+// 3-master, 3-replica Cluster while a third instance writes.
+func TestOnAClusterTheFeedSendsTheSnapshotThenChangesMadeElsewhere(t *testing.T) {
+	cl := redistest.StartCluster(t)
+	f := startFleet(t, fmt.Sprintf("  addrs: %s\n  dial_timeout: 500ms\n", yamlList(cl.Addrs())))
+	f.feedFlow()
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -46,6 +47,9 @@ type fleet struct {
 	a, b   *instance
 	secret []byte
 	client *http.Client
+	// file and env are the instances' configuration, for starting more.
+	file string
+	env  map[string]string
 }
 
 // startFleet starts two instances on one configuration whose redis section
@@ -75,30 +79,33 @@ keys:
 clients:
   - {id: app, secret: dev-app-secret, permissions: [sessions]}
   - {id: admin, secret: dev-admin-secret, permissions: [admin]}
+  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}
 `
 	file := filepath.Join(t.TempDir(), "config.yaml")
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"TOKENGUARD_TEST_HS256": string(secret)}
-	f := &fleet{t: t, secret: secret, client: &http.Client{Timeout: 15 * time.Second}}
-	for _, name := range []string{"a", "b"} {
-		in := &instance{name: name, logs: &syncbuf.Buffer{}}
-		in.base = startServe(t, []string{"-config", file}, env, in.logs)
-		if name == "a" {
-			f.a = in
-		} else {
-			f.b = in
-		}
-	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, in := range f.both() {
-				t.Logf("log of instance %s:\n%s", in.name, tail(in.logs.String(), 60))
-			}
+	f := &fleet{t: t, secret: secret, client: &http.Client{Timeout: 15 * time.Second}, file: file, env: env}
+	f.a = f.start("a", nil)
+	f.b = f.start("b", nil)
+	return f
+}
+
+// start starts one more instance on the fleet's configuration, with env
+// added to its environment; its log is shown if the test fails.
+func (f *fleet) start(name string, env map[string]string) *instance {
+	f.t.Helper()
+	all := maps.Clone(f.env)
+	maps.Copy(all, env)
+	in := &instance{name: name, logs: &syncbuf.Buffer{}}
+	in.base = startServe(f.t, []string{"-config", f.file}, all, in.logs)
+	f.t.Cleanup(func() {
+		if f.t.Failed() {
+			f.t.Logf("log of instance %s:\n%s", in.name, tail(in.logs.String(), 60))
 		}
 	})
-	return f
+	return in
 }
 
 func tail(s string, lines int) string {

@@ -32,3 +32,12 @@ func TestOnSentinelTwoInstancesAgreeAndSurviveAFailover(t *testing.T) {
 	})
 	t.Logf("wall time %v", time.Since(start).Round(time.Millisecond))
 }
+
+// TestOnSentinelTheFeedSendsTheSnapshotThenChangesMadeElsewhere follows the
+// revocation feed of a mirror-mode and a strict-mode instance on a master
+// with one replica and three Sentinels while a third instance writes.
+func TestOnSentinelTheFeedSendsTheSnapshotThenChangesMadeElsewhere(t *testing.T) {
+	g := redistest.StartSentinel(t)
+	f := startFleet(t, fmt.Sprintf("  addrs: %s\n  master_name: %s\n  dial_timeout: 500ms\n", yamlList(g.Addrs()), g.Name))
+	f.feedFlow()
+}

@@ -103,8 +103,16 @@ type Config struct {
 	// fresh snapshot.
 	FeedBacklog int
 	// FeedBuffer is how many changes a subscriber may fall behind before
-	// it is dropped (default 256).
+	// it is dropped (default 1024). The mirror applies changes in bursts
+	// (one read of the change logs returns up to 1000 per shard when it
+	// is behind), which a subscriber's buffer must absorb; it holds
+	// pointers to events shared by every subscriber (8 KiB at 1024).
 	FeedBuffer int
+	// Feed keeps a mirror in strict mode too, for the revocation feed
+	// alone: checks, readiness and StaleShards still go to Redis every
+	// time, as strict mode promises; only Subscribe reads the mirror.
+	// Mirror mode always keeps one and serves the feed from it.
+	Feed bool
 }
 
 // Mode says where checks read the revocation state.
@@ -141,15 +149,17 @@ type Store struct {
 	now     func() time.Time
 	log     *slog.Logger
 
-	mode          Mode
-	mirror        *mirror // nil unless mode is ModeMirror
+	mode Mode
+	// mirror is nil in strict mode unless it keeps one for the feed; only
+	// in mirror mode do checks read it.
+	mirror        *mirror
 	maxStale      time.Duration
 	failOpen      bool
 	pollTimeout   time.Duration
 	sweepInterval time.Duration
 	lastOpenWarn  atomic.Int64
 	onApplied     func(delay time.Duration)
-	feed          *feed // nil unless mode is ModeMirror
+	feed          *feed // nil when there is no mirror
 }
 
 // New returns a Store that keeps its state in rdb.
@@ -185,9 +195,9 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if s.mode == "" {
 		s.mode = ModeMirror
 	}
-	if s.mode == ModeMirror {
+	if s.mode == ModeMirror || cfg.Feed {
 		s.mirror = newMirror()
-		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 256))
+		s.feed = newFeed(cmp.Or(cfg.FeedBacklog, 4096), cmp.Or(cfg.FeedBuffer, 1024))
 	}
 	return s
 }
@@ -213,8 +223,7 @@ func (s *Store) Check(ctx context.Context, t Token) error {
 
 // lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state.Facts, error) {
-	switch {
-	case s.mirror != nil:
+	if s.mode == ModeMirror {
 		st, err := s.mirror.lookup(t, now.UnixNano(), s.maxStale)
 		if err != nil && !s.openOn(err) {
 			return state.Facts{}, err
@@ -402,9 +411,10 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 // failing closed. Some stale shards do not make the store unready: it still
 // answers every user whose shards are current, and the other instances share
 // its Redis, so routing elsewhere would not help (StaleShards names them).
-// In strict mode: while Redis answers.
+// In strict mode: while Redis answers, whatever the state of a mirror kept
+// for the feed (Subscribe says whether that one is loaded).
 func (s *Store) Ready(ctx context.Context) error {
-	if s.mirror != nil {
+	if s.mode == ModeMirror {
 		stale, unloaded := s.mirror.stale(s.now().UnixNano(), s.maxStale)
 		switch {
 		case unloaded > 0:
@@ -423,9 +433,9 @@ func (s *Store) Ready(ctx context.Context) error {
 // StaleShards lists the shards (see keyspace.Shard) whose part of the mirror has not
 // confirmed it was current within the staleness bound: checks of tokens
 // whose id, session or user falls in one get on_store_failure's answer. It
-// is empty in strict mode.
+// is empty in strict mode, where checks never read the mirror.
 func (s *Store) StaleShards() []int {
-	if s.mirror == nil {
+	if s.mode != ModeMirror {
 		return nil
 	}
 	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
@@ -436,8 +446,9 @@ func (s *Store) StaleShards() []int {
 // numbers, so that any caller (the metrics of the service, an embedded
 // verifier) can report them its own way.
 type Stats struct {
-	// Mirror is false in strict mode, where there is no mirror and every
-	// other field is zero.
+	// Mirror is false when the store keeps no mirror (strict mode without
+	// the feed), and every other field is then zero. In strict mode with
+	// the feed the figures describe the mirror the feed is served from.
 	Mirror bool
 	// Entries is the number of revocation entries held in memory: the sum
 	// of the four counts that follow.
@@ -464,7 +475,7 @@ type Stats struct {
 	FeedSubscribers int
 }
 
-// Stats reports on the mirror; zero in strict mode.
+// Stats reports on the mirror; zero when there is none.
 func (s *Store) Stats() Stats {
 	if s.mirror == nil {
 		return Stats{}

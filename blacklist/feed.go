@@ -23,9 +23,9 @@ import (
 // older than the backlog, is served with a fresh snapshot.
 
 var (
-	// ErrNoFeed reports that the store keeps no mirror (strict mode), so
-	// it has no feed to subscribe to.
-	ErrNoFeed = errors.New("the revocation feed needs the mirror (mode mirror)")
+	// ErrNoFeed reports that the store keeps no mirror (strict mode
+	// without Config.Feed), so it has no feed to subscribe to.
+	ErrNoFeed = errors.New("the store keeps no revocation mirror to feed from")
 	// ErrTooSlow ends a subscription whose subscriber fell more than its
 	// buffer behind; it resumes from its last position.
 	ErrTooSlow = errors.New("revocation feed subscriber too slow")
@@ -69,6 +69,27 @@ type Event struct {
 	// Position is what a subscriber resumes after.
 	Position string
 	Change
+	// memo is shared by every copy of the event handed to subscribers.
+	memo *memo
+}
+
+// memo holds an event's encoding once it is made.
+type memo struct {
+	once sync.Once
+	b    []byte
+}
+
+// Encoded returns encode(e), made once for the event however many
+// subscribers send it: with a thousand subscribers, encoding each change
+// a thousand times would cost more than sending it. Every subscriber of a
+// feed must pass the same encoding; the bytes are shared and must not be
+// changed.
+func (e Event) Encoded(encode func(Event) []byte) []byte {
+	if e.memo == nil {
+		return encode(e)
+	}
+	e.memo.once.Do(func() { e.memo.b = encode(e) })
+	return e.memo.b
 }
 
 // Subscription is one subscriber's view of the feed: a snapshot or a
@@ -85,13 +106,20 @@ type Subscription struct {
 	Replay []Event
 	// Position is the position of the snapshot's end (or of the replay's).
 	Position string
-	// C delivers the live changes, in order.
-	C <-chan Event
+	// C delivers the live changes, in order. Every subscriber gets the
+	// same *Event: it must not be changed.
+	C <-chan *Event
 
-	f   *feed
-	ch  chan Event
-	err error // set under f.mu before ch is closed
+	f    *feed
+	ch   chan *Event
+	done chan struct{} // closed with ch
+	err  error         // set under f.mu before ch is closed
 }
+
+// Done is closed when the subscription ends, as C is. A subscriber busy
+// elsewhere (blocked writing to a client that stopped reading) watches it
+// to learn at once that it was dropped, without reading C.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why C was closed: ErrTooSlow, ErrResync, or nil after Close.
 func (s *Subscription) Err() error {
@@ -112,13 +140,13 @@ type feed struct {
 	mu      sync.Mutex
 	epoch   string
 	seq     uint64
-	backlog []Event // ring of the last changes; backlog[seq%len] is seq's
+	backlog []*Event // ring of the last changes; backlog[seq%len] is seq's
 	buffer  int
 	subs    map[*Subscription]struct{}
 }
 
 func newFeed(backlog, buffer int) *feed {
-	return &feed{epoch: newEpoch(), backlog: make([]Event, backlog), buffer: buffer, subs: map[*Subscription]struct{}{}}
+	return &feed{epoch: newEpoch(), backlog: make([]*Event, backlog), buffer: buffer, subs: map[*Subscription]struct{}{}}
 }
 
 func newEpoch() string { return strconv.FormatUint(rand.Uint64()>>16, 36) }
@@ -139,15 +167,17 @@ func (f *feed) end(sub *Subscription, err error) {
 	delete(f.subs, sub)
 	sub.err = err
 	close(sub.ch)
+	close(sub.done)
 }
 
 // publish records a change and hands it to every subscriber, never
-// waiting: a subscriber whose buffer is full is dropped.
+// waiting: a subscriber whose buffer is full is dropped. The event is made
+// once and shared, so that a subscriber's buffer holds pointers only.
 func (f *feed) publish(c Change) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.seq++
-	ev := Event{Position: f.position(f.seq), Change: c}
+	ev := &Event{Position: f.position(f.seq), Change: c, memo: &memo{}}
 	f.backlog[f.seq%uint64(len(f.backlog))] = ev
 	for sub := range f.subs {
 		select {
@@ -190,8 +220,9 @@ func (f *feed) resumable(position string) (uint64, bool) {
 // snapshot of the whole state. Every change is delivered at least once
 // from there (a change racing the snapshot may be in both, and applying
 // one twice is harmless). The subscriber must Close it. It fails with
-// ErrNoFeed in strict mode, and with ErrUnavailable until the mirror has
-// loaded every shard.
+// ErrNoFeed when the store keeps no mirror (strict mode without
+// Config.Feed), and with ErrUnavailable until the mirror has loaded every
+// shard.
 func (s *Store) Subscribe(after string) (*Subscription, error) {
 	if s.mirror == nil {
 		return nil, ErrNoFeed
@@ -202,12 +233,12 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	f := s.feed
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	ch := make(chan Event, f.buffer)
-	sub := &Subscription{C: ch, f: f, ch: ch, Position: f.position(f.seq)}
+	ch := make(chan *Event, f.buffer)
+	sub := &Subscription{C: ch, f: f, ch: ch, done: make(chan struct{}), Position: f.position(f.seq)}
 	if seq, ok := f.resumable(after); ok {
 		sub.Resumed = true
 		for n := seq + 1; n <= f.seq; n++ {
-			sub.Replay = append(sub.Replay, f.backlog[n%uint64(len(f.backlog))])
+			sub.Replay = append(sub.Replay, *f.backlog[n%uint64(len(f.backlog))])
 		}
 	} else {
 		// Every change published so far was applied to the mirror first,

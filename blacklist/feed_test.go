@@ -1,12 +1,18 @@
 package blacklist
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
+
+	"github.com/tokenguard/tokenguard/internal/keyspace"
+	"github.com/tokenguard/tokenguard/internal/redistest"
 )
 
-// Tests of the feed's bookkeeping (feed.go); the stream end to end is
-// tested through handlers and the served binary.
+// Tests of the feed's bookkeeping (feed.go) and of the mirror strict mode
+// keeps for it; the stream end to end is tested through handlers and the
+// served binary.
 
 func TestFeedResumesWithinItsBacklogAndNotBeyond(t *testing.T) {
 	f := newFeed(3, 8)
@@ -37,14 +43,19 @@ func TestFeedResumesWithinItsBacklogAndNotBeyond(t *testing.T) {
 
 func TestFeedDropsASubscriberWhoseBufferIsFullAndKeepsTheOthers(t *testing.T) {
 	f := newFeed(16, 2)
-	slow := &Subscription{f: f, ch: make(chan Event, 2)}
-	fast := &Subscription{f: f, ch: make(chan Event, 8)}
+	slow := &Subscription{f: f, ch: make(chan *Event, 2), done: make(chan struct{})}
+	fast := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
 	f.subs[slow], f.subs[fast] = struct{}{}, struct{}{}
 	for _, id := range []string{"a", "b", "c"} {
 		f.publish(Change{Kind: ChangeToken, ID: id})
 	}
 	if err := slow.Err(); !errors.Is(err, ErrTooSlow) {
 		t.Errorf("the slow subscriber's error = %v, want ErrTooSlow", err)
+	}
+	select {
+	case <-slow.Done():
+	default:
+		t.Errorf("the slow subscriber's Done is open, want it closed")
 	}
 	n := 0
 	for range slow.ch {
@@ -62,7 +73,7 @@ func TestFeedResetEndsEverySubscriptionAndForgetsOldPositions(t *testing.T) {
 	f := newFeed(16, 8)
 	f.publish(Change{Kind: ChangeToken, ID: "a"})
 	old := f.position(1)
-	sub := &Subscription{f: f, ch: make(chan Event, 8)}
+	sub := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
 	f.subs[sub] = struct{}{}
 	f.reset()
 	if err := sub.Err(); !errors.Is(err, ErrResync) {
@@ -75,4 +86,90 @@ func TestFeedResetEndsEverySubscriptionAndForgetsOldPositions(t *testing.T) {
 		t.Errorf("position %q resumes after a reset, want a fresh snapshot", old)
 	}
 	sub.Close() // after the reset ended it: no double close
+}
+
+func TestStrictModeWithTheFeedChecksRedisAndFeedsFromItsOwnMirror(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	ctx := context.Background()
+	s := startStore(t, rdb, Config{Mode: ModeStrict, Feed: true})
+	var sub *Subscription
+	awaitTrue(t, "the feed's mirror to load", func() bool {
+		var err error
+		sub, err = s.Subscribe("")
+		return err == nil
+	})
+	defer sub.Close()
+
+	// A revocation the change log never saw: only a check that reads
+	// Redis can know it.
+	key := s.keys.Entry(keyspace.KindRevokedToken, "beside-the-log")
+	if err := rdb.Set(ctx, key, "1", time.Hour).Err(); err != nil {
+		t.Fatal(err)
+	}
+	wantRevoked(t, s.Check(ctx, Token{ID: "beside-the-log"}), "strict mode reads Redis even with a mirror for the feed")
+	if got := s.StaleShards(); got != nil {
+		t.Errorf("StaleShards = %v, want none: strict checks never read the mirror", got)
+	}
+
+	// Another instance's revocation reaches the subscriber through the log.
+	if err := strictStore(rdb).RevokeToken(ctx, "elsewhere", time.Now().Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case ev := <-sub.C:
+		if ev.Kind != ChangeToken || ev.ID != "elsewhere" || ev.Position == "" {
+			t.Errorf("live event = %+v, want token elsewhere with a position", ev)
+		}
+	case <-time.After(10 * time.Second): // a bound on a broken feed
+		t.Fatal("no live event within 10s")
+	}
+	if st := s.Stats(); !st.Mirror || st.FeedSubscribers != 1 {
+		t.Errorf("Stats = mirror %v, %d subscribers; want the feed's mirror and 1", st.Mirror, st.FeedSubscribers)
+	}
+}
+
+func TestStrictModeReadinessIgnoresTheFeedsMirror(t *testing.T) {
+	srv := redistest.Start(t)
+	// Never run: its mirror never loads.
+	s := New(srv.Client(), Config{Prefix: "tg:", Leeway: testLeeway, MaxTokenLifetime: testLifetime, Mode: ModeStrict, Feed: true})
+	if err := s.Ready(context.Background()); err != nil {
+		t.Errorf("Ready = %v, want nil: strict readiness is Redis answering", err)
+	}
+	if _, err := s.Subscribe(""); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Subscribe before the mirror loaded = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestStrictModeWithoutTheFeedKeepsNoMirror(t *testing.T) {
+	s := strictStore(nil)
+	if _, err := s.Subscribe(""); !errors.Is(err, ErrNoFeed) {
+		t.Errorf("Subscribe = %v, want ErrNoFeed", err)
+	}
+	if st := s.Stats(); st.Mirror {
+		t.Errorf("Stats = %+v, want no mirror", st)
+	}
+}
+
+func TestAnEventIsEncodedOnceForEverySubscriber(t *testing.T) {
+	f := newFeed(16, 8)
+	a := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
+	b := &Subscription{f: f, ch: make(chan *Event, 8), done: make(chan struct{})}
+	f.subs[a], f.subs[b] = struct{}{}, struct{}{}
+	f.publish(Change{Kind: ChangeToken, ID: "a"})
+	calls := 0
+	encode := func(ev Event) []byte {
+		calls++
+		return []byte(ev.Position + " " + ev.ID)
+	}
+	got := []string{string((<-a.ch).Encoded(encode)), string((<-b.ch).Encoded(encode)), string(f.backlog[1].Encoded(encode))}
+	want := f.position(1) + " a"
+	for _, g := range got {
+		if g != want {
+			t.Errorf("Encoded = %q, want %q", g, want)
+		}
+	}
+	if calls != 1 {
+		t.Errorf("encode ran %d times for one event sent to two subscribers and kept in the backlog, want 1", calls)
+	}
 }

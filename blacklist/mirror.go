@@ -91,8 +91,9 @@ type logPos struct {
 // log (entries trimmed before this mirror read them). Shards are followed
 // together in one blocking XREAD where the store is one server, and one by
 // one on Cluster, whose slots differ, so that a master's loss stalls only
-// its own shards. It also sweeps expired entries. In strict mode it returns
-// at once. Its caller owns the goroutine; it returns nil when ctx ends.
+// its own shards. It also sweeps expired entries. In strict mode it keeps
+// the mirror of the feed, if the store has one, and else returns at once.
+// Its caller owns the goroutine; it returns nil when ctx ends.
 func (s *Store) Run(ctx context.Context) error {
 	m := s.mirror
 	if m == nil {

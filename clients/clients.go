@@ -222,3 +222,19 @@ func (r *Registry) Permits(id, perm string) bool {
 	c, ok := r.byID[id]
 	return ok && slices.Contains(c.Permissions, perm)
 }
+
+// Granted reports whether some client holds permission perm: start-up
+// asks it to keep only what some client can use (a strict-mode instance
+// keeps a mirror for the revocation feed only if some client may follow
+// it). A nil Registry grants nothing.
+func (r *Registry) Granted(perm string) bool {
+	if r == nil {
+		return false
+	}
+	for _, c := range r.byID {
+		if slices.Contains(c.Permissions, perm) {
+			return true
+		}
+	}
+	return false
+}

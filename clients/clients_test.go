@@ -133,3 +133,28 @@ func TestCheckAcceptsOnlyTheRightSecretOfAKnownClient(t *testing.T) {
 		t.Errorf("a nil Registry accepted a client")
 	}
 }
+
+func TestGrantedSaysWhetherSomeClientHoldsAPermission(t *testing.T) {
+	r, err := New(Config{
+		Clients: []Entry{
+			{ID: "app", Secret: "app-secret", Permissions: []string{PermSessions}},
+			{ID: "feeder", Secret: "feeder-secret", Permissions: []string{PermFeed}},
+		},
+		Dev: true,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	for _, c := range []struct {
+		perm string
+		want bool
+	}{{PermFeed, true}, {PermSessions, true}, {PermAdmin, false}} {
+		if got := r.Granted(c.perm); got != c.want {
+			t.Errorf("Granted(%q) = %v, want %v", c.perm, got, c.want)
+		}
+	}
+	var none *Registry
+	if none.Granted(PermFeed) {
+		t.Errorf("a nil Registry granted %q", PermFeed)
+	}
+}

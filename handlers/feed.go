@@ -32,7 +32,16 @@ type FeedConfig struct {
 // ahead, so that the timeout never cuts a live stream, idle or not.
 const feedWriteWindow = 30 * time.Second
 
-var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "the revocation feed needs revocation.mode mirror"}
+// feedFlushEvery is the least time between two writes to one subscriber:
+// under a steady stream of changes, those of each interval go out in one
+// wake-up and one write, however many they are, and a change after a quiet
+// spell goes out at once. With a thousand subscribers and hundreds of
+// changes a second, a write per change per subscriber would take more CPU
+// than the machine has; this bounds the writes to 1/feedFlushEvery per
+// subscriber, and adds at most that much to a change's delivery.
+const feedFlushEvery = 20 * time.Millisecond
+
+var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "this instance keeps no revocation mirror to serve the feed from"}
 
 // feedEntry is the data of one revocation event: what is revoked, named as
 // in tokens (jti, sid or sub, with the issuer that issued them), its kind
@@ -80,8 +89,13 @@ func (h *handler) revocationStream(c echo.Context) error {
 	beat := time.NewTicker(h.feedCfg.Heartbeat)
 	defer beat.Stop()
 	for {
+		stopWatch := s.watch(sub)
 		err := s.run(sub, after != "", ctx.Done(), beat.C)
+		stopWatch()
 		sub.Close()
+		if errors.Is(sub.Err(), blacklist.ErrTooSlow) {
+			err = sub.Err() // whatever the write it was stuck in returned
+		}
 		switch {
 		case errors.Is(err, blacklist.ErrResync):
 			// The mirror reloaded: start again from a fresh snapshot,
@@ -108,6 +122,28 @@ type sse struct {
 	buf bytes.Buffer
 }
 
+// watch cuts short a write stuck on a client that stopped reading as soon
+// as the feed drops sub for falling behind, rather than when the write
+// window ends: the client learns at once and resumes, and its connection is
+// not held meanwhile. The returned func stops watching.
+func (s *sse) watch(sub *blacklist.Subscription) (stop func()) {
+	stopped := make(chan struct{})
+	go func() {
+		select {
+		case <-sub.Done():
+			if !errors.Is(sub.Err(), blacklist.ErrTooSlow) {
+				return
+			}
+			// A writer without deadlines (a test's) is stuck on no socket.
+			if err := s.rc.SetWriteDeadline(time.Now()); err != nil && !errors.Is(err, http.ErrNotSupported) {
+				s.h.log.Warn("revocation feed: cannot cut a stuck write short", "err", err)
+			}
+		case <-stopped:
+		}
+	}()
+	return func() { close(stopped) }
+}
+
 // run writes sub's snapshot or replay, then its changes, until the client
 // leaves (nil), sub ends (its error) or a write fails. asked says the
 // client gave a position to resume from, so a snapshot is a reset.
@@ -115,7 +151,7 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 	n := 0
 	if sub.Resumed {
 		for _, ev := range sub.Replay {
-			s.event(ev.Position, "revocation", s.h.entry(ev.Change))
+			s.buf.Write(ev.Encoded(s.h.encodeEvent))
 		}
 		n = len(sub.Replay)
 	} else {
@@ -129,6 +165,10 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 	if err := s.flush(n + 1); err != nil {
 		return err
 	}
+	last := time.Now()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
 	for {
 		select {
 		case <-done:
@@ -142,17 +182,26 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 			if !ok {
 				return sub.Err()
 			}
-			s.event(ev.Position, "revocation", s.h.entry(ev.Change))
-			// Send whatever else is already waiting in the same write.
+			if wait := time.Until(last.Add(feedFlushEvery)); wait > 0 {
+				pause.Reset(wait) // the changes meanwhile wait in sub.C
+				select {
+				case <-done:
+					return nil
+				case <-pause.C:
+				}
+			}
+			s.buf.Write(ev.Encoded(s.h.encodeEvent))
+			// Send whatever else is already waiting in the same write;
+			// sub.C holds at most the feed's buffer.
 			sent := 1
-			for more := true; more && sent < 64; {
+			for more := true; more; {
 				select {
 				case ev, ok := <-sub.C:
 					if !ok {
 						more = false
 						break
 					}
-					s.event(ev.Position, "revocation", s.h.entry(ev.Change))
+					s.buf.Write(ev.Encoded(s.h.encodeEvent))
 					sent++
 				default:
 					more = false
@@ -161,22 +210,34 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 			if err := s.flush(sent); err != nil {
 				return err
 			}
+			last = time.Now()
 		}
 	}
 }
 
 // event appends one event to the buffer.
-func (s *sse) event(id, name string, data any) {
+func (s *sse) event(id, name string, data any) { writeEvent(&s.buf, id, name, data) }
+
+// writeEvent writes one event as Server-Sent Events spell it.
+func writeEvent(buf *bytes.Buffer, id, name string, data any) {
 	if id != "" {
-		s.buf.WriteString("id: " + id + "\n")
+		buf.WriteString("id: " + id + "\n")
 	}
-	s.buf.WriteString("event: " + name + "\ndata: ")
+	buf.WriteString("event: " + name + "\ndata: ")
 	b, err := json.Marshal(data)
 	if err != nil {
 		b = []byte(`{}`) // feedEntry and its maps always marshal
 	}
-	s.buf.Write(b)
-	s.buf.WriteString("\n\n")
+	buf.Write(b)
+	buf.WriteString("\n\n")
+}
+
+// encodeEvent spells a live change as its event; blacklist.Event.Encoded
+// makes it once for every subscriber.
+func (h *handler) encodeEvent(ev blacklist.Event) []byte {
+	var b bytes.Buffer
+	writeEvent(&b, ev.Position, "revocation", h.entry(ev.Change))
+	return b.Bytes()
 }
 
 // flush writes the buffer and flushes it to the client, within

@@ -296,11 +296,32 @@ func TestFeedRefusesCallersWithoutTheFeedPermission(t *testing.T) {
 	}
 }
 
-func TestFeedIsUnavailableInStrictMode(t *testing.T) {
+func TestFeedIsServedInStrictModeFromAMirrorKeptForIt(t *testing.T) {
+	h := newHarness(t, harnessOptions{strictFeed: true})
+	before := h.revokeToken(t, "alice")
+	s := h.stream(t, h.listen(t, 0), "feeder", "")
+	if first := s.next(); first.name != "snapshot" {
+		t.Fatalf("first event = %+v, want the snapshot", first)
+	}
+	entries, ready := s.untilReady()
+	found := false
+	for _, ev := range entries {
+		found = found || ev.data["jti"] == before
+	}
+	if !found || ready.id == "" {
+		t.Errorf("snapshot %+v then ready %+v, want %s in it and a position", entries, ready, before)
+	}
+	live := h.revokeToken(t, "bob")
+	if ev := s.revocationOf(live); ev.id == "" {
+		t.Errorf("live revocation = %+v, want an id", ev)
+	}
+}
+
+func TestFeedIsUnavailableWithoutAMirror(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	r := h.do(http.MethodGet, "/v1/revocations/stream", "feeder", "", "")
 	if r.status != http.StatusServiceUnavailable || r.json(t)["error"] != "feed_unavailable" {
-		t.Errorf("strict mode: %d %s, want 503 feed_unavailable", r.status, r.body)
+		t.Errorf("strict mode without a mirror for the feed: %d %s, want 503 feed_unavailable", r.status, r.body)
 	}
 }
 

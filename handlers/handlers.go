@@ -52,7 +52,8 @@ type Config struct {
 	// sees; nil counts nothing.
 	Metrics Metrics
 	// Feed serves /v1/revocations/stream; nil answers it 503
-	// (feed_unavailable), as does a store in strict mode.
+	// (feed_unavailable), as does a store that keeps no mirror (strict
+	// mode with no client holding the feed permission).
 	Feed Feed
 	// FeedConfig holds the feed's settings.
 	FeedConfig FeedConfig

@@ -94,6 +94,9 @@ type harnessOptions struct {
 	// mirror checks revocations from the local mirror, as served by
 	// default, instead of asking Redis every time.
 	mirror bool
+	// strictFeed keeps, in strict mode, a mirror for the revocation feed
+	// alone, as main does when some client holds the feed permission.
+	strictFeed bool
 	// ready and staleShards, when not nil, replace the store's readiness
 	// and its list of stale shards behind /readyz.
 	ready       func(context.Context) error
@@ -189,12 +192,12 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 	store := blacklist.New(rdb, blacklist.Config{
 		Prefix: testPrefix, Leeway: testLeeway, MaxTokenLifetime: testTTL, LongestTokenLifetime: svc.LongestLifetime(),
 		Clock: clk.Now, Mode: mode, Logger: log, OnApplied: m.MirrorApplied,
-		FeedBuffer: opts.feedBuffer, FeedBacklog: opts.feedBacklog,
+		FeedBuffer: opts.feedBuffer, FeedBacklog: opts.feedBacklog, Feed: opts.strictFeed,
 	})
 	if err := m.WatchMirror(store.Stats); err != nil {
 		t.Fatal(err)
 	}
-	if opts.mirror {
+	if opts.mirror || opts.strictFeed {
 		runMirror(t, store)
 	}
 	sess := sessions.New(rdb, sessions.Config{
@@ -313,7 +316,9 @@ func runMirror(t testing.TB, store *blacklist.Store) {
 		}
 	})
 	deadline := time.Now().Add(10 * time.Second)
-	for store.Ready(ctx) != nil {
+	// Strict mode is ready while Redis answers: wait for the mirror
+	// itself (kept for the feed) to load too.
+	for store.Ready(ctx) != nil || store.Stats().Confirmed.IsZero() {
 		if time.Now().After(deadline) {
 			t.Fatalf("the mirror is not ready after 10s: %v", store.Ready(ctx))
 		}

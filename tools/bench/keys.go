@@ -19,7 +19,7 @@ type secrets struct {
 	es256File   string // PKCS#8 PEM
 	appSecret   string
 	adminSecret string
-	feedSecret  string
+	feedSecret  string // of the client "feed", which may follow the revocation feed
 }
 
 func newSecrets(dir string) (secrets, error) {

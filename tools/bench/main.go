@@ -5,8 +5,10 @@
 // in one run: /v1/verify throughput and latency for the reference and every
 // revocation mode, HS256 and ES256, interleaved round by round; how fast a
 // revocation reaches another instance; what a revoked token costs Redis and
-// the mirror; how long an instance takes to load a million revocations; and
-// revocations per second through the API. It prints a table and writes
+// the mirror; how long an instance takes to load a million revocations;
+// revocations per second through the API; and how fast the revocation feed
+// delivers to many subscribers while revocations are written, and what a
+// subscriber costs. It prints a table and writes
 // results.json, results.md, the plot of requests/s (results.png) and
 // every process's log to its output directory, tools/bench/out by default.
 // Only -publish also replaces the committed docs/performance.png and the
@@ -18,6 +20,7 @@
 //	go -C tools/bench run .            # the full run, about five minutes on 2 cores (two of them waiting out the change logs' window)
 //	go -C tools/bench run . -publish   # the same, then updates docs/
 //	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+//	go -C tools/bench run . -skip-throughput -skip-propagation -skip-rate -skip-memory   # the feed alone
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
 package main
@@ -78,6 +81,8 @@ type options struct {
 	sideVariants      map[string]bool
 	sideEnv           []string
 	compareBin        string
+	feed              feedOptions
+	skipFeed          bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -110,6 +115,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
 	fs.StringVar(&o.compareBin, "side-compare-bin", "", "also drive this other tokenguard binary's /v1/verify in the side-by-side run, interleaved with the one measured (before/after a change, under the same load)")
 	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
+	fs.IntVar(&o.feed.subscribers, "feed-subscribers", targetFeedSubscribers, "concurrent subscribers of the revocation feed")
+	fs.IntVar(&o.feed.rate, "feed-rate", targetFeedRate, "revocations per second written while the feed is followed")
+	fs.DurationVar(&o.feed.duration, "feed-duration", 10*time.Second, "how long revocations are written while the feed is followed")
+	fs.IntVar(&o.feed.writers, "feed-writers", 16, "goroutines posting the feed phase's revocations")
+	fs.BoolVar(&o.skipFeed, "skip-feed", false, "skip the revocation feed")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -151,9 +161,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
+	case o.feed.subscribers < 1 || o.feed.rate < 1 || o.feed.writers < 1 || o.feed.duration < time.Second:
+		return o, errors.New("-feed-subscribers, -feed-rate and -feed-writers must be positive, -feed-duration at least 1s")
 	case o.publish && (o.tokenguardBin != "" || o.compareBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
 		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-compare-bin, -side-tokenguard-env and -side-variants")
-	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide):
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide || o.skipFeed):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
@@ -245,6 +257,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			RateClients: opts.rateClients, RateCount: opts.rateCount, RateSeconds: opts.rateDuration.Seconds(),
 			CacheSize: opts.cacheSize, AccessTTL: def.Tokens.AccessTTL.String(), Leeway: def.Tokens.Leeway.String(),
 			TailConnections: opts.tailConnections, TailRevocations: opts.tailRevocations,
+			FeedSubscribers: opts.feed.subscribers, FeedRate: opts.feed.rate, FeedSeconds: opts.feed.duration.Seconds(),
 		},
 	}
 	if err := b.measure(ctx, res); err != nil {
@@ -274,6 +287,15 @@ func (b *bench) measure(ctx context.Context, res *results) error {
 		b.log.Info("side by side", "connections", b.opts.tailConnections, "rounds", b.opts.rounds, "duration", b.opts.wrk.duration)
 		var err error
 		res.SideBySide, err = b.sideBySide(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		res.problem(err)
+	}
+	if !b.opts.skipFeed {
+		b.log.Info("revocation feed", "subscribers", b.opts.feed.subscribers, "rate", b.opts.feed.rate, "duration", b.opts.feed.duration)
+		var err error
+		res.Feed, err = b.feed(ctx, b.opts.feed)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

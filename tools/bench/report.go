@@ -141,6 +141,25 @@ func reportTables(r *results) []table {
 	if len(t.rows) > 0 {
 		out = append(out, t)
 	}
+	if f := r.Feed; f != nil {
+		ft := table{
+			title: fmt.Sprintf("Revocation feed: %d subscribers on one instance, %d revocations/s posted to its admin API for %.0f s (%s acknowledged, %.0f/s achieved)",
+				f.Connected, f.Rate, f.Seconds, thousands(float64(f.Written)), f.AchievedRate),
+			header: []string{"measure", "value", "detail"},
+		}
+		ft.rows = append(ft.rows,
+			[]string{"delivery p50 / p99 / max (204 → read by a subscriber)", fmt.Sprintf("%.2f / %.2f / %.2f ms", f.Delivery.P50Ms, f.Delivery.P99Ms, f.Delivery.MaxMs),
+				fmt.Sprintf("%s of %s events; %d streams ended by the instance, %d fresh snapshots on open streams", thousands(float64(f.Deliveries)), thousands(float64(f.Expected)), f.Disconnected, f.Resets)},
+			[]string{"delivery p50 / p99 / max (posted → read by a subscriber)", fmt.Sprintf("%.2f / %.2f / %.2f ms", f.FromSend.P50Ms, f.FromSend.P99Ms, f.FromSend.MaxMs),
+				"adds the revocation's own write through the API"},
+			[]string{"RSS per subscriber, idle", kib(f.BytesPerSubscriber), fmt.Sprintf("RSS %s with none → %s with %d connected", mib(f.RSSBefore), mib(f.RSSSubscribed), f.Connected)},
+			[]string{"RSS per subscriber, under load", kib(f.LoadedBytesPerSubscriber), fmt.Sprintf("RSS %s at the end of the writes", mib(f.RSSAfter))},
+		)
+		if f.FirstError != "" {
+			ft.rows = append(ft.rows, []string{"first error", "", headLine(f.FirstError)})
+		}
+		out = append(out, ft)
+	}
 	tt := table{title: "Targets (issue 5), each from this run", header: []string{"target", "measured", "goal", "status", "note"}}
 	for _, g := range r.Targets {
 		tt.rows = append(tt.rows, []string{g.Name, g.Shown, g.Want, g.Status, g.Note})

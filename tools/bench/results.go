@@ -26,6 +26,7 @@ type results struct {
 	// SideBySide is the run of issue 12: /v1/verify's tail, and the
 	// protected handler behind (a), (b) and (c).
 	SideBySide []sideResult `json:"side_by_side,omitempty"`
+	Feed       *feedResult  `json:"feed,omitempty"`
 
 	Targets []target `json:"targets"`
 	// Problems lists what could not be measured, or went wrong while
@@ -50,6 +51,9 @@ type settings struct {
 	Leeway            string  `json:"leeway"`
 	TailConnections   []int   `json:"tail_connections"`
 	TailRevocations   int     `json:"tail_revocations"`
+	FeedSubscribers   int     `json:"feed_subscribers"`
+	FeedRate          int     `json:"feed_rate_per_second"`
+	FeedSeconds       float64 `json:"feed_seconds"`
 }
 
 // problem records something that went wrong without stopping the run.

@@ -118,6 +118,15 @@ func evaluate(r *results) []target {
 	} else {
 		ts = append(ts, notMeasured("ready with 1,000,000 revocations", g, "not run or failed"))
 	}
+	g = goal{false, 100, "ms"}
+	const feedTarget = "feed delivery p99, 204 → subscriber (1,000 subscribers, 500 revocations/s)"
+	if m := r.Feed; m != nil && m.Deliveries > 0 {
+		ts = append(ts, judge(feedTarget, g, m.Delivery.P99Ms, joinNotes(
+			fmt.Sprintf("%d subscribers, %.0f revocations/s achieved, %s events, p99 %.2f ms from posting; %s RSS per idle subscriber, %s under load", m.Connected, m.AchievedRate, thousands(float64(m.Deliveries)), m.FromSend.P99Ms, kib(m.BytesPerSubscriber), kib(m.LoadedBytesPerSubscriber)),
+			undersized(m.Connected, targetFeedSubscribers), undersizedRate(m.Rate, targetFeedRate))))
+	} else {
+		ts = append(ts, notMeasured(feedTarget, g, "not run or failed"))
+	}
 	g = goal{true, 5000, "/s"}
 	if m := r.RevocationRate; m != nil && m.Attempted > 0 {
 		ts = append(ts, judge("revocations/s through the API", g, m.PerSecond, fmt.Sprintf("%d clients, %d errors", m.Clients, m.Errors)))
@@ -171,6 +180,19 @@ func undersized(n, want int) string {
 		return ""
 	}
 	return fmt.Sprintf("only %s measured, the target is for %s", thousands(float64(n)), thousands(float64(want)))
+}
+
+// undersizedRate notes a feed phase written more slowly than the target
+// is stated for.
+func undersizedRate(rate, want int) string {
+	if rate >= want {
+		return ""
+	}
+	return fmt.Sprintf("only %d revocations/s written, the target is for %d", rate, want)
+}
+
+func kib(bytes float64) string {
+	return fmt.Sprintf("%.1f KiB", bytes/1024)
 }
 
 func joinNotes(notes ...string) string {
