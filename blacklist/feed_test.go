@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
 )
@@ -171,5 +172,50 @@ func TestAnEventIsEncodedOnceForEverySubscriber(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("encode ran %d times for one event sent to two subscribers and kept in the backlog, want 1", calls)
+	}
+}
+
+// TestAStaleMirrorTakesNoNewSubscribers: in either mode, while a shard of
+// the feed's mirror is past max_staleness (Redis gone), the feed is not
+// current and a new subscriber is refused as unavailable, rather than handed
+// a snapshot it would take for current; once Redis is back, it is served.
+func TestAStaleMirrorTakesNoNewSubscribers(t *testing.T) {
+	for _, mode := range []Mode{ModeMirror, ModeStrict} {
+		t.Run(string(mode), func(t *testing.T) {
+			srv := redistest.Start(t)
+			rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
+			t.Cleanup(func() { _ = rdb.Close() })
+			clock := &testClock{}
+			s := startStore(t, rdb, Config{Mode: mode, Feed: true, Clock: clock.Now, MaxStaleness: 5 * time.Second})
+			awaitTrue(t, "the feed's mirror to load", func() bool {
+				sub, err := s.Subscribe("")
+				if err == nil {
+					sub.Close()
+				}
+				return err == nil
+			})
+			if !s.FeedCurrent() {
+				t.Fatal("FeedCurrent = false with a loaded mirror and Redis up")
+			}
+			srv.Stop()
+			clock.Advance(6 * time.Second)
+			if s.FeedCurrent() {
+				t.Error("FeedCurrent = true past max_staleness with Redis down")
+			}
+			if sub, err := s.Subscribe(""); !errors.Is(err, ErrUnavailable) {
+				if sub != nil {
+					sub.Close()
+				}
+				t.Errorf("Subscribe with a stale mirror = %v, want ErrUnavailable", err)
+			}
+			srv.Restart()
+			awaitTrue(t, "the feed to serve again once Redis is back", func() bool {
+				sub, err := s.Subscribe("")
+				if err == nil {
+					sub.Close()
+				}
+				return err == nil && s.FeedCurrent()
+			})
+		})
 	}
 }

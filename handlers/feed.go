@@ -17,6 +17,9 @@ import (
 // own mirror, so that subscribers add no load on Redis.
 type Feed interface {
 	Subscribe(after string) (*blacklist.Subscription, error)
+	// FeedCurrent reports whether the state the feed is served from is
+	// current; while it is not, streams send no heartbeat.
+	FeedCurrent() bool
 }
 
 // FeedConfig holds the settings of the revocation feed.
@@ -174,6 +177,12 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 		case <-done:
 			return nil
 		case <-beat:
+			if !s.h.feed.FeedCurrent() {
+				// A heartbeat says "nothing changed": not while this
+				// instance cannot know. The subscriber's own staleness
+				// bound then runs out, as the instance's has.
+				continue
+			}
 			s.buf.WriteString(": heartbeat\n\n")
 			if err := s.flush(0); err != nil {
 				return err

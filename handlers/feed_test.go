@@ -275,6 +275,38 @@ func TestFeedSendsHeartbeats(t *testing.T) {
 	}
 }
 
+// TestFeedWithholdsHeartbeatsWhileItsStateIsNotCurrent: a heartbeat tells
+// the subscriber nothing changed, which an instance whose mirror is stale
+// cannot know; the first heartbeat comes only once the state is current
+// again.
+func TestFeedWithholdsHeartbeatsWhileItsStateIsNotCurrent(t *testing.T) {
+	var asked, current atomic.Int64
+	h := newHarness(t, harnessOptions{mirror: true, heartbeat: time.Millisecond, feedCurrent: func() bool {
+		// Stale for the first 20 beats, then current.
+		if asked.Add(1) <= 20 {
+			return false
+		}
+		current.Add(1)
+		return true
+	}})
+	s := h.stream(t, h.listen(t, 0), "feeder", "")
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev := <-s.events:
+			if ev.comment != "heartbeat" {
+				continue
+			}
+			if current.Load() == 0 {
+				t.Fatalf("a heartbeat after %d answers that the state was stale and none that it was current", asked.Load())
+			}
+			return
+		case <-timeout:
+			t.Fatal("no heartbeat within 10s")
+		}
+	}
+}
+
 func TestFeedRefusesCallersWithoutTheFeedPermission(t *testing.T) {
 	h := newHarness(t, harnessOptions{mirror: true})
 	cases := []struct {

@@ -119,7 +119,18 @@ type harnessOptions struct {
 	infoLogs bool
 	// console is served under /console (see Config.Console).
 	console http.Handler
+	// feedCurrent, when not nil, replaces the store's answer to whether
+	// the feed's state is current.
+	feedCurrent func() bool
 }
+
+// gatedFeed is the store's feed with another say on whether it is current.
+type gatedFeed struct {
+	*blacklist.Store
+	current func() bool
+}
+
+func (g gatedFeed) FeedCurrent() bool { return g.current() }
 
 func (h *harness) now() time.Time { return h.clock.Now() }
 
@@ -225,6 +236,10 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	limiter := newLimiter(t, rdb, trail, clk, log)
+	var feed Feed = store
+	if opts.feedCurrent != nil {
+		feed = gatedFeed{store, opts.feedCurrent}
+	}
 	ready, staleShards := store.Ready, store.StaleShards
 	if opts.ready != nil {
 		ready = opts.ready
@@ -243,7 +258,7 @@ func newHarness(t testing.TB, opts harnessOptions) *harness {
 		Clock:       clk.Now,
 		Verify:      opts.verify,
 		Metrics:     m,
-		Feed:        store,
+		Feed:        feed,
 		FeedConfig:  FeedConfig{Heartbeat: opts.heartbeat},
 		Signals:     tx,
 		Console:     opts.console,
