@@ -6,7 +6,10 @@
 // revocation mode, HS256 and ES256, interleaved round by round; how fast a
 // revocation reaches another instance; what a revoked token costs Redis and
 // the mirror; how long an instance takes to load a million revocations; and
-// revocations per second through the API. It prints a table and writes
+// revocations per second through the API; and the embedded verifier (its
+// warm check, a revocation until it refuses the token, its memory per
+// revocation, and the same protected handler behind it and behind
+// signatures only: embedded.go). It prints a table and writes
 // results.json, results.md, the plot of requests/s (results.png) and
 // every process's log to its output directory, tools/bench/out by default.
 // Only -publish also replaces the committed docs/performance.png and the
@@ -70,6 +73,11 @@ type options struct {
 	skipPropagation   bool
 	skipRate          bool
 	skipMemory        bool
+	// The embedded verifier's measurements (embedded.go).
+	embeddedChecks      int
+	embeddedRevocations int
+	embeddedMemory      int
+	skipEmbedded        bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -95,6 +103,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.skipPropagation, "skip-propagation", false, "skip the propagation delay")
 	fs.BoolVar(&o.skipRate, "skip-rate", false, "skip revocations per second through the API")
 	fs.BoolVar(&o.skipMemory, "skip-memory", false, "skip the memory and ready-time measurements")
+	fs.IntVar(&o.embeddedChecks, "embedded-checks", 1_000_000, "warm checks of the embedded verifier per timed batch")
+	fs.IntVar(&o.embeddedRevocations, "embedded-revocations", 1000, "revocations at tokenguard timed until the embedded verifier refuses the token")
+	fs.IntVar(&o.embeddedMemory, "embedded-memory", 200_000, "revocations the embedded verifier learns from the feed for its memory per revocation")
+	fs.BoolVar(&o.skipEmbedded, "skip-embedded", false, "skip the embedded verifier's measurements")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -114,7 +126,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-rate-clients, -rate-count and -rate-duration must be positive")
 	case o.cacheSize < 1 || o.loadWorkers < 1 || o.readyTimeout <= 0:
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
-	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory):
+	case o.embeddedChecks < 1 || o.embeddedRevocations < 1 || o.embeddedMemory < 1:
+		return o, errors.New("-embedded-checks, -embedded-revocations and -embedded-memory must be positive")
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipEmbedded):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
@@ -230,6 +244,11 @@ func (b *bench) measure(ctx context.Context, res *results) error {
 	}
 	if !b.opts.skipMemory {
 		if err := b.measureMemory(ctx, res); err != nil {
+			return err
+		}
+	}
+	if !b.opts.skipEmbedded {
+		if err := b.measureEmbedded(ctx, res); err != nil {
 			return err
 		}
 	}

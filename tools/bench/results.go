@@ -23,6 +23,7 @@ type results struct {
 	RedisMemory    *redisMemoryResult  `json:"redis_memory,omitempty"`
 	MirrorMemory   *mirrorMemoryResult `json:"mirror_memory,omitempty"`
 	Ready          *readyResult        `json:"ready,omitempty"`
+	Embedded       *embeddedResult     `json:"embedded_verifier,omitempty"`
 
 	Targets []target `json:"targets"`
 	// Problems lists what could not be measured, or went wrong while

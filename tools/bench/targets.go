@@ -121,7 +121,7 @@ func evaluate(r *results) []target {
 	} else {
 		ts = append(ts, notMeasured("revocations/s through the API", g, "not run or failed"))
 	}
-	return ts
+	return append(ts, embeddedTargets(r)...)
 }
 
 // percent shows a fraction as a percentage, with a decimal when it is small.
