@@ -6,9 +6,12 @@
 // revocation mode, HS256 and ES256, interleaved round by round; how fast a
 // revocation reaches another instance; what a revoked token costs Redis and
 // the mirror; how long an instance takes to load a million revocations;
-// revocations per second through the API; and how fast the revocation feed
+// revocations per second through the API; how fast the revocation feed
 // delivers to many subscribers while revocations are written, and what a
-// subscriber costs. It prints a table and writes
+// subscriber costs; and the embedded verifier (its warm check, a revocation
+// until it refuses the token, its memory per revocation, and the same
+// protected handler behind it and behind signatures only: embedded.go). It
+// prints a table and writes
 // results.json, results.md, the plot of requests/s (results.png) and
 // every process's log to its output directory, tools/bench/out by default.
 // Only -publish also replaces the committed docs/performance.png and the
@@ -83,6 +86,11 @@ type options struct {
 	compareBin        string
 	feed              feedOptions
 	skipFeed          bool
+	// The embedded verifier's measurements (embedded.go).
+	embeddedChecks      int
+	embeddedRevocations int
+	embeddedMemory      int
+	skipEmbedded        bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -120,6 +128,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.feed.duration, "feed-duration", 10*time.Second, "how long revocations are written while the feed is followed")
 	fs.IntVar(&o.feed.writers, "feed-writers", 16, "goroutines posting the feed phase's revocations")
 	fs.BoolVar(&o.skipFeed, "skip-feed", false, "skip the revocation feed")
+	fs.IntVar(&o.embeddedChecks, "embedded-checks", 1_000_000, "warm checks of the embedded verifier per timed batch")
+	fs.IntVar(&o.embeddedRevocations, "embedded-revocations", 1000, "revocations at tokenguard timed until the embedded verifier refuses the token")
+	fs.IntVar(&o.embeddedMemory, "embedded-memory", 200_000, "revocations the embedded verifier learns from the feed for its memory per revocation")
+	fs.BoolVar(&o.skipEmbedded, "skip-embedded", false, "skip the embedded verifier's measurements")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -163,9 +175,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-cache-size, -load-workers and -ready-timeout must be positive")
 	case o.feed.subscribers < 1 || o.feed.rate < 1 || o.feed.writers < 1 || o.feed.duration < time.Second:
 		return o, errors.New("-feed-subscribers, -feed-rate and -feed-writers must be positive, -feed-duration at least 1s")
+	case o.embeddedChecks < 1 || o.embeddedRevocations < 1 || o.embeddedMemory < 1:
+		return o, errors.New("-embedded-checks, -embedded-revocations and -embedded-memory must be positive")
 	case o.publish && (o.tokenguardBin != "" || o.compareBin != "" || len(o.sideEnv) > 0 || len(o.sideVariants) < 4):
 		return o, errors.New("-publish measures tokenguard as it ships, every variant: drop -tokenguard-bin, -side-compare-bin, -side-tokenguard-env and -side-variants")
-	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide || o.skipFeed):
+	case o.publish && (o.skipThroughput || o.skipPropagation || o.skipRate || o.skipMemory || o.skipSide || o.skipFeed || o.skipEmbedded):
 		return o, errors.New("-publish takes a complete run: drop the -skip flags")
 	}
 	return o, nil
@@ -303,6 +317,11 @@ func (b *bench) measure(ctx context.Context, res *results) error {
 	}
 	if !b.opts.skipMemory {
 		if err := b.measureMemory(ctx, res); err != nil {
+			return err
+		}
+	}
+	if !b.opts.skipEmbedded {
+		if err := b.measureEmbedded(ctx, res); err != nil {
 			return err
 		}
 	}

@@ -160,6 +160,7 @@ func reportTables(r *results) []table {
 		}
 		out = append(out, ft)
 	}
+	out = append(out, embeddedTables(r)...)
 	tt := table{title: "Targets (issue 5), each from this run", header: []string{"target", "measured", "goal", "status", "note"}}
 	for _, g := range r.Targets {
 		tt.rows = append(tt.rows, []string{g.Name, g.Shown, g.Want, g.Status, g.Note})

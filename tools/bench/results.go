@@ -25,8 +25,9 @@ type results struct {
 	Ready          *readyResult        `json:"ready,omitempty"`
 	// SideBySide is the run of issue 12: /v1/verify's tail, and the
 	// protected handler behind (a), (b) and (c).
-	SideBySide []sideResult `json:"side_by_side,omitempty"`
-	Feed       *feedResult  `json:"feed,omitempty"`
+	SideBySide []sideResult    `json:"side_by_side,omitempty"`
+	Feed       *feedResult     `json:"feed,omitempty"`
+	Embedded   *embeddedResult `json:"embedded_verifier,omitempty"`
 
 	Targets []target `json:"targets"`
 	// Problems lists what could not be measured, or went wrong while

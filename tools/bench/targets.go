@@ -133,7 +133,7 @@ func evaluate(r *results) []target {
 	} else {
 		ts = append(ts, notMeasured("revocations/s through the API", g, "not run or failed"))
 	}
-	return ts
+	return append(ts, embeddedTargets(r)...)
 }
 
 // The connection count issue 12's tail and side-by-side targets are stated
