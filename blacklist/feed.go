@@ -335,3 +335,11 @@ func (s *Store) FeedCurrent() bool {
 	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
 	return len(stale) == 0
 }
+
+// FeedSubscribers counts the subscribers of the feed now.
+func (s *Store) FeedSubscribers() int {
+	if s.mirror == nil {
+		return 0
+	}
+	return s.feed.subscribers()
+}

@@ -17,6 +17,9 @@ import (
 // own mirror, so that subscribers add no load on Redis.
 type Feed interface {
 	Subscribe(after string) (*blacklist.Subscription, error)
+	// FeedSubscribers counts the subscribers now; the more there are, the
+	// more changes each write to one of them holds.
+	FeedSubscribers() int
 	// FeedCurrent reports whether the state the feed is served from is
 	// current; while it is not, streams send no heartbeat.
 	FeedCurrent() bool
@@ -35,14 +38,23 @@ type FeedConfig struct {
 // ahead, so that the timeout never cuts a live stream, idle or not.
 const feedWriteWindow = 30 * time.Second
 
-// feedFlushEvery is the least time between two writes to one subscriber:
-// under a steady stream of changes, those of each interval go out in one
-// wake-up and one write, however many they are, and a change after a quiet
-// spell goes out at once. With a thousand subscribers and hundreds of
-// changes a second, a write per change per subscriber would take more CPU
-// than the machine has; this bounds the writes to 1/feedFlushEvery per
-// subscriber, and adds at most that much to a change's delivery.
-const feedFlushEvery = 20 * time.Millisecond
+// feedWritesPerSecond bounds the writes of the whole feed: under a steady
+// stream of changes, each subscriber gets at most one write per
+// feedFlushWindow, which grows with the number of subscribers so that all
+// of them together make about this many writes a second, however many
+// changes there are; each write holds every change of its interval, and a
+// change after a quiet spell goes out at once. With a thousand subscribers
+// and hundreds of changes a second, a write per change per subscriber
+// would take more CPU than the machine has (the window is then 20ms); a
+// single subscriber (an embedded verifier) waits at most 20µs.
+const feedWritesPerSecond = 50_000
+
+// feedFlushWindow is the least time between two writes to one subscriber
+// while subscribers follow the feed; it adds at most that much to a
+// change's delivery.
+func feedFlushWindow(subscribers int) time.Duration {
+	return time.Duration(subscribers) * time.Second / feedWritesPerSecond
+}
 
 var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "this instance keeps no revocation mirror to serve the feed from"}
 
@@ -191,7 +203,7 @@ func (s *sse) run(sub *blacklist.Subscription, asked bool, done <-chan struct{},
 			if !ok {
 				return sub.Err()
 			}
-			if wait := time.Until(last.Add(feedFlushEvery)); wait > 0 {
+			if wait := time.Until(last.Add(feedFlushWindow(s.h.feed.FeedSubscribers()))); wait > 0 {
 				pause.Reset(wait) // the changes meanwhile wait in sub.C
 				select {
 				case <-done:

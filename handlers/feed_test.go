@@ -434,3 +434,22 @@ func await(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestFeedBatchesWritesByHowManyFollowIt: the window between two writes to
+// one subscriber grows with the subscribers, so that a lone embedded
+// verifier hears of a revocation at once and a thousand subscribers
+// together make no more writes than the bound.
+func TestFeedBatchesWritesByHowManyFollowIt(t *testing.T) {
+	for _, c := range []struct {
+		subscribers int
+		want        time.Duration
+	}{
+		{0, 0},
+		{1, 20 * time.Microsecond},
+		{1000, 20 * time.Millisecond},
+	} {
+		if got := feedFlushWindow(c.subscribers); got != c.want {
+			t.Errorf("feedFlushWindow(%d) = %v, want %v", c.subscribers, got, c.want)
+		}
+	}
+}
