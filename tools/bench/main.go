@@ -22,9 +22,9 @@
 // It is its own module, so that its plotting library stays out of the
 // service's go.mod. From the repository's root:
 //
-//	go -C tools/bench run .            # the full run, about five minutes on 2 cores (two of them waiting out the change logs' window)
+//	go -C tools/bench run .            # the full run, about eight minutes on 2 cores (two of them waiting out the change logs' window)
 //	go -C tools/bench run . -publish   # the same, then updates docs/
-//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
+//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200 -feed-subscribers 100 -embedded-checks 100000 -embedded-revocations 100 -embedded-memory 20000
 //	go -C tools/bench run . -skip-throughput -skip-propagation -skip-rate -skip-memory -skip-side -skip-embedded   # the feed alone
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
