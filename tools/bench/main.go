@@ -122,7 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tailRevocations, "tail-revocations", 10_000, "live revocations in the side-by-side run's own Redis")
 	fs.StringVar(&o.tokenguardBin, "tokenguard-bin", "", "run this tokenguard binary instead of building the service (a build with a profiler added, say); not with -publish")
 	sideVariants := fs.String("side-variants", "verify,a,b,c", "the side-by-side variants to run, comma-separated: verify (tokenguard's /v1/verify), a, b, c")
-	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
+	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguards (HS256 and ES256), space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
 	fs.StringVar(&o.compareBin, "side-compare-bin", "", "also drive this other tokenguard binary's /v1/verify in the side-by-side run, interleaved with the one measured (before/after a change, under the same load)")
 	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
 	fs.IntVar(&o.feed.subscribers, "feed-subscribers", targetFeedSubscribers, "concurrent subscribers of the revocation feed")
