@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/tokenguard/tokenguard/config"
@@ -20,19 +16,12 @@ import (
 
 // The embedded verifier's measurements (issue 12, point 3): a warm check
 // inside an embedding service, a revocation at tokenguard until the
-// embedding service refuses the token, the memory a revocation costs the
-// verifier, and the same protected handler behind signatures only (a) and
-// behind the embedded verifier (b), driven by wrk. The verifier needs
+// embedding service refuses the token, and the memory a revocation costs
+// the verifier. (The protected handler behind it, driven by wrk beside (a)
+// and (c), is in the side-by-side run, sidebyside.go.) The verifier needs
 // tokenguard's JWKS, which publishes no HMAC key, so every measurement
-// here uses the run's ES256 key.
-
-// The client that follows the revocation feed (permission feed) for the
-// embedded verifiers of these measurements; its secret reaches the
-// protected server in the environment.
-const (
-	verifierClientID  = "bench-verifier"
-	verifierSecretEnv = "BENCH_VERIFIER_FEED_SECRET"
-)
+// here uses the run's ES256 key. It follows the feed as the client "feed"
+// that every tokenguard of the run has (feedClientID).
 
 // refusalTimeout is how long the verifier may take to refuse a token
 // revoked at tokenguard before the iteration counts as failed.
@@ -42,18 +31,11 @@ const refusalTimeout = 2 * time.Second
 // median batch is reported.
 const checkBatches = 5
 
-// The names of the side-by-side variants measured here.
-const (
-	sideSignaturesName = "(a) GET /app, signatures only (ES256)"
-	sideEmbeddedName   = "(b) GET /app, embedded verifier (ES256)"
-)
-
 // embeddedResult holds the embedded verifier's measurements.
 type embeddedResult struct {
-	Check      *checkResult       `json:"check,omitempty"`
-	Refusal    *refusalResult     `json:"refusal,omitempty"`
-	Memory     *verifierMemResult `json:"memory,omitempty"`
-	SideBySide []variantResult    `json:"side_by_side,omitempty"`
+	Check   *checkResult       `json:"check,omitempty"`
+	Refusal *refusalResult     `json:"refusal,omitempty"`
+	Memory  *verifierMemResult `json:"memory,omitempty"`
 }
 
 // checkResult is the cost of verifier.Verify on a token it has verified
@@ -116,11 +98,7 @@ func (b *bench) measureEmbedded(ctx context.Context, res *results) error {
 		return err
 	}
 	defer srv.Stop()
-	feedSecret, err := randomText(24)
-	if err != nil {
-		return err
-	}
-	tg, err := b.startFed(ctx, instanceSpec{name: "embedded-es256-mirror", alg: "ES256", mode: "mirror", redisAddr: srv.Addr}, feedSecret)
+	tg, err := b.tokenguard.start(ctx, instanceSpec{name: "embedded-es256-mirror", alg: "ES256", mode: "mirror", redisAddr: srv.Addr})
 	if err != nil {
 		return err
 	}
@@ -134,21 +112,14 @@ func (b *bench) measureEmbedded(ctx context.Context, res *results) error {
 	res.Embedded = out
 
 	b.log.Info("embedded verifier: warm check and revocation → refusal", "checks", b.opts.embeddedChecks, "revocations", b.opts.embeddedRevocations)
-	revoked, err := b.embeddedInProcess(ctx, a, tg.base, feedSecret, out)
+	revoked, err := b.embeddedInProcess(ctx, a, tg.base, out)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	res.problem(err)
 
 	b.log.Info("embedded verifier: memory per revocation", "revocations", b.opts.embeddedMemory)
-	out.Memory, err = b.verifierMemory(ctx, srv, tg.base, feedSecret, revoked)
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	res.problem(err)
-
-	b.log.Info("embedded verifier: side by side", "rounds", b.opts.rounds, "duration", b.opts.wrk.duration)
-	out.SideBySide, err = b.embeddedSideBySide(ctx, a, tg.base, feedSecret)
+	out.Memory, err = b.verifierMemory(ctx, srv, tg.base, revoked)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -156,42 +127,16 @@ func (b *bench) measureEmbedded(ctx context.Context, res *results) error {
 	return nil
 }
 
-// startFed starts a tokenguard as the launcher does, with one more client:
-// verifierClientID, with the permission feed.
-func (b *bench) startFed(ctx context.Context, spec instanceSpec, feedSecret string) (*instance, error) {
-	l := b.tokenguard
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	file := filepath.Join(l.configDir, spec.name+".yaml")
-	if err := os.WriteFile(file, []byte(fedConfig(spec, port, l.sec, feedSecret)), 0o600); err != nil {
-		return nil, err
-	}
-	p, err := startProcess(ctx, spec.name, l.bin, []string{"-config", file}, instanceEnv(spec, l.sec), filepath.Join(l.logDir, spec.name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	return &instance{spec: spec, base: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), proc: p}, nil
-}
-
-// fedConfig is instanceConfig plus the feed's client. The clients are the
-// last block of instanceConfig, so one more line of it goes at the end
-// (TestFedConfigIsOneTokenguardAccepts checks it).
-func fedConfig(spec instanceSpec, port int, sec secrets, feedSecret string) string {
-	return instanceConfig(spec, port, sec) + fmt.Sprintf("  - {id: %s, secret: %q, permissions: [feed]}\n", verifierClientID, feedSecret)
-}
-
 // newVerifier builds an embedded verifier for the tokenguard at base, as an
 // embedding service would (tokenguard's issuer, audience and lifetimes are
 // its defaults), runs it until the returned stop is called, and waits until
 // it is ready.
-func (b *bench) newVerifier(ctx context.Context, base, feedSecret string) (*verifier.Verifier, func(), error) {
+func (b *bench) newVerifier(ctx context.Context, base string) (*verifier.Verifier, func(), error) {
 	def := config.Default()
 	v, err := verifier.New(ctx, verifier.Config{
 		URL: base, Issuer: def.Issuer, Audience: def.Audience,
 		AccessTTL: def.Tokens.AccessTTL, Leeway: def.Tokens.Leeway,
-		ClientID: verifierClientID, ClientSecret: feedSecret,
+		ClientID: feedClientID, ClientSecret: b.tokenguard.sec.feedSecret,
 		VerifiedCacheSize: def.Tokens.VerifiedCacheSize,
 		Logger:            b.log.With("verifier", "in-process"),
 	})
@@ -238,8 +183,8 @@ func awaitChange(ctx context.Context, v *verifier.Verifier, timeout time.Duratio
 // embeddedInProcess runs an embedded verifier in this process, as an
 // embedding service does, measures its warm check, then revocations at
 // tokenguard until it refuses them. It returns how many tokens it revoked.
-func (b *bench) embeddedInProcess(ctx context.Context, a api, base, feedSecret string, out *embeddedResult) (int, error) {
-	v, stop, err := b.newVerifier(ctx, base, feedSecret)
+func (b *bench) embeddedInProcess(ctx context.Context, a api, base string, out *embeddedResult) (int, error) {
+	v, stop, err := b.newVerifier(ctx, base)
 	if err != nil {
 		return 0, err
 	}
@@ -395,7 +340,7 @@ func awaitRefusal(ctx context.Context, v *verifier.Verifier, token string, deadl
 // it holds every revoked token from the feed's snapshot: the verifier's
 // fixed cost is in the difference, so the figure per revocation is a bound
 // from above. prior counts the tokens revoked before, which it holds too.
-func (b *bench) verifierMemory(ctx context.Context, srv *redisServer, base, feedSecret string, prior int) (*verifierMemResult, error) {
+func (b *bench) verifierMemory(ctx context.Context, srv *redisServer, base string, prior int) (*verifierMemResult, error) {
 	n := b.opts.embeddedMemory
 	rdb := srv.Client(b.opts.loadWorkers)
 	_, err := loadRevocations(ctx, rdb, n, b.opts.loadWorkers)
@@ -408,7 +353,7 @@ func (b *bench) verifierMemory(ctx context.Context, srv *redisServer, base, feed
 	res := &verifierMemResult{Loaded: n}
 	res.HeapBefore = liveHeap()
 	start := time.Now()
-	v, stop, err := b.newVerifier(ctx, base, feedSecret)
+	v, stop, err := b.newVerifier(ctx, base)
 	if err != nil {
 		return nil, fmt.Errorf("verifier memory: %w", err)
 	}
@@ -424,106 +369,4 @@ func (b *bench) verifierMemory(ctx context.Context, srv *redisServer, base, feed
 	runtime.KeepAlive(v)
 	res.BytesPerRevocation = (float64(res.HeapAfter) - float64(res.HeapBefore)) / float64(res.Tokens)
 	return res, nil
-}
-
-// embeddedSideBySide builds the protected server (./protected) and starts
-// it twice, (a) behind signatures only and (b) behind the embedded
-// verifier, then drives each in turn with wrk, rounds times, interleaved.
-func (b *bench) embeddedSideBySide(ctx context.Context, a api, base, feedSecret string) ([]variantResult, error) {
-	benchDir, _, err := moduleDirs(ctx)
-	if err != nil {
-		return nil, err
-	}
-	bin, err := goBuild(ctx, benchDir, "./protected", filepath.Join(b.dir, "protected"))
-	if err != nil {
-		return nil, err
-	}
-	def := config.Default()
-	common := []string{
-		"-issuer", def.Issuer, "-audience", def.Audience,
-		"-access-ttl", def.Tokens.AccessTTL.String(), "-leeway", def.Tokens.Leeway.String(),
-		"-verified-cache-size", strconv.Itoa(def.Tokens.VerifiedCacheSize),
-	}
-	specs := []struct {
-		name, slug string
-		args       []string
-	}{
-		{sideSignaturesName, "protected-a-signatures", []string{"-guard", "signatures", "-kid", es256KID, "-alg", "ES256", "-private-key-file", b.tokenguard.sec.es256File}},
-		{sideEmbeddedName, "protected-b-embedded", []string{"-guard", "embedded", "-tokenguard", base, "-feed-client", verifierClientID, "-feed-secret-env", verifierSecretEnv}},
-	}
-	var undo cleanups
-	defer undo.run()
-	results := make([]variantResult, len(specs))
-	urls := make([]string, len(specs))
-	var problems []error
-	env := append(os.Environ(), verifierSecretEnv+"="+feedSecret)
-	for i, s := range specs {
-		results[i] = variantResult{Name: s.name, Alg: "ES256", Mode: s.slug, CacheSize: def.Tokens.VerifiedCacheSize}
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		p, err := startProcess(ctx, s.slug, bin, append([]string{"-listen", addr}, append(common, s.args...)...), env, filepath.Join(b.logDir, s.slug+".log"))
-		if err != nil {
-			return nil, err
-		}
-		undo.add(p.Stop)
-		in := &instance{spec: instanceSpec{name: s.slug}, base: "http://" + addr, proc: p}
-		if _, err := in.awaitReady(ctx, a.http, b.opts.readyTimeout); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			results[i].Error = "did not start: " + err.Error()
-			problems = append(problems, fmt.Errorf("%s: %w", s.name, err))
-			continue
-		}
-		urls[i] = in.base + "/app"
-	}
-	for r := range b.opts.rounds {
-		for k := range specs {
-			i := (k + r) % len(specs)
-			if urls[i] == "" {
-				continue
-			}
-			rr := b.runProtected(ctx, a, base, urls[i], r+1)
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			if rr.Error != "" {
-				problems = append(problems, fmt.Errorf("%s round %d: %s", results[i].Name, r+1, rr.Error))
-			}
-			results[i].Rounds = append(results[i].Rounds, rr)
-			b.log.Info("wrk", "variant", results[i].Name, "round", r+1, "req_per_sec", int(rr.RequestsPerSec), "p50_ms", rr.P50Ms, "p99_ms", rr.P99Ms, "error", rr.Error)
-		}
-	}
-	for i := range results {
-		results[i].aggregate()
-	}
-	return results, errors.Join(problems...)
-}
-
-// runProtected opens a fresh session at tokenguard, checks that its token
-// is let through at url, and drives url with it.
-func (b *bench) runProtected(ctx context.Context, a api, issuer, url string, round int) roundResult {
-	rr := roundResult{Round: round}
-	token, err := a.openSession(ctx, issuer, "bench-user")
-	if err != nil {
-		rr.Error = err.Error()
-		return rr
-	}
-	if status, err := getStatus(ctx, a.http, url, "Bearer "+token); err != nil || status != http.StatusOK {
-		rr.Error = fmt.Sprintf("the token is not let through before the run: status %d, err %v", status, err)
-		return rr
-	}
-	res, err := runWrk(ctx, b.tools.wrk, url, token, b.opts.wrk)
-	if err != nil {
-		rr.Error = err.Error()
-		return rr
-	}
-	rr.wrkResult = res
-	if res.Non2xx > 0 || res.SocketErrors > 0 {
-		rr.Error = fmt.Sprintf("%d non-2xx responses and %d socket errors out of %d requests", res.Non2xx, res.SocketErrors, res.Requests)
-	}
-	return rr
 }

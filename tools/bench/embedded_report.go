@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"strings"
 )
 
 // The sizes the embedded verifier's targets are stated for.
@@ -46,19 +45,6 @@ func embeddedTargets(r *results) []target {
 	} else {
 		ts = append(ts, notMeasured(name, g, "not run or failed"))
 	}
-	name = "(b) embedded verifier ÷ (a) signatures only, req/s"
-	g = goal{true, 0.9, "×"}
-	sa, okA := sideVariant(e.SideBySide, sideSignaturesName)
-	sb, okB := sideVariant(e.SideBySide, sideEmbeddedName)
-	switch {
-	case !okA:
-		ts = append(ts, notMeasured(name, g, sideSignaturesName+" was not measured"))
-	case !okB:
-		ts = append(ts, notMeasured(name, g, sideEmbeddedName+" was not measured"))
-	default:
-		ts = append(ts, judge(name, g, sb.RequestsPerSec/sa.RequestsPerSec,
-			fmt.Sprintf("%s vs %s req/s; p99 %.2f vs %.2f ms", thousands(sb.RequestsPerSec), thousands(sa.RequestsPerSec), sb.P99Ms, sa.P99Ms)))
-	}
 	return ts
 }
 
@@ -73,16 +59,6 @@ func judgeAllocs(c *checkResult) target {
 		t.Status = "missed"
 	}
 	return t
-}
-
-// sideVariant returns the measured variant of that name, if any.
-func sideVariant(vs []variantResult, name string) (variantResult, bool) {
-	for _, v := range vs {
-		if v.Name == name && v.GoodRounds > 0 {
-			return v, true
-		}
-	}
-	return variantResult{}, false
 }
 
 // embeddedTables are the embedded verifier's measurements.
@@ -114,33 +90,5 @@ func embeddedTables(r *results) []table {
 		t.rows = append(t.rows, []string{"verifier heap per revoked token", fmt.Sprintf("%.0f B", m.BytesPerRevocation),
 			fmt.Sprintf("%s revoked tokens from the feed's snapshot in %.2f s; live heap %s → %s", thousands(float64(m.Tokens)), m.Seconds, mib(int64(m.HeapBefore)), mib(int64(m.HeapAfter)))})
 	}
-	out := []table{t}
-	if len(e.SideBySide) > 0 {
-		s := table{
-			title:  "The same protected handler, GET /app (median of rounds)",
-			header: []string{"variant", "req/s", "req/s per round", "p50 ms", "p99 ms", "note"},
-		}
-		for _, v := range e.SideBySide {
-			s.rows = append(s.rows, variantRow(v))
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
-// variantRow is one row of a table of wrk runs.
-func variantRow(v variantResult) []string {
-	var rounds []string
-	for _, rr := range v.Rounds {
-		if rr.Error != "" {
-			rounds = append(rounds, "error")
-		} else {
-			rounds = append(rounds, thousands(rr.RequestsPerSec))
-		}
-	}
-	if v.GoodRounds == 0 {
-		return []string{v.Name, "—", strings.Join(rounds, " / "), "—", "—", headLine(v.firstError())}
-	}
-	return []string{v.Name, thousands(v.RequestsPerSec), strings.Join(rounds, " / "),
-		fmt.Sprintf("%.2f", v.P50Ms), fmt.Sprintf("%.2f", v.P99Ms), headLine(v.firstError())}
+	return []table{t}
 }

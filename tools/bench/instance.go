@@ -23,9 +23,10 @@ const cacheKey = "tokens.verified_cache_size"
 // tokenguard (keys[].secret_env) and to the reference server.
 const hs256SecretEnv = "BENCH_HS256_SECRET"
 
-// The client that follows the revocation feed (permission feed): the
-// embedded verifier of the side-by-side run. Its secret reaches the
-// reference server in the environment.
+// The client that follows the revocation feed (permission feed), which
+// every tokenguard of the run has: the embedded verifiers, (b) of the
+// side-by-side run and those of the embedded phase, and the feed phase's
+// subscribers. Its secret reaches the reference server in the environment.
 const (
 	feedClientID  = "feed"
 	feedSecretEnv = "BENCH_FEED_SECRET"

@@ -1,17 +1,19 @@
-// Command bench is tokenguard's load benchmark (issue 5). It builds the
-// service as it ships, and the reference server beside it (./reference:
-// signatures verified by tokenguard's auth package, no revocation check),
-// starts its own redis-server and instances on loopback, and measures, all
-// in one run: /v1/verify throughput and latency for the reference and every
-// revocation mode, HS256 and ES256, interleaved round by round; how fast a
-// revocation reaches another instance; what a revoked token costs Redis and
-// the mirror; how long an instance takes to load a million revocations;
-// revocations per second through the API; how fast the revocation feed
-// delivers to many subscribers while revocations are written, and what a
-// subscriber costs; and the embedded verifier (its warm check, a revocation
-// until it refuses the token, its memory per revocation, and the same
-// protected handler behind it and behind signatures only: embedded.go). It
-// prints a table and writes
+// Command bench is tokenguard's load benchmark (issues 5 and 12). It
+// builds the service as it ships, and the reference server beside it
+// (./reference: signatures verified by tokenguard's auth package, no
+// revocation check), starts its own redis-server and instances on
+// loopback, and measures, all in one run: /v1/verify throughput and
+// latency for the reference and every revocation mode, HS256 and ES256,
+// interleaved round by round; the side by side of issue 12 (/v1/verify's
+// tail on HS256, and one protected handler behind (a) signatures only, (b)
+// the embedded verifier and (c) nginx auth_request, on ES256:
+// sidebyside.go); how fast a revocation reaches another instance; what a
+// revoked token costs Redis and the mirror; how long an instance takes to
+// load a million revocations; revocations per second through the API; how
+// fast the revocation feed delivers to many subscribers while revocations
+// are written, and what a subscriber costs; and the embedded verifier in
+// this process (its warm check, a revocation until it refuses the token,
+// its memory per revocation: embedded.go). It prints a table and writes
 // results.json, results.md, the plot of requests/s (results.png) and
 // every process's log to its output directory, tools/bench/out by default.
 // Only -publish also replaces the committed docs/performance.png and the
@@ -20,10 +22,10 @@
 // It is its own module, so that its plotting library stays out of the
 // service's go.mod. From the repository's root:
 //
-//	go -C tools/bench run .            # the full run, about five minutes on 2 cores (two of them waiting out the change logs' window)
+//	go -C tools/bench run .            # the full run, about eight minutes on 2 cores (two of them waiting out the change logs' window)
 //	go -C tools/bench run . -publish   # the same, then updates docs/
-//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200
-//	go -C tools/bench run . -skip-throughput -skip-propagation -skip-rate -skip-memory   # the feed alone
+//	go -C tools/bench run . -rounds 1 -duration 2s -memory-revocations 100000 -propagation 200 -feed-subscribers 100 -embedded-checks 100000 -embedded-revocations 100 -embedded-memory 20000
+//	go -C tools/bench run . -skip-throughput -skip-propagation -skip-rate -skip-memory -skip-side -skip-embedded   # the feed alone
 //
 // Everything it starts it stops, on error and on Ctrl-C too.
 package main
@@ -120,7 +122,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.tailRevocations, "tail-revocations", 10_000, "live revocations in the side-by-side run's own Redis")
 	fs.StringVar(&o.tokenguardBin, "tokenguard-bin", "", "run this tokenguard binary instead of building the service (a build with a profiler added, say); not with -publish")
 	sideVariants := fs.String("side-variants", "verify,a,b,c", "the side-by-side variants to run, comma-separated: verify (tokenguard's /v1/verify), a, b, c")
-	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguard, space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
+	sideEnv := fs.String("side-tokenguard-env", "", "more environment for the side-by-side run's tokenguards (HS256 and ES256), space-separated NAME=value (GOMAXPROCS=1 GOGC=200, say), to try a runtime setting")
 	fs.StringVar(&o.compareBin, "side-compare-bin", "", "also drive this other tokenguard binary's /v1/verify in the side-by-side run, interleaved with the one measured (before/after a change, under the same load)")
 	tailConns := fs.String("tail-connections", "32,64", "wrk connections of the side-by-side run (one thread), comma-separated")
 	fs.IntVar(&o.feed.subscribers, "feed-subscribers", targetFeedSubscribers, "concurrent subscribers of the revocation feed")

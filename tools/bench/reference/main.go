@@ -13,8 +13,8 @@
 // It also serves GET /app, the protected handler of the side-by-side run
 // (issue 12, point 3): the same handler behind one of three guards chosen
 // with -protect: "signatures" (the token's signature and claims checked
-// here, no revocation), "embedded" (the embedded verifier, plugged in at
-// the hook in embedded.go) or "none" (the user named by the
+// here, no revocation), "embedded" (tokenguard's embedded verifier, package
+// verifier, fed by tokenguard's JWKS and revocation feed) or "none" (the user named by the
 // X-Auth-Request-User header that nginx sets after its auth_request to
 // tokenguard's /v1/verify, the only way in).
 package main

@@ -181,12 +181,16 @@ func TestAppBehindNginxTakesTheUserNginxNamesAndFailsWithoutOne(t *testing.T) {
 	}
 }
 
-func TestProtectEmbeddedSaysTheHookIsNotWiredYet(t *testing.T) {
+func TestProtectEmbeddedRefusesToStartWithoutTokenguard(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
 	var stderr bytes.Buffer
-	env := map[string]string{"SECRET": strings.Repeat("k", 32)}
-	err := run(context.Background(), []string{"-kid", "hs1", "-alg", "HS256", "-secret-env", "SECRET",
-		"-issuer", "http://localhost:8080", "-audience", "tokenguard", "-access-ttl", "15m", "-protect", "embedded"}, func(k string) string { return env[k] }, &stderr)
-	if err == nil || !strings.Contains(err.Error(), errEmbeddedNotWired.Error()) {
-		t.Errorf("run -protect embedded = %v, want %v (until the verifier is plugged in)", err, errEmbeddedNotWired)
+	env := map[string]string{"SECRET": strings.Repeat("k", 32), "FEED": "feed-secret"}
+	err := run(ctx, []string{"-kid", "hs1", "-alg", "HS256", "-secret-env", "SECRET",
+		"-issuer", "http://localhost:8080", "-audience", "tokenguard", "-access-ttl", "15m", "-protect", "embedded",
+		"-feed-client", "feed", "-feed-secret-env", "FEED"}, func(k string) string { return env[k] }, &stderr)
+	const want = "-protect embedded: verifier: bad config: URL is required"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("run -protect embedded without -tokenguard = %v, want an error containing %q", err, want)
 	}
 }
