@@ -29,17 +29,24 @@ type e2eFeed struct {
 	stop   func()
 }
 
-// subscribeFeed opens the revocation feed of base as auth ("id:secret"),
-// resuming after lastID when it is not empty.
-func subscribeFeed(t *testing.T, base, auth, lastID string) *e2eFeed {
+// feedRequest is a request of base's revocation feed as auth ("id:secret").
+func feedRequest(t *testing.T, ctx context.Context, method, base, auth string) *http.Request {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/revocations/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, method, base+"/v1/revocations/stream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, secret, _ := strings.Cut(auth, ":")
 	req.SetBasicAuth(id, secret)
+	return req
+}
+
+// subscribeFeed opens the revocation feed of base as auth ("id:secret"),
+// resuming after lastID when it is not empty.
+func subscribeFeed(t *testing.T, base, auth, lastID string) *e2eFeed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req := feedRequest(t, ctx, http.MethodGet, base, auth)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -219,13 +226,7 @@ const feeder = "feeder:dev-feeder-secret"
 func awaitFeed(t *testing.T, base string) {
 	t.Helper()
 	awaitCond(t, base+" to serve the feed", func() bool {
-		req, err := http.NewRequest(http.MethodHead, base+"/v1/revocations/stream", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, secret, _ := strings.Cut(feeder, ":")
-		req.SetBasicAuth(id, secret)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(feedRequest(t, context.Background(), http.MethodHead, base, feeder))
 		if err != nil {
 			return false
 		}
@@ -409,13 +410,7 @@ func drainFeed(t *testing.T, base string) *drainedFeed {
 // openFeed opens the feed of base as the feeder, from a snapshot.
 func openFeed(t *testing.T, base string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+"/v1/revocations/stream", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, secret, _ := strings.Cut(feeder, ":")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(feedRequest(t, context.Background(), http.MethodGet, base, feeder))
 	if err != nil {
 		t.Fatal(err)
 	}
