@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/rand"
 	"crypto/rsa"
-	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
@@ -18,9 +17,6 @@ import (
 // sid.
 func (p *idp) logoutToken(kid string, claims jwt.MapClaims) string {
 	p.t.Helper()
-	p.mu.Lock()
-	key := p.keys[kid]
-	p.mu.Unlock()
 	now := time.Now()
 	c := jwt.MapClaims{
 		"iss": p.url + "/", "aud": "api", "iat": now.Unix(), "exp": now.Add(2 * time.Minute).Unix(), "jti": rand.Text(),
@@ -29,14 +25,7 @@ func (p *idp) logoutToken(kid string, claims jwt.MapClaims) string {
 	for k, v := range claims {
 		c[k] = v
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
-	tok.Header["kid"] = kid
-	tok.Header["typ"] = "logout+jwt"
-	s, err := tok.SignedString(key)
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	return s
+	return p.sign(kid, "logout+jwt", c)
 }
 
 // TestATrustedIssuersBackchannelLogoutEndsItsSessionOrUserAtOnce runs the
@@ -48,13 +37,7 @@ func (p *idp) logoutToken(kid string, claims jwt.MapClaims) string {
 func TestATrustedIssuersBackchannelLogoutEndsItsSessionOrUserAtOnce(t *testing.T) {
 	provider := newIDP(t, "k1")
 	iss := provider.url + "/"
-	ts := startServerYAML(t, nil, fmt.Sprintf(`trusted_issuers:
-  - issuer: %q
-    jwks_url: %q
-    audience: api
-    algorithms: [RS256]
-    max_token_lifetime: 2h
-`, iss, provider.url+"/.well-known/jwks.json"))
+	ts := startServerYAML(t, nil, provider.trustedIssuerYAML()+"    max_token_lifetime: 2h\n")
 	logout := func(token string) response {
 		t.Helper()
 		return ts.form("/v1/backchannel-logout", "", url.Values{"logout_token": {token}})

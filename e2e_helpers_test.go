@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,18 +64,7 @@ func startServerYAML(t *testing.T, env map[string]string, extra string) *testSer
 	t.Helper()
 	srv := redistest.Start(t)
 	dir := t.TempDir()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "rs256.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeRS256Key(t, dir)
 	cfg := fmt.Sprintf(`
 dev: true
 listen: 127.0.0.1:0
@@ -105,9 +95,37 @@ clients:
 	return ts
 }
 
+// writeRS256Key writes a fresh RS256 private key (PKCS #8 PEM) in dir and
+// returns the file's path, for a config's keys[].private_key_file.
+func writeRS256Key(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "rs256.pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
 // startServe runs serve in the background and returns its base URL. The
 // test's cleanup cancels it and requires a clean shutdown.
 func startServe(t *testing.T, args []string, env map[string]string, logs io.Writer) string {
+	t.Helper()
+	base, _ := startStoppable(t, args, env, logs)
+	return base
+}
+
+// startStoppable is startServe that also returns stop, which cancels serve
+// and requires a clean shutdown, so that a test can stop and start the
+// server again; the test's cleanup calls it if the test did not.
+func startStoppable(t *testing.T, args []string, env map[string]string, logs io.Writer) (base string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrs := make(chan net.Addr, 1)
@@ -117,20 +135,24 @@ func startServe(t *testing.T, args []string, env map[string]string, logs io.Writ
 	}()
 	select {
 	case a := <-addrs:
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve returned %v after shutdown, want nil", err)
-			}
-		})
-		base := "http://" + a.String()
+		var once sync.Once
+		stop = func() {
+			once.Do(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("serve returned %v after shutdown, want nil", err)
+				}
+			})
+		}
+		t.Cleanup(stop)
+		base = "http://" + a.String()
 		awaitReadyz(t, base)
-		return base
+		return base, stop
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve stopped before listening: %v", err)
 	}
-	return ""
+	return "", nil
 }
 
 // awaitReadyz waits, as an orchestrator does, until /readyz answers 200:

@@ -29,17 +29,24 @@ type e2eFeed struct {
 	stop   func()
 }
 
-// subscribeFeed opens the revocation feed of base as auth ("id:secret"),
-// resuming after lastID when it is not empty.
-func subscribeFeed(t *testing.T, base, auth, lastID string) *e2eFeed {
+// feedRequest is a request of base's revocation feed as auth ("id:secret").
+func feedRequest(t *testing.T, ctx context.Context, method, base, auth string) *http.Request {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/revocations/stream", nil)
+	req, err := http.NewRequestWithContext(ctx, method, base+"/v1/revocations/stream", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id, secret, _ := strings.Cut(auth, ":")
 	req.SetBasicAuth(id, secret)
+	return req
+}
+
+// subscribeFeed opens the revocation feed of base as auth ("id:secret"),
+// resuming after lastID when it is not empty.
+func subscribeFeed(t *testing.T, base, auth, lastID string) *e2eFeed {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req := feedRequest(t, ctx, http.MethodGet, base, auth)
 	if lastID != "" {
 		req.Header.Set("Last-Event-ID", lastID)
 	}
@@ -117,6 +124,9 @@ func (f *e2eFeed) until(match func(e2eEvent) bool) (e2eEvent, []e2eEvent) {
 	}
 }
 
+// isReady matches the event that ends the feed's snapshot.
+func isReady(ev e2eEvent) bool { return ev.name == "ready" }
+
 func endedSession(sid string) func(e2eEvent) bool {
 	return func(ev e2eEvent) bool {
 		return ev.name == "revocation" && ev.data["kind"] == "session" && ev.data["sid"] == sid
@@ -129,20 +139,18 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 	ts := startServerYAML(t, map[string]string{
 		"TOKENGUARD_HTTP_WRITE_TIMEOUT": "200ms",
 		"TOKENGUARD_FEED_HEARTBEAT":     "20ms",
-	}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	}, feederClient)
 	f := subscribeFeed(t, ts.base, feeder, "")
 	if ev := f.next(); ev.name != "snapshot" {
 		t.Fatalf("first event = %+v, want the snapshot", ev)
 	}
-	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	f.until(isReady)
 	for range 20 { // 20 heartbeats: twice the write timeout at least
 		f.until(func(ev e2eEvent) bool { return ev.name == ": heartbeat" })
 	}
 
 	first := ts.session("alice")
-	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+first.token, "", nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
-	}
+	ts.logout(first)
 	ev, _ := f.until(endedSession(first.sid))
 	if ev.id == "" || ev.data["iss"] != "https://tokenguard.test" || ev.data["until"] == nil {
 		t.Errorf("the logout's event = %+v, want an id, our issuer and until", ev)
@@ -150,9 +158,7 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 	f.stop() // the connection drops
 
 	second := ts.session("bob")
-	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+second.token, "", nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
-	}
+	ts.logout(second)
 	resumed := subscribeFeed(t, ts.base, feeder, ev.id)
 	got, before := resumed.until(endedSession(second.sid))
 	for _, e := range before {
@@ -168,13 +174,11 @@ func TestFeedClientSeesALogoutAndResumesAfterADroppedConnection(t *testing.T) {
 func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) {
 	// Heartbeats keep the stream talking while the mirror notices the
 	// restart and reloads, however long that takes on a busy machine.
-	ts := startServerYAML(t, map[string]string{"TOKENGUARD_FEED_HEARTBEAT": "100ms"}, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	ts := startServerYAML(t, map[string]string{"TOKENGUARD_FEED_HEARTBEAT": "100ms"}, feederClient)
 	f := subscribeFeed(t, ts.base, feeder, "")
-	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	f.until(isReady)
 	before := ts.session("alice")
-	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+before.token, "", nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
-	}
+	ts.logout(before)
 	old, _ := f.until(endedSession(before.sid))
 
 	// Redis goes away long enough for the mirror to notice (its shards go
@@ -194,7 +198,7 @@ func TestFeedStartsAgainFromAnAnnouncedSnapshotAfterARedisRestart(t *testing.T) 
 	// The mirror reloads from Redis: the open stream says so with a fresh
 	// snapshot, as a reset, then goes on.
 	f.until(func(ev e2eEvent) bool { return ev.name == "snapshot" && ev.data["reset"] == true })
-	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	f.until(isReady)
 	awaitReadyz(t, ts.base)
 	after := ts.session("bob")
 	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+after.token, "", nil); r.status != http.StatusNoContent {
@@ -219,13 +223,7 @@ const feeder = "feeder:dev-feeder-secret"
 func awaitFeed(t *testing.T, base string) {
 	t.Helper()
 	awaitCond(t, base+" to serve the feed", func() bool {
-		req, err := http.NewRequest(http.MethodHead, base+"/v1/revocations/stream", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id, secret, _ := strings.Cut(feeder, ":")
-		req.SetBasicAuth(id, secret)
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := http.DefaultClient.Do(feedRequest(t, context.Background(), http.MethodHead, base, feeder))
 		if err != nil {
 			return false
 		}
@@ -241,7 +239,7 @@ func (f *e2eFeed) snapshotHas(sid string) bool {
 	if ev := f.next(); ev.name != "snapshot" || ev.data["reset"] != false {
 		f.t.Fatalf("first event = %+v, want a snapshot that is no reset", ev)
 	}
-	ready, before := f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	ready, before := f.until(isReady)
 	if ready.id == "" {
 		f.t.Errorf("ready %+v has no id", ready)
 	}
@@ -308,13 +306,11 @@ func endSessions(t *testing.T, w *blacklist.Store, n int) []string {
 }
 
 func TestFeedClientFallenBehindTheBacklogGetsAFreshSnapshot(t *testing.T) {
-	ts := startServerYAML(t, nil, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\n")
+	ts := startServerYAML(t, nil, feederClient)
 	f := subscribeFeed(t, ts.base, feeder, "")
-	f.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	f.until(isReady)
 	seen := ts.session("alice")
-	if r := ts.do(http.MethodPost, "/v1/logout", "Bearer "+seen.token, "", nil); r.status != http.StatusNoContent {
-		t.Fatalf("logout = %d %s, want 204", r.status, r.body)
-	}
+	ts.logout(seen)
 	last, _ := f.until(endedSession(seen.sid))
 	f.stop() // the client goes away...
 
@@ -335,7 +331,7 @@ func TestFeedClientFallenBehindTheBacklogGetsAFreshSnapshot(t *testing.T) {
 		s := subscribeFeed(t, ts.base, feeder, "")
 		defer s.stop()
 		s.next() // the snapshot's announcement
-		_, entries := s.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+		_, entries := s.until(isReady)
 		for _, m := range markers {
 			if !slices.ContainsFunc(entries, endedSession(m)) {
 				return false
@@ -348,7 +344,7 @@ func TestFeedClientFallenBehindTheBacklogGetsAFreshSnapshot(t *testing.T) {
 	if ev := r.next(); ev.name != "snapshot" || ev.data["reset"] != true {
 		t.Fatalf("resuming from %s, more than the backlog behind: first event %+v, want a snapshot with reset true", last.id, ev)
 	}
-	ready, entries := r.until(func(ev e2eEvent) bool { return ev.name == "ready" })
+	ready, entries := r.until(isReady)
 	if ready.data["resumed"] != false {
 		t.Errorf("ready = %+v, want resumed false", ready)
 	}
@@ -409,13 +405,7 @@ func drainFeed(t *testing.T, base string) *drainedFeed {
 // openFeed opens the feed of base as the feeder, from a snapshot.
 func openFeed(t *testing.T, base string) *http.Response {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+"/v1/revocations/stream", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, secret, _ := strings.Cut(feeder, ":")
-	req.SetBasicAuth(id, secret)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(feedRequest(t, context.Background(), http.MethodGet, base, feeder))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +417,7 @@ func openFeed(t *testing.T, base string) *http.Response {
 }
 
 func TestFeedDisconnectsASubscriberThatStopsReadingAndKeepsTheOthers(t *testing.T) {
-	ts := startServerYAML(t, nil, "  - {id: feeder, secret: dev-feeder-secret, permissions: [feed]}\nmetrics:\n  listen: 127.0.0.1:0\n")
+	ts := startServerYAML(t, nil, feederClient+"metrics:\n  listen: 127.0.0.1:0\n")
 	m := metricsListening.FindStringSubmatch(ts.logs.String())
 	if m == nil {
 		t.Fatalf("no \"metrics listening\" line in the log:\n%s", ts.logs.String())
@@ -489,7 +479,7 @@ func TestFeedDisconnectsASubscriberThatStopsReadingAndKeepsTheOthers(t *testing.
 		t.Fatal("the dropped subscriber got no event id before its stream ended")
 	}
 	r := subscribeFeed(t, ts.base, feeder, lastID)
-	if ready, _ := r.until(func(ev e2eEvent) bool { return ev.name == "ready" }); ready.id == "" {
+	if ready, _ := r.until(isReady); ready.id == "" {
 		t.Errorf("resumed ready %+v has no id", ready)
 	}
 }

@@ -58,14 +58,7 @@ type appView struct {
 func TestForwardAuthBehindRealNginx(t *testing.T) {
 	provider := newIDP(t, "k1")
 	iss := provider.url + "/"
-	ts := startServerYAML(t, nil, fmt.Sprintf(`trusted_issuers:
-  - issuer: %q
-    jwks_url: %q
-    audience: api
-    algorithms: [RS256]
-verify:
-  trusted_proxies: [127.0.0.1]
-`, iss, provider.url+"/.well-known/jwks.json"))
+	ts := startServerYAML(t, nil, provider.trustedIssuerYAML()+"verify:\n  trusted_proxies: [127.0.0.1]\n")
 	var reached atomic.Int64
 	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		reached.Add(1)

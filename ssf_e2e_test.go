@@ -2,13 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -30,18 +25,7 @@ import (
 func ssfConfig(t *testing.T, srv *redistest.Server) string {
 	t.Helper()
 	dir := t.TempDir()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "rs256.pem")
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile := writeRS256Key(t, dir)
 	cfg := fmt.Sprintf(`
 dev: true
 listen: 127.0.0.1:0
@@ -63,34 +47,11 @@ clients:
 	return file
 }
 
-// serveOnce runs serve until stop is called, which waits for a clean
-// shutdown; the test's cleanup stops it too.
+// serveOnce runs serve on cfgFile until stop is called, which waits for a
+// clean shutdown; the test's cleanup stops it too.
 func serveOnce(t *testing.T, cfgFile string) (base string, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	addrs := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve(ctx, []string{"-config", cfgFile}, func(string) string { return "" }, &syncbuf.Buffer{}, func(a net.Addr) { addrs <- a })
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("serve returned %v after shutdown, want nil", err)
-			}
-		})
-	}
-	t.Cleanup(stop)
-	select {
-	case a := <-addrs:
-		base = "http://" + a.String()
-	case err := <-done:
-		t.Fatalf("serve stopped before listening: %v", err)
-	}
-	awaitReadyz(t, base)
-	return base, stop
+	return startStoppable(t, []string{"-config", cfgFile}, nil, &syncbuf.Buffer{})
 }
 
 // pushReceiver is an RFC 8935 receiver for rp on a loopback server that

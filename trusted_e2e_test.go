@@ -84,15 +84,25 @@ func (p *idp) setDown(down bool) {
 // JWT, no jti unless claims add one.
 func (p *idp) token(kid, sub string, claims jwt.MapClaims) string {
 	p.t.Helper()
-	p.mu.Lock()
-	key := p.keys[kid]
-	p.mu.Unlock()
 	c := jwt.MapClaims{"iss": p.url + "/", "sub": sub, "aud": "api", "exp": time.Now().Add(time.Hour).Unix(), "iat": time.Now().Unix(), "azp": "spa"}
 	for k, v := range claims {
 		c[k] = v
 	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, c)
+	return p.sign(kid, "", c)
+}
+
+// sign signs claims with the provider's key kid, with typ as the typ
+// header, or golang-jwt's "JWT" when it is empty.
+func (p *idp) sign(kid, typ string, claims jwt.MapClaims) string {
+	p.t.Helper()
+	p.mu.Lock()
+	key := p.keys[kid]
+	p.mu.Unlock()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, claims)
 	tok.Header["kid"] = kid
+	if typ != "" {
+		tok.Header["typ"] = typ
+	}
 	s, err := tok.SignedString(key)
 	if err != nil {
 		p.t.Fatal(err)
@@ -100,16 +110,23 @@ func (p *idp) token(kid, sub string, claims jwt.MapClaims) string {
 	return s
 }
 
-func TestATrustedIssuersTokensAreVerifiedAndRevokedLikeOurs(t *testing.T) {
-	provider := newIDP(t, "k1")
-	iss := provider.url + "/"
-	ts := startServerYAML(t, nil, oauthClients+fmt.Sprintf(`trusted_issuers:
+// trustedIssuerYAML is the trusted_issuers setting that trusts the
+// provider, its keys fetched from its JWKS, for audience api and RS256;
+// more settings of the entry ("    max_token_lifetime: 2h\n"), or
+// top-level ones, may follow it.
+func (p *idp) trustedIssuerYAML() string {
+	return fmt.Sprintf(`trusted_issuers:
   - issuer: %q
     jwks_url: %q
     audience: api
     algorithms: [RS256]
-    max_token_lifetime: 2h
-`, iss, provider.url+"/.well-known/jwks.json"))
+`, p.url+"/", p.url+"/.well-known/jwks.json")
+}
+
+func TestATrustedIssuersTokensAreVerifiedAndRevokedLikeOurs(t *testing.T) {
+	provider := newIDP(t, "k1")
+	iss := provider.url + "/"
+	ts := startServerYAML(t, nil, oauthClients+provider.trustedIssuerYAML()+"    max_token_lifetime: 2h\n")
 	verify := func(token string) response {
 		t.Helper()
 		return ts.do(http.MethodGet, "/v1/verify", "Bearer "+token, "", nil)

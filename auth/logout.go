@@ -181,18 +181,10 @@ func (ti *TrustedIssuer) logoutKey(ctx context.Context, t *jwt.Token) (any, erro
 	return ti.verificationKey(ctx, t)
 }
 
-// newLogoutParser builds the parser of an issuer's logout tokens: its
-// pinned algorithms, iss and aud checked, the leeway on every time claim,
-// iat checked but, unlike an access token, exp not required (§2.4 made it
-// required only in 2023; older issuers send none).
+// newLogoutParser builds the parser of an issuer's logout tokens: what
+// parserOptions checks (pinned algorithms, iss, aud, iat, the leeway) but,
+// unlike an access token, exp not required (§2.4 made it required only in
+// 2023; older issuers send none).
 func (s *Service) newLogoutParser(algs []string, issuer, audience string) *jwt.Parser {
-	return jwt.NewParser(
-		jwt.WithValidMethods(algs),
-		jwt.WithIssuer(issuer),
-		jwt.WithAudience(audience),
-		jwt.WithLeeway(s.leeway),
-		jwt.WithIssuedAt(),
-		jwt.WithTimeFunc(s.clock),
-		jwt.WithStrictDecoding(),
-	)
+	return jwt.NewParser(s.parserOptions(algs, issuer, audience)...)
 }

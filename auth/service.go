@@ -196,20 +196,26 @@ func build(cfg Config, signs bool) (*Service, error) {
 	return s, nil
 }
 
-// newParser builds the one parser of an issuer: a fixed list of algorithms,
-// exp required, iss and aud checked, the leeway on every time claim.
+// newParser builds the one parser of an issuer's access tokens: exp
+// required, on top of what parserOptions checks.
 func (s *Service) newParser(algs []string, issuer, audience string) *jwt.Parser {
-	return jwt.NewParser(
+	return jwt.NewParser(append(s.parserOptions(algs, issuer, audience), jwt.WithExpirationRequired())...)
+}
+
+// parserOptions are what every parser of an issuer's tokens checks: a
+// fixed list of algorithms, iss and aud, iat, the leeway on every time
+// claim.
+func (s *Service) parserOptions(algs []string, issuer, audience string) []jwt.ParserOption {
+	return []jwt.ParserOption{
 		jwt.WithValidMethods(algs),
 		jwt.WithIssuer(issuer),
 		jwt.WithAudience(audience),
 		jwt.WithLeeway(s.leeway),
-		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(s.clock),
 		// Reject non-canonical base64 so a signature has one encoding only.
 		jwt.WithStrictDecoding(),
-	)
+	}
 }
 
 // Issuer returns the iss of the tokens the service issues.

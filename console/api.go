@@ -431,20 +431,25 @@ type userRequest struct {
 	Issuer  string `json:"issuer"`
 }
 
-func (c *Console) logoutEverywhere(w http.ResponseWriter, r *http.Request, s signedIn) error {
-	var req userRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
+// onUser makes the handler of a change that names a user (a
+// userRequest): do is the users workflow that acts on that user, as the
+// signed-in admin.
+func (c *Console) onUser(do func(ctx context.Context, actor, name string) error) func(http.ResponseWriter, *http.Request, signedIn) error {
+	return func(w http.ResponseWriter, r *http.Request, s signedIn) error {
+		var req userRequest
+		if err := decode(w, r, &req); err != nil {
+			return err
+		}
+		name, err := c.userName(req.Issuer, req.Subject)
+		if err != nil {
+			return err
+		}
+		if err := do(r.Context(), s.Client, name); err != nil {
+			return err
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return nil
 	}
-	name, err := c.userName(req.Issuer, req.Subject)
-	if err != nil {
-		return err
-	}
-	if err := c.users.LogOutEverywhere(r.Context(), s.Client, name); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
 }
 
 // banRequest bans a user for Duration (a Go duration), or until lifted
@@ -475,22 +480,6 @@ func (c *Console) ban(w http.ResponseWriter, r *http.Request, s signedIn) error 
 		}
 	}
 	if _, err := c.users.Ban(r.Context(), s.Client, name, d, req.Reason); err != nil {
-		return err
-	}
-	w.WriteHeader(http.StatusNoContent)
-	return nil
-}
-
-func (c *Console) unban(w http.ResponseWriter, r *http.Request, s signedIn) error {
-	var req userRequest
-	if err := decode(w, r, &req); err != nil {
-		return err
-	}
-	name, err := c.userName(req.Issuer, req.Subject)
-	if err != nil {
-		return err
-	}
-	if err := c.users.Unban(r.Context(), s.Client, name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -167,9 +167,9 @@ func (c *Console) routes() {
 	m.Handle("GET "+Path+"api/events", c.read(c.events))
 	m.Handle("GET "+Path+"api/dashboard", c.read(c.dashboard))
 	m.Handle("POST "+Path+"api/sessions/end", c.change("end_session", c.endSession))
-	m.Handle("POST "+Path+"api/user/logout", c.change("logout_everywhere", c.logoutEverywhere))
+	m.Handle("POST "+Path+"api/user/logout", c.change("logout_everywhere", c.onUser(c.users.LogOutEverywhere)))
 	m.Handle("POST "+Path+"api/user/ban", c.change("ban", c.ban))
-	m.Handle("POST "+Path+"api/user/unban", c.change("unban", c.unban))
+	m.Handle("POST "+Path+"api/user/unban", c.change("unban", c.onUser(c.users.Unban)))
 	c.mux = m
 }
 

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -50,26 +48,6 @@ func (f *fixture) logoutToken(t *testing.T, claims jwt.MapClaims) string {
 	return s
 }
 
-// bcOutcomes is a Metrics that remembers the back-channel logouts it is told
-// of.
-type bcOutcomes struct {
-	noMetrics
-	mu   sync.Mutex
-	seen []BackchannelOutcome
-}
-
-func (m *bcOutcomes) BackchannelLogout(o BackchannelOutcome) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.seen = append(m.seen, o)
-}
-
-func (m *bcOutcomes) list() []BackchannelOutcome {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.seen)
-}
-
 // TestABackchannelLogoutWithSidEndsThatSessionOfTheIssuerOnly: the sid,
 // qualified by its issuer, ends that session of the issuer's, and nothing
 // else: not the user's other sessions, not ours of the same id, not our
@@ -78,7 +56,7 @@ func (m *bcOutcomes) list() []BackchannelOutcome {
 func TestABackchannelLogoutWithSidEndsThatSessionOfTheIssuerOnly(t *testing.T) {
 	t.Parallel()
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
-		m := &bcOutcomes{}
+		m := &tally{}
 		f := newFixture(t, rdb, options{metrics: m})
 		ours := f.open(t, "42")
 		ended := f.foreign(t, "42", jwt.MapClaims{"sid": "s1"})
@@ -114,7 +92,7 @@ func TestABackchannelLogoutWithSidEndsThatSessionOfTheIssuerOnly(t *testing.T) {
 		if got := len(f.events(t)); got != 1 {
 			t.Errorf("%d events after the replay, want the first one only", got)
 		}
-		if diff := cmp.Diff(m.list(), []BackchannelOutcome{BackchannelSession, BackchannelReplayed}); diff != "" {
+		if diff := cmp.Diff(m.backchannel.list(), []BackchannelOutcome{BackchannelSession, BackchannelReplayed}); diff != "" {
 			t.Errorf("outcomes counted (-got +want):\n%s", diff)
 		}
 	})
@@ -128,7 +106,7 @@ func TestABackchannelLogoutWithSidEndsThatSessionOfTheIssuerOnly(t *testing.T) {
 func TestABackchannelLogoutWithSubOnlyCutsOffTheIssuersUser(t *testing.T) {
 	t.Parallel()
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
-		m := &bcOutcomes{}
+		m := &tally{}
 		f := newFixture(t, rdb, options{metrics: m})
 		ours := f.open(t, "42")
 		a := f.foreign(t, "42", jwt.MapClaims{"sid": "s1"})
@@ -163,7 +141,7 @@ func TestABackchannelLogoutWithSubOnlyCutsOffTheIssuersUser(t *testing.T) {
 		if err != nil || len(mine) != 1 {
 			t.Errorf("the user's trail = %+v, %v; want the one event", mine, err)
 		}
-		if diff := cmp.Diff(m.list(), []BackchannelOutcome{BackchannelUser}); diff != "" {
+		if diff := cmp.Diff(m.backchannel.list(), []BackchannelOutcome{BackchannelUser}); diff != "" {
 			t.Errorf("outcomes counted (-got +want):\n%s", diff)
 		}
 	})
@@ -184,7 +162,7 @@ func TestARefusedLogoutTokenChangesNothing(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			m := &bcOutcomes{}
+			m := &tally{}
 			f := miniFixtureWith(t, options{metrics: m})
 			token := f.logoutToken(t, claims)
 			f.refuses(t, "BackchannelLogout", ErrInvalid, func() error { return f.users.BackchannelLogout(t.Context(), token) })
@@ -192,7 +170,7 @@ func TestARefusedLogoutTokenChangesNothing(t *testing.T) {
 			if !strings.HasPrefix(err.Error(), "logout_token: ") {
 				t.Errorf("error text %q, want it to start with logout_token: ", err)
 			}
-			if diff := cmp.Diff(m.list(), []BackchannelOutcome{BackchannelInvalid, BackchannelInvalid}); diff != "" {
+			if diff := cmp.Diff(m.backchannel.list(), []BackchannelOutcome{BackchannelInvalid, BackchannelInvalid}); diff != "" {
 				t.Errorf("outcomes counted (-got +want):\n%s", diff)
 			}
 		})
@@ -220,7 +198,7 @@ func (h *failScripts) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 // forgotten, so the issuer's retry of the same token goes through.
 func TestABackchannelLogoutThatFailsCanBeSentAgain(t *testing.T) {
 	t.Parallel()
-	m := &bcOutcomes{}
+	m := &tally{}
 	f := miniFixtureWith(t, options{metrics: m})
 	hook := &failScripts{onScript: onScript{marker: ":s:"}}
 	f.rdb.AddHook(hook)
@@ -244,7 +222,7 @@ func TestABackchannelLogoutThatFailsCanBeSentAgain(t *testing.T) {
 	if got := f.verdict(t, a); got != "revoked" {
 		t.Errorf("the session's token after the logout went through: %s, want revoked", got)
 	}
-	if diff := cmp.Diff(m.list(), []BackchannelOutcome{BackchannelFailed, BackchannelSession}); diff != "" {
+	if diff := cmp.Diff(m.backchannel.list(), []BackchannelOutcome{BackchannelFailed, BackchannelSession}); diff != "" {
 		t.Errorf("outcomes counted (-got +want):\n%s", diff)
 	}
 }

@@ -439,27 +439,38 @@ func (h *onScript) matches(cmd redis.Cmder) bool {
 	return false
 }
 
-// tally is a Metrics that remembers the decisions it is told of.
+// tally is a Metrics that remembers the decisions and the back-channel
+// logouts it is told of.
 type tally struct {
 	noMetrics
+	decided     record[Outcome]
+	backchannel record[BackchannelOutcome]
+}
+
+func (m *tally) Decision(o Outcome) { m.decided.add(o) }
+
+func (m *tally) BackchannelLogout(o BackchannelOutcome) { m.backchannel.add(o) }
+
+// record is a list of what a Metrics is told of, safe for concurrent use.
+type record[T any] struct {
 	mu   sync.Mutex
-	seen []Outcome
+	seen []T
 }
 
-func (m *tally) Decision(o Outcome) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.seen = append(m.seen, o)
+func (r *record[T]) add(v T) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, v)
 }
 
-func (m *tally) decisions() []Outcome {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.seen)
+func (r *record[T]) list() []T {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.seen)
 }
 
-func (m *tally) reset() {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.seen = nil
+func (r *record[T]) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = nil
 }

@@ -109,7 +109,7 @@ func TestAuthorizeRequiresEveryScopeAndCountsOneDecision(t *testing.T) {
 		{"a malformed requirement refuses without naming it", []string{`read"`}, "", "the required scope is malformed"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m.reset()
+			m.decided.reset()
 			_, err := f.users.Authorize(t.Context(), tok, tc.required)
 			var se *ScopeError
 			switch {
@@ -124,7 +124,7 @@ func TestAuthorizeRequiresEveryScopeAndCountsOneDecision(t *testing.T) {
 			if tc.wantRequired != "-" {
 				want = OutcomeScope
 			}
-			if got := m.decisions(); len(got) != 1 || got[0] != want {
+			if got := m.decided.list(); len(got) != 1 || got[0] != want {
 				t.Errorf("decisions counted = %v, want exactly [%v]", got, want)
 			}
 		})

@@ -54,31 +54,19 @@ func (m *Mirror) Lookup(t Token, now int64, maxStale time.Duration) (Facts, erro
 	var st Facts
 	stale := -1
 	if t.ID != "" {
-		sh := keyspace.Shard(t.ID)
-		p := &m.parts[sh]
-		if !p.current(now, maxStale) {
-			stale = sh
-		}
+		p := m.consult(t.ID, now, maxStale, &stale)
 		p.mu.RLock()
 		_, st.TokenRevoked = p.tokens[t.ID]
 		p.mu.RUnlock()
 	}
 	if t.SessionID != "" {
-		sh := keyspace.Shard(t.SessionID)
-		p := &m.parts[sh]
-		if stale < 0 && !p.current(now, maxStale) {
-			stale = sh
-		}
+		p := m.consult(t.SessionID, now, maxStale, &stale)
 		p.mu.RLock()
 		_, st.SessionRevoked = p.sessions[t.SessionID]
 		p.mu.RUnlock()
 	}
 	if t.Subject != "" {
-		sh := keyspace.Shard(t.Subject)
-		p := &m.parts[sh]
-		if stale < 0 && !p.current(now, maxStale) {
-			stale = sh
-		}
+		p := m.consult(t.Subject, now, maxStale, &stale)
 		p.mu.RLock()
 		if us, ok := p.cutOffs[t.Subject]; ok {
 			st.CutOff = time.UnixMicro(us)
@@ -93,6 +81,18 @@ func (m *Mirror) Lookup(t Token, now int64, maxStale time.Duration) (Facts, erro
 		return st, m.staleError(stale, now, maxStale)
 	}
 	return st, nil
+}
+
+// consult returns the shard of id for Lookup to read, after its
+// confirmation has been read: when the shard had not confirmed it was
+// current and *stale names no shard yet (-1), it names this one.
+func (m *Mirror) consult(id string, now int64, maxStale time.Duration, stale *int) *part {
+	sh := keyspace.Shard(id)
+	p := &m.parts[sh]
+	if *stale < 0 && !p.current(now, maxStale) {
+		*stale = sh
+	}
+	return p
 }
 
 // current reports whether the shard has confirmed it was current within
