@@ -2,11 +2,8 @@ package main
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -88,43 +85,21 @@ func TestEmbeddedMeasurementsRunAgainstARealTokenguard(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // a bound on a stuck run
 	defer cancel()
-	_, serviceDir, err := moduleDirs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin, err := buildTokenguard(ctx, serviceDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := newSecrets(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &bench{
-		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		tools: tl,
-		opts: options{
-			embeddedChecks:      2000,
-			embeddedRevocations: 5,
-			embeddedMemory:      500,
-			loadWorkers:         4,
-			readyTimeout:        time.Minute,
-		},
-		tokenguard: launcher{bin: bin, configDir: dir, logDir: logDir, sec: sec},
-		dir:        dir,
-		logDir:     logDir,
-	}
+	b := smokeBench(t, ctx, tl, options{
+		// Enough per batch (about 50 ms) for the thread's CPU time, which
+		// Linux accounts in scheduler ticks, to move.
+		embeddedChecks:      100_000,
+		embeddedRevocations: 5,
+		embeddedMemory:      500,
+		loadWorkers:         4,
+		readyTimeout:        time.Minute,
+	}, false)
 	res := &results{}
 	if err := b.measureEmbedded(ctx, res); err != nil {
 		t.Fatalf("measureEmbedded = %v, want nil", err)
 	}
 	if len(res.Problems) > 0 {
-		t.Fatalf("problems: %q (logs in %s)", res.Problems, logDir)
+		t.Fatalf("problems: %q (logs in %s)", res.Problems, b.logDir)
 	}
 	e := res.Embedded
 	if e == nil || e.Check == nil || e.Refusal == nil || e.Memory == nil {

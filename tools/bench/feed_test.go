@@ -11,20 +11,12 @@ import (
 	"time"
 )
 
-// smokeBench builds tokenguard and prepares a bench around it, as run
-// does, for a test that runs one phase on a small scale. Without
-// redis-server it skips loudly, and fails under CI=true.
-func smokeBench(t *testing.T) *bench {
+// smokeBench builds tokenguard (and the reference server, with
+// withReference) and prepares a bench around it with tl and opts, as run
+// does, for a test that runs one phase on a small scale.
+func smokeBench(t *testing.T, ctx context.Context, tl tools, opts options, withReference bool) *bench {
 	t.Helper()
-	redisServer, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("redis-server is not installed (CI=true: failing rather than skipping)")
-		}
-		t.Skip("SKIPPED: redis-server is not installed; this smoke run of the benchmark needs it")
-	}
-	ctx := context.Background()
-	_, serviceDir, err := moduleDirs(ctx)
+	benchDir, serviceDir, err := moduleDirs(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +24,12 @@ func smokeBench(t *testing.T) *bench {
 	bin, err := buildTokenguard(ctx, serviceDir, dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var ref string
+	if withReference {
+		if ref, err = buildReference(ctx, benchDir, dir); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sec, err := newSecrets(dir)
 	if err != nil {
@@ -43,16 +41,30 @@ func smokeBench(t *testing.T) *bench {
 	}
 	return &bench{
 		log:        slog.New(slog.DiscardHandler),
-		opts:       options{readyTimeout: 30 * time.Second},
-		tools:      tools{redisServer: redisServer},
-		tokenguard: launcher{bin: bin, configDir: dir, logDir: logDir, sec: sec},
+		opts:       opts,
+		tools:      tl,
+		tokenguard: launcher{bin: bin, reference: ref, configDir: dir, logDir: logDir, sec: sec},
 		dir:        dir,
 		logDir:     logDir,
 	}
 }
 
+// needRedisServer finds redis-server; without it the test skips loudly,
+// and fails under CI=true.
+func needRedisServer(t *testing.T) string {
+	t.Helper()
+	redisServer, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("redis-server is not installed (CI=true: failing rather than skipping)")
+		}
+		t.Skip("SKIPPED: redis-server is not installed; this smoke run of the benchmark needs it")
+	}
+	return redisServer
+}
+
 func TestFeedPhaseDeliversEveryRevocationToEverySubscriberOnASmallScale(t *testing.T) {
-	b := smokeBench(t)
+	b := smokeBench(t, context.Background(), tools{redisServer: needRedisServer(t)}, options{readyTimeout: 30 * time.Second}, false)
 	res, err := b.feed(context.Background(), feedOptions{subscribers: 20, rate: 100, duration: time.Second, writers: 4})
 	if err != nil {
 		t.Fatalf("feed phase: %v", err)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -173,46 +172,18 @@ func TestSideBySideRunsEveryVariantAgainstARealTokenguard(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute) // a bound on a stuck run
 	defer cancel()
-	benchDir, serviceDir, err := moduleDirs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	bin, err := buildTokenguard(ctx, serviceDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := buildReference(ctx, benchDir, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sec, err := newSecrets(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &bench{
-		log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		tools: tl,
-		opts: options{
-			rounds:          1,
-			wrk:             wrkOptions{duration: time.Second},
-			tailConnections: []int{2},
-			tailRevocations: 100,
-			sideVariants:    map[string]bool{sideKeyVerify: true, sideKeySignatures: true, sideKeyEmbedded: true, sideKeyNginx: true},
-			loadWorkers:     4,
-			readyTimeout:    time.Minute,
-		},
-		tokenguard: launcher{bin: bin, reference: ref, configDir: dir, logDir: logDir, sec: sec},
-		dir:        dir,
-		logDir:     logDir,
-	}
+	b := smokeBench(t, ctx, tl, options{
+		rounds:          1,
+		wrk:             wrkOptions{duration: time.Second},
+		tailConnections: []int{2},
+		tailRevocations: 100,
+		sideVariants:    map[string]bool{sideKeyVerify: true, sideKeySignatures: true, sideKeyEmbedded: true, sideKeyNginx: true},
+		loadWorkers:     4,
+		readyTimeout:    time.Minute,
+	}, true)
 	got, err := b.sideBySide(ctx)
 	if err != nil {
-		t.Fatalf("sideBySide = %v, want nil (logs in %s)", err, logDir)
+		t.Fatalf("sideBySide = %v, want nil (logs in %s)", err, b.logDir)
 	}
 	var names []string
 	for _, s := range got {
