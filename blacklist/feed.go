@@ -230,9 +230,6 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	if _, unloaded := s.mirror.stale(0, 0); unloaded > 0 {
 		return nil, fmt.Errorf("%w: the revocation mirror is not loaded yet", ErrUnavailable)
 	}
-	if !s.FeedCurrent() {
-		return nil, fmt.Errorf("%w: the revocation mirror is stale (limit %v)", ErrUnavailable, s.maxStale)
-	}
 	f := s.feed
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -324,10 +321,12 @@ func (m *mirror) changes(hold time.Duration) []Change {
 
 // FeedCurrent reports whether the mirror the feed is served from, in either
 // mode, holds every change: each shard confirmed within max_staleness.
-// While it does not, the feed refuses new subscribers and its streams
-// withhold their heartbeats, so that a subscriber that counts what it hears
-// as confirmation (the embedded verifier) goes stale no later than this
-// instance plus its own bound, rather than trusting a stale instance.
+// While it does not, the feed's handler refuses new subscribers and its
+// streams withhold their heartbeats, so that a subscriber that counts what
+// it hears as confirmation (the embedded verifier) goes stale no later than
+// this instance plus its own bound, rather than trusting a stale instance.
+// (A stream already open that the mirror's reload resets gets the reloaded
+// snapshot at once: that is what it needs to catch up.)
 func (s *Store) FeedCurrent() bool {
 	if s.mirror == nil {
 		return false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -89,6 +90,12 @@ func (h *handler) revocationStream(c echo.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !h.feed.FeedCurrent() {
+		// A new subscriber would take a stale snapshot for the current
+		// state; it retries (an open stream only stops hearing heartbeats).
+		sub.Close()
+		return fmt.Errorf("%w: the revocation mirror is stale", blacklist.ErrUnavailable)
 	}
 	w := c.Response()
 	w.Header().Set(echo.HeaderContentType, "text/event-stream")

@@ -282,8 +282,12 @@ func TestFeedSendsHeartbeats(t *testing.T) {
 func TestFeedWithholdsHeartbeatsWhileItsStateIsNotCurrent(t *testing.T) {
 	var asked, current atomic.Int64
 	h := newHarness(t, harnessOptions{mirror: true, heartbeat: time.Millisecond, feedCurrent: func() bool {
-		// Stale for the first 20 beats, then current.
-		if asked.Add(1) <= 20 {
+		// Current when the stream opens, stale for the next 20 beats,
+		// then current.
+		switch n := asked.Add(1); {
+		case n == 1:
+			return true
+		case n <= 21:
 			return false
 		}
 		current.Add(1)
@@ -304,6 +308,19 @@ func TestFeedWithholdsHeartbeatsWhileItsStateIsNotCurrent(t *testing.T) {
 		case <-timeout:
 			t.Fatal("no heartbeat within 10s")
 		}
+	}
+}
+
+// TestFeedRefusesNewSubscribersWhileItsStateIsNotCurrent: a new subscriber
+// would take a stale snapshot for the current state.
+func TestFeedRefusesNewSubscribersWhileItsStateIsNotCurrent(t *testing.T) {
+	h := newHarness(t, harnessOptions{mirror: true, feedCurrent: func() bool { return false }})
+	r := h.do(http.MethodGet, "/v1/revocations/stream", "feeder", "", "")
+	if r.status != http.StatusServiceUnavailable || r.json(t)["error"] != "temporarily_unavailable" {
+		t.Errorf("feed with a stale mirror: %d %s, want 503 temporarily_unavailable", r.status, r.body)
+	}
+	if got := h.store.Stats().FeedSubscribers; got != 0 {
+		t.Errorf("%d subscribers left behind by the refusal, want 0", got)
 	}
 }
 
