@@ -238,6 +238,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 			Redis:      conn.Client,
 			Prefix:     cfg.Redis.KeyPrefix,
 			SessionTTL: cfg.Console.SessionTTL,
+			StaleAfter: cfg.Revocation.MaxStaleness,
 			// Outside dev the console is served over HTTPS (directly
 			// or behind a proxy): its cookie never travels in clear.
 			Secure:  !cfg.Dev,

@@ -621,15 +621,18 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, _ signedIn) err
 // page's script turns two readings into rates. Staleness is null for a
 // shard not loaded yet (+Inf in the metric).
 type dashboardView struct {
-	At                 string             `json:"at"`
-	Decisions          map[string]float64 `json:"decisions"`
-	Revocations        float64            `json:"revocations"`
-	SessionsOpened     float64            `json:"sessions_opened"`
-	SessionsEnded      float64            `json:"sessions_ended"`
-	MirrorEntries      map[string]float64 `json:"mirror_entries"`
-	ShardStaleness     []*float64         `json:"shard_staleness"`
-	ClientAuthFailures float64            `json:"client_auth_failures"`
-	Redis              redisView          `json:"redis"`
+	At             string             `json:"at"`
+	Decisions      map[string]float64 `json:"decisions"`
+	Revocations    float64            `json:"revocations"`
+	SessionsOpened float64            `json:"sessions_opened"`
+	SessionsEnded  float64            `json:"sessions_ended"`
+	MirrorEntries  map[string]float64 `json:"mirror_entries"`
+	ShardStaleness []*float64         `json:"shard_staleness"`
+	// StaleAfter is revocation.max_staleness in seconds: a shard staler
+	// than that fails checks.
+	StaleAfter         float64   `json:"stale_after_seconds"`
+	ClientAuthFailures float64   `json:"client_auth_failures"`
+	Redis              redisView `json:"redis"`
 }
 
 // redisView is Redis's health as this instance sees it.
@@ -643,7 +646,7 @@ type redisView struct {
 }
 
 func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, _ signedIn) error {
-	v := dashboardView{At: stamp(c.now()), Decisions: map[string]float64{}, MirrorEntries: map[string]float64{}, ShardStaleness: []*float64{}}
+	v := dashboardView{At: stamp(c.now()), Decisions: map[string]float64{}, MirrorEntries: map[string]float64{}, ShardStaleness: []*float64{}, StaleAfter: c.stale.Seconds()}
 	if c.figures != nil {
 		f, err := c.figures()
 		if err != nil {

@@ -60,6 +60,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// Secure marks the session cookie Secure (outside dev mode).
 	Secure bool
+	// StaleAfter is revocation.max_staleness: the dashboard marks a shard
+	// stale past it, as checks start failing then. Required.
+	StaleAfter time.Duration
 	// Figures reads the dashboard's figures; nil shows none.
 	Figures func() (metrics.Figures, error)
 	// Metrics counts sign-ins and actions; nil counts nothing.
@@ -80,6 +83,7 @@ type Console struct {
 	sessions *sessionStore
 	secure   bool
 	figures  func() (metrics.Figures, error)
+	stale    time.Duration
 	metrics  Metrics
 	log      *slog.Logger
 	now      func() time.Time
@@ -102,6 +106,8 @@ func New(cfg Config) (*Console, error) {
 		return nil, errors.New("console: Redis is required")
 	case cfg.SessionTTL <= 0:
 		return nil, errors.New("console: SessionTTL must be positive")
+	case cfg.StaleAfter <= 0:
+		return nil, errors.New("console: StaleAfter must be positive")
 	}
 	c := &Console{
 		users:   cfg.Users,
@@ -109,6 +115,7 @@ func New(cfg Config) (*Console, error) {
 		limiter: cfg.Limiter,
 		secure:  cfg.Secure,
 		figures: cfg.Figures,
+		stale:   cfg.StaleAfter,
 		metrics: cfg.Metrics,
 		log:     cfg.Logger,
 		now:     cfg.Clock,

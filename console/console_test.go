@@ -129,7 +129,7 @@ func newFixtureOn(t *testing.T, mr *miniredis.Miniredis, rdb *redis.Client, entr
 		t.Fatal(err)
 	}
 	m := &counts{signIns: map[string]int{}, actions: map[string]int{}}
-	c, err := New(Config{Users: us, Clients: registry, Limiter: limiter, Redis: rdb, Prefix: testPrefix, SessionTTL: testTTL, Secure: true, Metrics: m})
+	c, err := New(Config{Users: us, Clients: registry, Limiter: limiter, Redis: rdb, Prefix: testPrefix, SessionTTL: testTTL, StaleAfter: 7 * time.Second, Secure: true, Metrics: m})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,5 +537,22 @@ func TestTheSearchFindsOurUserAndATrustedIssuersWithTheirIssuer(t *testing.T) {
 		if a := f.send(t, http.MethodGet, "/console/api/user?"+bad, "", s.cookie.Value, nil); a.status != http.StatusBadRequest {
 			t.Errorf("user?%s = %d %s, want 400", bad, a.status, a.body)
 		}
+	}
+}
+
+// TestTheDashboardMarksStalenessByTheConfiguredBound: the page marks a
+// shard stale past revocation.max_staleness, which the reading carries.
+func TestTheDashboardMarksStalenessByTheConfiguredBound(t *testing.T) {
+	f := newFixture(t)
+	s := f.signIn(t)
+	a := f.send(t, http.MethodGet, "/console/api/dashboard", "", s.cookie.Value, nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("dashboard = %d %s, want 200", a.status, a.body)
+	}
+	var v struct {
+		StaleAfter *float64 `json:"stale_after_seconds"`
+	}
+	if err := json.Unmarshal([]byte(a.body), &v); err != nil || v.StaleAfter == nil || *v.StaleAfter != 7 {
+		t.Errorf("stale_after_seconds in %s (%v), want 7", a.body, err)
 	}
 }

@@ -155,7 +155,7 @@
         : [el("tr", {}, el("td", { colSpan: 2, text: "No mirror (strict mode)." }))]));
       $("#shards").replaceChildren(...d.shard_staleness.map((s, i) => {
         const li = el("li", { text: i + ": " + (s === null ? "not loaded" : num(s, 2)) });
-        if (s === null || s > 5) li.classList.add("stale");
+        if (s === null || s > d.stale_after_seconds) li.classList.add("stale");
         return li;
       }));
       const r = d.redis;
