@@ -9,9 +9,10 @@ run:
 test:
 	go test -race -count=1 ./... && go -C tools/bench test -race -count=1 ./...
 
-# The load benchmark (issue 5), its own module: about three minutes on 2 cores.
-# It writes tools/bench/out/; BENCHFLAGS=-publish also updates docs/. Shorter, e.g.
-#   make bench BENCHFLAGS="-rounds 1 -duration 2s -memory-revocations 100000 -propagation 200"
+# The load benchmark (issue 5), its own module: about eight minutes on 2 cores.
+# It writes tools/bench/out/; BENCHFLAGS=-publish also updates docs/. The
+# README's quick smoke run of every phase:
+#   make bench BENCHFLAGS="-rounds 1 -duration 2s -memory-revocations 100000 -propagation 200 -feed-subscribers 100 -embedded-checks 100000 -embedded-revocations 100 -embedded-memory 20000"
 bench:
 	go -C tools/bench run . $(BENCHFLAGS)
 
