@@ -135,7 +135,7 @@ func (c *Console) authenticate(r *http.Request) (signedIn, error) {
 	if !ok {
 		return signedIn{}, errSignedOut
 	}
-	if !c.clients.Permitted(sess.Client, adminPermission) {
+	if !c.clients.Permits(sess.Client, adminPermission) {
 		if err := c.sessions.end(r.Context(), ck.Value); err != nil {
 			return signedIn{}, err
 		}
