@@ -24,9 +24,6 @@ import (
 	"github.com/tokenguard/tokenguard/users"
 )
 
-// adminPermission is what a client needs to sign in.
-const adminPermission = clients.PermAdmin
-
 // bodyLimit bounds a console request's body: the largest, a ban, is a
 // subject, an issuer, a duration and a reason.
 const bodyLimit = 8 << 10
@@ -233,7 +230,7 @@ func (c *Console) doSignIn(w http.ResponseWriter, r *http.Request) (outcome stri
 		c.log.InfoContext(ctx, "console: sign-in failed", "client_id", req.ClientID, "ip", ip)
 		return "failure", errBadClient
 	}
-	if !slices.Contains(cl.Permissions, adminPermission) {
+	if !slices.Contains(cl.Permissions, clients.PermAdmin) {
 		return "forbidden", errNotAdmin
 	}
 	cookie, sess, err := c.sessions.open(ctx, cl.ID, c.now())
@@ -323,12 +320,6 @@ func (c *Console) searchUsers(w http.ResponseWriter, r *http.Request, _ signedIn
 	return nil
 }
 
-// userName reads the user a request names: subject, and issuer for a
-// trusted issuer's user, as the admin API's ?issuer= does.
-func (c *Console) userName(issuer, subject string) (string, error) {
-	return c.users.Subject(issuer, subject)
-}
-
 // banView is a ban in force.
 type banView struct {
 	At     string `json:"at"`
@@ -370,7 +361,7 @@ const sessionPageSize = 50
 
 func (c *Console) user(w http.ResponseWriter, r *http.Request, _ signedIn) error {
 	q := r.URL.Query()
-	name, err := c.userName(q.Get("issuer"), q.Get("subject"))
+	name, err := c.users.Subject(q.Get("issuer"), q.Get("subject"))
 	if err != nil {
 		return err
 	}
@@ -394,7 +385,7 @@ func (c *Console) user(w http.ResponseWriter, r *http.Request, _ signedIn) error
 
 func (c *Console) userSessions(w http.ResponseWriter, r *http.Request, _ signedIn) error {
 	q := r.URL.Query()
-	name, err := c.userName(q.Get("issuer"), q.Get("subject"))
+	name, err := c.users.Subject(q.Get("issuer"), q.Get("subject"))
 	if err != nil {
 		return err
 	}
@@ -440,7 +431,7 @@ func (c *Console) onUser(do func(ctx context.Context, actor, name string) error)
 		if err := decode(w, r, &req); err != nil {
 			return err
 		}
-		name, err := c.userName(req.Issuer, req.Subject)
+		name, err := c.users.Subject(req.Issuer, req.Subject)
 		if err != nil {
 			return err
 		}
@@ -466,7 +457,7 @@ func (c *Console) ban(w http.ResponseWriter, r *http.Request, s signedIn) error 
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	name, err := c.userName(req.Issuer, req.Subject)
+	name, err := c.users.Subject(req.Issuer, req.Subject)
 	if err != nil {
 		return err
 	}
@@ -555,7 +546,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, _ signedIn) err
 	}
 	query := audit.Query{Before: q.Get("before"), Limit: limit}
 	if sub := q.Get("subject"); sub != "" {
-		name, err := c.userName(q.Get("issuer"), sub)
+		name, err := c.users.Subject(q.Get("issuer"), sub)
 		if err != nil {
 			return err
 		}
