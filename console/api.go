@@ -194,6 +194,11 @@ type meView struct {
 	SessionTTL int64  `json:"session_ttl_seconds"`
 }
 
+// meOf shows sess to its admin, at sign-in and on every page load.
+func (c *Console) meOf(sess session) meView {
+	return meView{ClientID: sess.Client, CSRF: sess.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())}
+}
+
 // signIn checks an admin client's id and secret under the client
 // authentication limits (a locked-out id or address is refused before the
 // secret is looked at; a wrong secret counts against both) and opens a
@@ -239,7 +244,7 @@ func (c *Console) doSignIn(w http.ResponseWriter, r *http.Request) (outcome stri
 	}
 	c.log.InfoContext(ctx, "console: signed in", "client_id", cl.ID, "ip", ip)
 	http.SetCookie(w, c.cookie(cookie, 0))
-	writeJSON(w, r, http.StatusOK, meView{ClientID: sess.Client, CSRF: sess.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())})
+	writeJSON(w, r, http.StatusOK, c.meOf(sess))
 	return "success", nil
 }
 
@@ -273,7 +278,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s signedIn) er
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, s signedIn) error {
-	writeJSON(w, r, http.StatusOK, meView{ClientID: s.Client, CSRF: s.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())})
+	writeJSON(w, r, http.StatusOK, c.meOf(s.session))
 	return nil
 }
 
