@@ -55,3 +55,29 @@ func TestMediansAreOverTheRoundsWithoutAnError(t *testing.T) {
 		t.Errorf("medians of failed rounds only = %d rounds, %v rps; want 0, 0", good, rps)
 	}
 }
+
+func TestFirstErrorIsWhyNothingWasMeasuredElseTheFirstFailedRound(t *testing.T) {
+	rounds := []roundResult{{Round: 1}, {Round: 2, Error: "wrk failed"}, {Round: 3, Error: "later"}}
+	cases := []struct {
+		name   string
+		err    string
+		rounds []roundResult
+		want   string
+	}{
+		{"a measurement that was not made says why", "did not start", rounds, "did not start"},
+		{"else the first failed round is named", "", rounds, "round 2: wrk failed"},
+		{"nothing went wrong", "", rounds[:1], ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v := variantResult{Error: c.err, Rounds: c.rounds}
+			s := sideResult{Error: c.err, Rounds: c.rounds}
+			if got := v.firstError(); got != c.want {
+				t.Errorf("variant firstError = %q, want %q", got, c.want)
+			}
+			if got := s.firstError(); got != c.want {
+				t.Errorf("side-by-side firstError = %q, want %q", got, c.want)
+			}
+		})
+	}
+}
