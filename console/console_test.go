@@ -573,3 +573,18 @@ func TestMeShowsTheSessionSignInOpened(t *testing.T) {
 		t.Errorf("me = %+v, want %+v (the sign-in's client, CSRF token and idle timeout)", got, want)
 	}
 }
+
+func TestEveryPageServesItsEmbeddedFile(t *testing.T) {
+	f := newFixture(t)
+	for p, file := range pages {
+		path := Path + strings.TrimSuffix(p, "{$}")
+		want, err := fs.ReadFile(assets, "assets/"+file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := f.send(t, http.MethodGet, path, "", "", nil)
+		if a.status != http.StatusOK || a.header.Get("Content-Type") != "text/html; charset=utf-8" || a.body != string(want) {
+			t.Errorf("GET %s = %d %q, %d bytes; want 200 text/html, %s as embedded", path, a.status, a.header.Get("Content-Type"), len(a.body), file)
+		}
+	}
+}
