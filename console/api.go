@@ -24,9 +24,6 @@ import (
 	"github.com/tokenguard/tokenguard/users"
 )
 
-// adminPermission is what a client needs to sign in.
-const adminPermission = clients.PermAdmin
-
 // bodyLimit bounds a console request's body: the largest, a ban, is a
 // subject, an issuer, a duration and a reason.
 const bodyLimit = 8 << 10
@@ -197,6 +194,11 @@ type meView struct {
 	SessionTTL int64  `json:"session_ttl_seconds"`
 }
 
+// meOf shows sess to its admin, at sign-in and on every page load.
+func (c *Console) meOf(sess session) meView {
+	return meView{ClientID: sess.Client, CSRF: sess.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())}
+}
+
 // signIn checks an admin client's id and secret under the client
 // authentication limits (a locked-out id or address is refused before the
 // secret is looked at; a wrong secret counts against both) and opens a
@@ -233,7 +235,7 @@ func (c *Console) doSignIn(w http.ResponseWriter, r *http.Request) (outcome stri
 		c.log.InfoContext(ctx, "console: sign-in failed", "client_id", req.ClientID, "ip", ip)
 		return "failure", errBadClient
 	}
-	if !slices.Contains(cl.Permissions, adminPermission) {
+	if !slices.Contains(cl.Permissions, clients.PermAdmin) {
 		return "forbidden", errNotAdmin
 	}
 	cookie, sess, err := c.sessions.open(ctx, cl.ID, c.now())
@@ -242,7 +244,7 @@ func (c *Console) doSignIn(w http.ResponseWriter, r *http.Request) (outcome stri
 	}
 	c.log.InfoContext(ctx, "console: signed in", "client_id", cl.ID, "ip", ip)
 	http.SetCookie(w, c.cookie(cookie, 0))
-	writeJSON(w, r, http.StatusOK, meView{ClientID: sess.Client, CSRF: sess.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())})
+	writeJSON(w, r, http.StatusOK, c.meOf(sess))
 	return "success", nil
 }
 
@@ -276,7 +278,7 @@ func (c *Console) signOut(w http.ResponseWriter, r *http.Request, s signedIn) er
 }
 
 func (c *Console) me(w http.ResponseWriter, r *http.Request, s signedIn) error {
-	writeJSON(w, r, http.StatusOK, meView{ClientID: s.Client, CSRF: s.CSRF, SessionTTL: int64(c.sessions.ttl.Seconds())})
+	writeJSON(w, r, http.StatusOK, c.meOf(s.session))
 	return nil
 }
 
@@ -323,12 +325,6 @@ func (c *Console) searchUsers(w http.ResponseWriter, r *http.Request, _ signedIn
 	return nil
 }
 
-// userName reads the user a request names: subject, and issuer for a
-// trusted issuer's user, as the admin API's ?issuer= does.
-func (c *Console) userName(issuer, subject string) (string, error) {
-	return c.users.Subject(issuer, subject)
-}
-
 // banView is a ban in force.
 type banView struct {
 	At     string `json:"at"`
@@ -370,7 +366,7 @@ const sessionPageSize = 50
 
 func (c *Console) user(w http.ResponseWriter, r *http.Request, _ signedIn) error {
 	q := r.URL.Query()
-	name, err := c.userName(q.Get("issuer"), q.Get("subject"))
+	name, err := c.users.Subject(q.Get("issuer"), q.Get("subject"))
 	if err != nil {
 		return err
 	}
@@ -394,7 +390,7 @@ func (c *Console) user(w http.ResponseWriter, r *http.Request, _ signedIn) error
 
 func (c *Console) userSessions(w http.ResponseWriter, r *http.Request, _ signedIn) error {
 	q := r.URL.Query()
-	name, err := c.userName(q.Get("issuer"), q.Get("subject"))
+	name, err := c.users.Subject(q.Get("issuer"), q.Get("subject"))
 	if err != nil {
 		return err
 	}
@@ -440,7 +436,7 @@ func (c *Console) onUser(do func(ctx context.Context, actor, name string) error)
 		if err := decode(w, r, &req); err != nil {
 			return err
 		}
-		name, err := c.userName(req.Issuer, req.Subject)
+		name, err := c.users.Subject(req.Issuer, req.Subject)
 		if err != nil {
 			return err
 		}
@@ -466,7 +462,7 @@ func (c *Console) ban(w http.ResponseWriter, r *http.Request, s signedIn) error 
 	if err := decode(w, r, &req); err != nil {
 		return err
 	}
-	name, err := c.userName(req.Issuer, req.Subject)
+	name, err := c.users.Subject(req.Issuer, req.Subject)
 	if err != nil {
 		return err
 	}
@@ -555,7 +551,7 @@ func (c *Console) events(w http.ResponseWriter, r *http.Request, _ signedIn) err
 	}
 	query := audit.Query{Before: q.Get("before"), Limit: limit}
 	if sub := q.Get("subject"); sub != "" {
-		name, err := c.userName(q.Get("issuer"), sub)
+		name, err := c.users.Subject(q.Get("issuer"), sub)
 		if err != nil {
 			return err
 		}

@@ -158,7 +158,11 @@ func (c *Console) routes() {
 		panic(err) // the embedded directory is part of the binary
 	}
 	for p, file := range pages {
-		m.Handle("GET "+Path+p, c.page(static, file))
+		b, err := fs.ReadFile(static, file)
+		if err != nil {
+			panic(err) // the embedded pages are part of the binary
+		}
+		m.Handle("GET "+Path+p, c.page(b))
 	}
 	m.Handle("GET "+Path+"static/", http.StripPrefix(Path+"static/", staticFiles(static)))
 	m.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
@@ -201,14 +205,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// page serves one embedded page.
-func (c *Console) page(static fs.FS, file string) http.Handler {
+// page serves one embedded page, read once when the routes are made.
+func (c *Console) page(b []byte) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := fs.ReadFile(static, file)
-		if err != nil {
-			c.fail(w, r, err)
-			return
-		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if _, err := w.Write(b); err != nil {
 			c.log.DebugContext(r.Context(), "console: write page", "err", err)

@@ -556,3 +556,35 @@ func TestTheDashboardMarksStalenessByTheConfiguredBound(t *testing.T) {
 		t.Errorf("stale_after_seconds in %s (%v), want 7", a.body, err)
 	}
 }
+
+func TestMeShowsTheSessionSignInOpened(t *testing.T) {
+	f := newFixture(t)
+	s := f.signIn(t)
+	a := f.send(t, http.MethodGet, "/console/api/me", "", s.cookie.Value, nil)
+	if a.status != http.StatusOK {
+		t.Fatalf("me = %d %s, want 200", a.status, a.body)
+	}
+	var got meView
+	if err := json.Unmarshal([]byte(a.body), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := meView{ClientID: "admin", CSRF: s.csrf, SessionTTL: int64(testTTL.Seconds())}
+	if got != want {
+		t.Errorf("me = %+v, want %+v (the sign-in's client, CSRF token and idle timeout)", got, want)
+	}
+}
+
+func TestEveryPageServesItsEmbeddedFile(t *testing.T) {
+	f := newFixture(t)
+	for p, file := range pages {
+		path := Path + strings.TrimSuffix(p, "{$}")
+		want, err := fs.ReadFile(assets, "assets/"+file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := f.send(t, http.MethodGet, path, "", "", nil)
+		if a.status != http.StatusOK || a.header.Get("Content-Type") != "text/html; charset=utf-8" || a.body != string(want) {
+			t.Errorf("GET %s = %d %q, %d bytes; want 200 text/html, %s as embedded", path, a.status, a.header.Get("Content-Type"), len(a.body), file)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tokenguard/tokenguard/clients"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 )
 
@@ -135,7 +136,7 @@ func (c *Console) authenticate(r *http.Request) (signedIn, error) {
 	if !ok {
 		return signedIn{}, errSignedOut
 	}
-	if !c.clients.Permitted(sess.Client, adminPermission) {
+	if !c.clients.Permits(sess.Client, clients.PermAdmin) {
 		if err := c.sessions.end(r.Context(), ck.Value); err != nil {
 			return signedIn{}, err
 		}

@@ -166,24 +166,18 @@ func reportTables(r *results) []table {
 
 // firstError is the first thing that went wrong with a side-by-side
 // variant.
-func (s sideResult) firstError() string {
-	if s.Error != "" {
-		return s.Error
-	}
-	for _, r := range s.Rounds {
-		if r.Error != "" {
-			return fmt.Sprintf("round %d: %s", r.Round, r.Error)
-		}
-	}
-	return ""
-}
+func (s sideResult) firstError() string { return firstError(s.Error, s.Rounds) }
 
 // firstError is the first thing that went wrong with a variant.
-func (v variantResult) firstError() string {
-	if v.Error != "" {
-		return v.Error
+func (v variantResult) firstError() string { return firstError(v.Error, v.Rounds) }
+
+// firstError is err, why a measurement was not made at all, or else the
+// first of its rounds' errors; empty when nothing went wrong.
+func firstError(err string, rounds []roundResult) string {
+	if err != "" {
+		return err
 	}
-	for _, r := range v.Rounds {
+	for _, r := range rounds {
 		if r.Error != "" {
 			return fmt.Sprintf("round %d: %s", r.Round, r.Error)
 		}

@@ -315,17 +315,7 @@ func refusesRevoked(ctx context.Context, a api, issuer, url string) error {
 
 // aggregate takes the median of the good rounds.
 func (s *sideResult) aggregate() {
-	var rps, p50, p99 []float64
-	for _, r := range s.Rounds {
-		if r.Error != "" {
-			continue
-		}
-		rps = append(rps, r.RequestsPerSec)
-		p50 = append(p50, r.P50Ms)
-		p99 = append(p99, r.P99Ms)
-	}
-	s.GoodRounds = len(rps)
-	s.RequestsPerSec, s.P50Ms, s.P99Ms = median(rps), median(p50), median(p99)
+	s.GoodRounds, s.RequestsPerSec, s.P50Ms, s.P99Ms = medians(s.Rounds)
 }
 
 // hostPort is the host:port of an http:// base URL.

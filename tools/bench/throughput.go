@@ -181,15 +181,20 @@ func (b *bench) runVariant(ctx context.Context, a api, in *instance, issuer stri
 
 // aggregate takes the median of the good rounds.
 func (v *variantResult) aggregate() {
-	var rps, p50, p99 []float64
-	for _, r := range v.Rounds {
-		if r.Error != "" {
+	v.GoodRounds, v.RequestsPerSec, v.P50Ms, v.P99Ms = medians(v.Rounds)
+}
+
+// medians counts the rounds without error and takes the median of their
+// requests per second, p50 and p99; the medians are zero when none is good.
+func medians(rounds []roundResult) (good int, rps, p50, p99 float64) {
+	var r, p5, p9 []float64
+	for _, rr := range rounds {
+		if rr.Error != "" {
 			continue
 		}
-		rps = append(rps, r.RequestsPerSec)
-		p50 = append(p50, r.P50Ms)
-		p99 = append(p99, r.P99Ms)
+		r = append(r, rr.RequestsPerSec)
+		p5 = append(p5, rr.P50Ms)
+		p9 = append(p9, rr.P99Ms)
 	}
-	v.GoodRounds = len(rps)
-	v.RequestsPerSec, v.P50Ms, v.P99Ms = median(rps), median(p50), median(p99)
+	return len(r), median(r), median(p5), median(p9)
 }
