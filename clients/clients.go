@@ -187,17 +187,6 @@ func isDevSecret(s string) bool {
 	return false
 }
 
-// Permitted reports whether the client id exists and holds perm, for a
-// caller that authenticated it earlier (the console's sessions, which
-// outlive a restart that may have taken the permission away).
-func (r *Registry) Permitted(id, perm string) bool {
-	if r == nil {
-		return false
-	}
-	c, ok := r.byID[id]
-	return ok && slices.Contains(c.Permissions, perm)
-}
-
 // Check authenticates a client by id and secret. The secret is compared in
 // constant time as a hash, and an unknown id costs the same as a wrong
 // secret, so timing tells nothing about which clients exist.
