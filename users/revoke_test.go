@@ -307,12 +307,7 @@ func TestRevokeRefresh(t *testing.T) {
 			if err != nil || !done {
 				t.Fatalf("RevokeRefresh: %v, %v; want true, nil", done, err)
 			}
-			want := map[string]string{
-				"caller access": "revoked", "caller refresh": "dead",
-				"other access": "accepted", "other refresh": "live",
-				"bare token": "accepted",
-				"bob access": "accepted", "bob refresh": "live",
-			}
+			want := worldAfter("revoked", "accepted", "accepted")
 			if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
 				t.Errorf("tokens after the revocation (-got +want):\n%s", diff)
 			}
