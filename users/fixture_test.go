@@ -324,15 +324,25 @@ func (f *fixture) eventsSince(t *testing.T, n int) []audit.Event {
 // recorded. what names the call in the failure.
 func (f *fixture) refuses(t *testing.T, what string, want error, call func() error) {
 	t.Helper()
-	before := f.state(t)
-	if err := call(); !errors.Is(err, want) {
-		t.Fatalf("%s: %v, want %v", what, err, want)
-	}
+	f.changesNothing(t, what, func() {
+		if err := call(); !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", what, err, want)
+		}
+	})
+}
+
+// changesNothing runs call, which checks what it returns, and fails t
+// unless Redis holds what it held before and no audit event was recorded
+// meanwhile. what names the call in the failure.
+func (f *fixture) changesNothing(t *testing.T, what string, call func()) {
+	t.Helper()
+	before, n := f.state(t), len(f.events(t))
+	call()
 	if diff := cmp.Diff(f.state(t), before); diff != "" {
-		t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+		t.Errorf("Redis after %s (-got +want):\n%s", what, diff)
 	}
-	if got := f.events(t); len(got) != 0 {
-		t.Errorf("events %+v, want none", got)
+	if got := f.eventsSince(t, n); len(got) != 0 {
+		t.Errorf("events %+v after %s, want none", got, what)
 	}
 }
 
