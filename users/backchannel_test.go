@@ -201,14 +201,12 @@ func TestABackchannelLogoutThatFailsCanBeSentAgain(t *testing.T) {
 	logout := f.logoutToken(t, jwt.MapClaims{"sid": "s1"})
 
 	hook.on.Store(true)
-	if err := f.users.BackchannelLogout(t.Context(), logout); !errors.Is(err, blacklist.ErrUnavailable) {
-		t.Fatalf("BackchannelLogout with the store failing = %v, want ErrUnavailable", err)
-	}
+	// Its jti forgotten, the failed logout leaves nothing behind.
+	f.refuses(t, "BackchannelLogout with the store failing", blacklist.ErrUnavailable, func() error {
+		return f.users.BackchannelLogout(t.Context(), logout)
+	})
 	if got := f.verdict(t, a); got != "accepted" {
 		t.Errorf("the session's token after the failed logout: %s, want accepted", got)
-	}
-	if got := f.events(t); len(got) != 0 {
-		t.Errorf("events %+v after the failed logout, want none", got)
 	}
 	hook.on.Store(false)
 	if err := f.users.BackchannelLogout(t.Context(), logout); err != nil {
