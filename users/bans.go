@@ -65,7 +65,7 @@ func (s *Service) activeBan(ctx context.Context, subject string) (*blacklist.Ban
 // what it revoked stays revoked. A second ban replaces the first. It
 // returns the user's status after the ban.
 func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duration, reason string) (Status, error) {
-	if err := CheckText("reason", reason, maxReasonBytes, false); err != nil {
+	if err := checkText("reason", reason, maxReasonBytes, false); err != nil {
 		return Status{}, err
 	}
 	if d != 0 && (d < MinBanDuration || d > MaxBanDuration) {

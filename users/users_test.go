@@ -93,16 +93,16 @@ func TestCheckText(t *testing.T) {
 		{"an encoded replacement character is refused", "a\uFFFDb", 8, true, "name holds a control character or invalid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckText("name", tc.v, tc.max, tc.required)
+			err := checkText("name", tc.v, tc.max, tc.required)
 			got := ""
 			if err != nil {
 				got = err.Error()
 				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("CheckText(%q): %v does not wrap ErrInvalid", tc.v, err)
+					t.Errorf("checkText(%q): %v does not wrap ErrInvalid", tc.v, err)
 				}
 			}
 			if got != tc.wantErr {
-				t.Errorf("CheckText(%q) = %q, want %q", tc.v, got, tc.wantErr)
+				t.Errorf("checkText(%q) = %q, want %q", tc.v, got, tc.wantErr)
 			}
 		})
 	}
@@ -123,9 +123,9 @@ func TestCheckSubject(t *testing.T) {
 		{"a subject with a newline is refused", "alice\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckSubject(tc.sub)
+			err := checkSubject(tc.sub)
 			if (err == nil) != tc.wantOK || (err != nil && !errors.Is(err, ErrInvalid)) {
-				t.Errorf("CheckSubject(%q) = %v, want accepted: %v", tc.sub, err, tc.wantOK)
+				t.Errorf("checkSubject(%q) = %v, want accepted: %v", tc.sub, err, tc.wantOK)
 			}
 		})
 	}
