@@ -262,6 +262,16 @@ func verdictOf(err error) string {
 	return "error: " + err.Error()
 }
 
+// status is what Status says of a user, which the test expects to read.
+func (f *fixture) status(t *testing.T, subject string) Status {
+	t.Helper()
+	st, err := f.users.Status(t.Context(), subject)
+	if err != nil {
+		t.Fatalf("Status(%q): %v", subject, err)
+	}
+	return st
+}
+
 // refreshable says whether a refresh token is live ("live" or "dead"), as
 // introspection sees it, without redeeming it.
 func (f *fixture) refreshable(t *testing.T, raw string) string {

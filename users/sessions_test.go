@@ -620,11 +620,7 @@ func TestLogOutEverywhere(t *testing.T) {
 			if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
 				t.Errorf("tokens after the logout (-got +want):\n%s", diff)
 			}
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice", CutOff: at}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice", CutOff: at}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
 			wantEvents := []audit.Event{{Type: audit.TypeAdminLogout, Actor: console, Subject: "alice"}}
