@@ -92,11 +92,11 @@ func (s *Service) BackchannelLogout(ctx context.Context, raw string) (err error)
 // takes: too long, or holding a control character (the separator of
 // qualified names among them).
 func checkLogoutIDs(sub, sid, jti string) error {
-	if err := CheckText("sub", sub, maxSubjectBytes, false); err != nil {
+	if err := checkText("sub", sub, maxSubjectBytes, false); err != nil {
 		return err
 	}
-	if err := CheckText("sid", sid, maxSIDBytes, false); err != nil {
+	if err := checkText("sid", sid, maxSIDBytes, false); err != nil {
 		return err
 	}
-	return CheckText("jti", jti, maxJTIBytes, true)
+	return checkText("jti", jti, maxJTIBytes, true)
 }

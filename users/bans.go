@@ -30,14 +30,11 @@ type Status struct {
 // Status gathers a user's ban, cut-off and live sessions. Whether a ban is
 // in force is decided here, so that no caller compares clocks.
 func (s *Service) Status(ctx context.Context, subject string) (Status, error) {
-	st := Status{Subject: subject}
-	b, ok, err := s.rev.BanOf(ctx, subject)
+	b, err := s.activeBan(ctx, subject)
 	if err != nil {
 		return Status{}, err
 	}
-	if ok && b.ActiveAt(s.now()) {
-		st.Ban = &b
-	}
+	st := Status{Subject: subject, Ban: b}
 	cut, ok, err := s.rev.CutOffOf(ctx, subject)
 	if err != nil {
 		return Status{}, err
@@ -51,6 +48,15 @@ func (s *Service) Status(ctx context.Context, subject string) (Status, error) {
 	return st, nil
 }
 
+// activeBan returns the ban of subject in force now, nil when none is.
+func (s *Service) activeBan(ctx context.Context, subject string) (*blacklist.Ban, error) {
+	b, ok, err := s.rev.BanOf(ctx, subject)
+	if err != nil || !ok || !b.ActiveAt(s.now()) {
+		return nil, err
+	}
+	return &b, nil
+}
+
 // Ban bans a user on behalf of actor (a client id), for d or, when d is
 // zero, until lifted. In one step the ban and a cut-off of every token
 // issued until now are written together (the user's tokens are refused as
@@ -59,7 +65,7 @@ func (s *Service) Status(ctx context.Context, subject string) (Status, error) {
 // what it revoked stays revoked. A second ban replaces the first. It
 // returns the user's status after the ban.
 func (s *Service) Ban(ctx context.Context, actor, subject string, d time.Duration, reason string) (Status, error) {
-	if err := CheckText("reason", reason, maxReasonBytes, false); err != nil {
+	if err := checkText("reason", reason, maxReasonBytes, false); err != nil {
 		return Status{}, err
 	}
 	if d != 0 && (d < MinBanDuration || d > MaxBanDuration) {

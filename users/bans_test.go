@@ -59,12 +59,7 @@ func TestBan(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Ban: %v, want nil", err)
 				}
-				want := map[string]string{
-					"caller access": "banned", "caller refresh": "dead",
-					"other access": "banned", "other refresh": "dead",
-					"bare token": "banned",
-					"bob access": "accepted", "bob refresh": "live",
-				}
+				want := worldAfter("banned", "banned", "banned")
 				if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
 					t.Errorf("tokens after the ban (-got +want):\n%s", diff)
 				}
@@ -116,11 +111,7 @@ func TestBan(t *testing.T) {
 				t.Fatalf("Ban: %v", err)
 			}
 			f.clock.Advance(time.Minute)
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice", CutOff: at}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice", CutOff: at}); diff != "" {
 				t.Errorf("Status once the ban lapsed (-got +want):\n%s", diff)
 			}
 			if got := f.verdict(t, f.open(t, "alice").AccessToken); got != "accepted" {
@@ -164,20 +155,11 @@ func TestUnban(t *testing.T) {
 			if err := f.users.Unban(t.Context(), console, "alice"); err != nil {
 				t.Fatalf("Unban: %v, want nil", err)
 			}
-			want := map[string]string{
-				"caller access": "revoked", "caller refresh": "dead",
-				"other access": "revoked", "other refresh": "dead",
-				"bare token": "revoked",
-				"bob access": "accepted", "bob refresh": "live",
-			}
+			want := worldAfter("revoked", "revoked", "revoked")
 			if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
 				t.Errorf("tokens after the unban (-got +want):\n%s", diff)
 			}
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice", CutOff: at}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice", CutOff: at}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
 			wantEvents := []audit.Event{{Type: audit.TypeUnban, Actor: console, Subject: "alice"}}
@@ -201,11 +183,7 @@ func TestStatus(t *testing.T) {
 	redistest.ForEachBackend(t, func(t *testing.T, rdb *redis.Client) {
 		t.Run("a user nobody acted on has no ban, no cut-off and no sessions", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice"}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice"}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
 		})
@@ -219,17 +197,12 @@ func TestStatus(t *testing.T) {
 			if err := f.users.EndSession(t.Context(), console, gone.Session.ID); err != nil {
 				t.Fatalf("EndSession: %v", err)
 			}
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice", Sessions: 2}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice", Sessions: 2}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
 			f.clock.Advance(testIdle)
-			st, err = f.users.Status(t.Context(), "alice")
-			if err != nil || st.Sessions != 0 {
-				t.Errorf("Status once the sessions idled out: %d sessions, %v; want 0, nil", st.Sessions, err)
+			if got := f.status(t, "alice").Sessions; got != 0 {
+				t.Errorf("Status once the sessions idled out: %d sessions, want 0", got)
 			}
 		})
 
@@ -244,11 +217,7 @@ func TestStatus(t *testing.T) {
 			if err := f.users.LogOutEverywhere(t.Context(), console, "alice"); err != nil {
 				t.Fatalf("LogOutEverywhere: %v", err)
 			}
-			st, err := f.users.Status(t.Context(), "alice")
-			if err != nil {
-				t.Fatalf("Status: %v", err)
-			}
-			if diff := cmp.Diff(st, Status{Subject: "alice", CutOff: at}); diff != "" {
+			if diff := cmp.Diff(f.status(t, "alice"), Status{Subject: "alice", CutOff: at}); diff != "" {
 				t.Errorf("Status (-got +want):\n%s", diff)
 			}
 		})

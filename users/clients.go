@@ -33,8 +33,8 @@ func (s *Service) IssueClientToken(ctx context.Context, clientID string, permiss
 	if scope == "" {
 		scope = strings.Join(permissions, " ")
 	}
-	for _, p := range strings.Split(scope, " ") {
-		if p != "" && !slices.Contains(permissions, p) {
+	for _, p := range strings.Fields(scope) {
+		if !slices.Contains(permissions, p) {
 			return ClientToken{}, ErrScopeNotHeld
 		}
 	}

@@ -262,6 +262,16 @@ func verdictOf(err error) string {
 	return "error: " + err.Error()
 }
 
+// status is what Status says of a user, which the test expects to read.
+func (f *fixture) status(t *testing.T, subject string) Status {
+	t.Helper()
+	st, err := f.users.Status(t.Context(), subject)
+	if err != nil {
+		t.Fatalf("Status(%q): %v", subject, err)
+	}
+	return st
+}
+
 // refreshable says whether a refresh token is live ("live" or "dead"), as
 // introspection sees it, without redeeming it.
 func (f *fixture) refreshable(t *testing.T, raw string) string {
@@ -324,15 +334,25 @@ func (f *fixture) eventsSince(t *testing.T, n int) []audit.Event {
 // recorded. what names the call in the failure.
 func (f *fixture) refuses(t *testing.T, what string, want error, call func() error) {
 	t.Helper()
-	before := f.state(t)
-	if err := call(); !errors.Is(err, want) {
-		t.Fatalf("%s: %v, want %v", what, err, want)
-	}
+	f.changesNothing(t, what, func() {
+		if err := call(); !errors.Is(err, want) {
+			t.Fatalf("%s: %v, want %v", what, err, want)
+		}
+	})
+}
+
+// changesNothing runs call, which checks what it returns, and fails t
+// unless Redis holds what it held before and no audit event was recorded
+// meanwhile. what names the call in the failure.
+func (f *fixture) changesNothing(t *testing.T, what string, call func()) {
+	t.Helper()
+	before, n := f.state(t), len(f.events(t))
+	call()
 	if diff := cmp.Diff(f.state(t), before); diff != "" {
-		t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
+		t.Errorf("Redis after %s (-got +want):\n%s", what, diff)
 	}
-	if got := f.events(t); len(got) != 0 {
-		t.Errorf("events %+v, want none", got)
+	if got := f.eventsSince(t, n); len(got) != 0 {
+		t.Errorf("events %+v after %s, want none", got, what)
 	}
 }
 

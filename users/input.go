@@ -20,9 +20,9 @@ const (
 	maxReasonBytes     = 512
 )
 
-// CheckText refuses an empty (when required), oversized or
+// checkText refuses an empty (when required), oversized or
 // control-character value of the named field.
-func CheckText(field, v string, maxLen int, required bool) error {
+func checkText(field, v string, maxLen int, required bool) error {
 	if v == "" {
 		if required {
 			return invalid("%s is required", field)
@@ -40,14 +40,14 @@ func CheckText(field, v string, maxLen int, required bool) error {
 	return nil
 }
 
-// CheckSubject refuses a subject that no workflow accepts.
-func CheckSubject(subject string) error {
-	return CheckText("subject", subject, maxSubjectBytes, true)
+// checkSubject refuses a subject that no workflow accepts.
+func checkSubject(subject string) error {
+	return checkText("subject", subject, maxSubjectBytes, true)
 }
 
-// CheckIssuer refuses a malformed issuer; empty is ours.
-func CheckIssuer(issuer string) error {
-	return CheckText("issuer", issuer, maxIssuerBytes, false)
+// checkIssuer refuses a malformed issuer; empty is ours.
+func checkIssuer(issuer string) error {
+	return checkText("issuer", issuer, maxIssuerBytes, false)
 }
 
 // CheckScope enforces RFC 6749 §3.3: space-separated tokens of printable
@@ -109,7 +109,7 @@ func requireScopes(have string, required []string) error {
 
 // validate checks a session to open.
 func (o Open) validate() error {
-	if err := CheckSubject(o.Subject); err != nil {
+	if err := checkSubject(o.Subject); err != nil {
 		return err
 	}
 	if err := CheckScope(o.Scope); err != nil {
@@ -119,14 +119,14 @@ func (o Open) validate() error {
 		return invalid("claims: at most %d extra claims", maxExtraClaims)
 	}
 	for name := range o.Claims {
-		if err := CheckText("claims: a claim name", name, maxClaimNameBytes, true); err != nil {
+		if err := checkText("claims: a claim name", name, maxClaimNameBytes, true); err != nil {
 			return err
 		}
 	}
-	if err := CheckText("device.name", o.Device.Name, maxDeviceNameBytes, false); err != nil {
+	if err := checkText("device.name", o.Device.Name, maxDeviceNameBytes, false); err != nil {
 		return err
 	}
-	if err := CheckText("device.user_agent", o.Device.UserAgent, maxUserAgentBytes, false); err != nil {
+	if err := checkText("device.user_agent", o.Device.UserAgent, maxUserAgentBytes, false); err != nil {
 		return err
 	}
 	if o.Device.IP != "" {

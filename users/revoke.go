@@ -36,10 +36,10 @@ func (s *Service) RevokeToken(ctx context.Context, actor, raw string) error {
 // is refused with ErrInvalid: no such token is accepted, and the entry
 // would outlive every token.
 func (s *Service) RevokeID(ctx context.Context, actor, issuer, jti string, exp time.Time) error {
-	if err := CheckText("jti", jti, maxJTIBytes, true); err != nil {
+	if err := checkText("jti", jti, maxJTIBytes, true); err != nil {
 		return err
 	}
-	if err := CheckIssuer(issuer); err != nil {
+	if err := checkIssuer(issuer); err != nil {
 		return err
 	}
 	latest, ok := s.tokens.LatestExpiry(issuer)

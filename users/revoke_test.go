@@ -107,16 +107,11 @@ func TestRevokeToken(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			tok := f.bare(t, "alice")
 			pastExpiry(f)
-			before := f.state(t)
-			if err := f.users.RevokeToken(t.Context(), console, tok); err != nil {
-				t.Fatalf("RevokeToken: %v, want nil", err)
-			}
-			if diff := cmp.Diff(f.state(t), before); diff != "" {
-				t.Errorf("Redis after revoking an expired token (-got +want):\n%s", diff)
-			}
-			if got := f.events(t); len(got) != 0 {
-				t.Errorf("events %+v, want none", got)
-			}
+			f.changesNothing(t, "revoking an expired token", func() {
+				if err := f.users.RevokeToken(t.Context(), console, tok); err != nil {
+					t.Fatalf("RevokeToken: %v, want nil", err)
+				}
+			})
 		})
 
 		for _, tc := range []struct {
@@ -284,14 +279,12 @@ func TestRevokeAccess(t *testing.T) {
 			t.Run(tc.name+" and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				tok := tc.token(t, f)
-				before := f.state(t)
-				done, err := f.users.RevokeAccess(t.Context(), app, tok)
-				if err != nil || done != tc.wantDone {
-					t.Fatalf("RevokeAccess: %v, %v; want %v, nil", done, err, tc.wantDone)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the call (-got +want):\n%s", diff)
-				}
+				f.changesNothing(t, "RevokeAccess", func() {
+					done, err := f.users.RevokeAccess(t.Context(), app, tok)
+					if err != nil || done != tc.wantDone {
+						t.Fatalf("RevokeAccess: %v, %v; want %v, nil", done, err, tc.wantDone)
+					}
+				})
 			})
 		}
 	})
@@ -307,12 +300,7 @@ func TestRevokeRefresh(t *testing.T) {
 			if err != nil || !done {
 				t.Fatalf("RevokeRefresh: %v, %v; want true, nil", done, err)
 			}
-			want := map[string]string{
-				"caller access": "revoked", "caller refresh": "dead",
-				"other access": "accepted", "other refresh": "live",
-				"bare token": "accepted",
-				"bob access": "accepted", "bob refresh": "live",
-			}
+			want := worldAfter("revoked", "accepted", "accepted")
 			if diff := cmp.Diff(w.verdicts(t, f), want); diff != "" {
 				t.Errorf("tokens after the revocation (-got +want):\n%s", diff)
 			}
@@ -333,19 +321,15 @@ func TestRevokeRefresh(t *testing.T) {
 		t.Run("another client's refresh token is refused with ErrOtherClient and nothing ends", func(t *testing.T) {
 			f := newFixture(t, rdb, options{})
 			is := f.open(t, "alice")
-			before := f.state(t)
-			done, err := f.users.RevokeRefresh(t.Context(), "intruder", is.RefreshToken)
-			if !errors.Is(err, ErrOtherClient) || done {
-				t.Fatalf("RevokeRefresh: %v, %v; want false, ErrOtherClient", done, err)
-			}
-			if diff := cmp.Diff(f.state(t), before); diff != "" {
-				t.Errorf("Redis after the refusal (-got +want):\n%s", diff)
-			}
+			f.refuses(t, "RevokeRefresh", ErrOtherClient, func() error {
+				done, err := f.users.RevokeRefresh(t.Context(), "intruder", is.RefreshToken)
+				if done {
+					t.Errorf("RevokeRefresh: done, want false")
+				}
+				return err
+			})
 			if got := f.verdict(t, is.AccessToken); got != "accepted" {
 				t.Errorf("the session's access token is %s, want accepted", got)
-			}
-			if got := f.events(t); len(got) != 0 {
-				t.Errorf("events %+v, want none", got)
 			}
 		})
 
@@ -366,17 +350,12 @@ func TestRevokeRefresh(t *testing.T) {
 			t.Run(tc.name+" is not done and changes nothing", func(t *testing.T) {
 				f := newFixture(t, rdb, options{})
 				tok := tc.token(t, f)
-				before := f.state(t)
-				done, err := f.users.RevokeRefresh(t.Context(), app, tok)
-				if err != nil || done {
-					t.Fatalf("RevokeRefresh: %v, %v; want false, nil", done, err)
-				}
-				if diff := cmp.Diff(f.state(t), before); diff != "" {
-					t.Errorf("Redis after the call (-got +want):\n%s", diff)
-				}
-				if got := f.events(t); len(got) != 0 {
-					t.Errorf("events %+v, want none", got)
-				}
+				f.changesNothing(t, "RevokeRefresh", func() {
+					done, err := f.users.RevokeRefresh(t.Context(), app, tok)
+					if err != nil || done {
+						t.Fatalf("RevokeRefresh: %v, %v; want false, nil", done, err)
+					}
+				})
 			})
 		}
 	})

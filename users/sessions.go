@@ -81,11 +81,7 @@ func (s *Service) OpenSession(ctx context.Context, o Open) (Issued, error) {
 	// this one may have been written just after. Look again, so that a
 	// banned user never keeps a session that would revive on unban.
 	if banErr := s.refuseBanned(ctx, o.Subject); banErr != nil {
-		_, err := s.sessions.End(context.WithoutCancel(ctx), sid)
-		if err == nil {
-			s.ended(CauseBan, 1)
-		}
-		if err != nil && !errors.Is(err, sessions.ErrNotFound) {
+		if err := s.endBanned(ctx, sid); err != nil {
 			return Issued{}, err
 		}
 		return Issued{}, banErr
@@ -117,11 +113,7 @@ func (s *Service) Refresh(ctx context.Context, raw, clientID, scope string) (is 
 		if !errors.Is(err, blacklist.ErrBanned) {
 			return Issued{}, err
 		}
-		_, err := s.sessions.End(context.WithoutCancel(ctx), sess.ID)
-		if err == nil {
-			s.ended(CauseBan, 1)
-		}
-		if err != nil && !errors.Is(err, sessions.ErrNotFound) {
+		if err := s.endBanned(ctx, sess.ID); err != nil {
 			return Issued{}, err
 		}
 		return Issued{}, fmt.Errorf("%w: %w: the user is banned", sessions.ErrInvalidGrant, blacklist.ErrBanned)
@@ -161,14 +153,28 @@ func (s *Service) AccessTTL() int64 { return int64(s.tokens.AccessTTL().Seconds(
 // refuseBanned returns an error wrapping blacklist.ErrBanned when subject
 // is banned now.
 func (s *Service) refuseBanned(ctx context.Context, subject string) error {
-	b, ok, err := s.rev.BanOf(ctx, subject)
+	b, err := s.activeBan(ctx, subject)
 	if err != nil {
 		return err
 	}
-	if ok && b.ActiveAt(s.now()) {
+	if b != nil {
 		return fmt.Errorf("%w: %s", blacklist.ErrBanned, "new sessions are refused")
 	}
 	return nil
+}
+
+// endBanned ends session sid, which a ban raced (see OpenSession and
+// Refresh), even if the caller goes away. A session already gone, the
+// ban's own EndAll having ended it, is no error.
+func (s *Service) endBanned(ctx context.Context, sid string) error {
+	_, err := s.sessions.End(context.WithoutCancel(ctx), sid)
+	if err == nil {
+		s.ended(CauseBan, 1)
+	}
+	if errors.Is(err, sessions.ErrNotFound) {
+		return nil
+	}
+	return err
 }
 
 // Scope says which sessions a logout ends.

@@ -9,7 +9,7 @@ import (
 )
 
 // sep joins a trusted issuer and one of its identifiers in a qualified
-// name. It is a control character: CheckText refuses those in every local
+// name. It is a control character: checkText refuses those in every local
 // subject and jti (and session ids are base64url), and auth refuses them in
 // a trusted issuer, so no local name is ever spelled like a qualified one,
 // and a qualified name's issuer ends at its first sep.
@@ -54,10 +54,10 @@ func (s *Service) ours(issuer string) bool {
 // Sessions, the audit trail's Query) take a name made here or by SubjectOf;
 // SplitSubject takes it apart again for display.
 func (s *Service) Subject(issuer, sub string) (string, error) {
-	if err := CheckSubject(sub); err != nil {
+	if err := checkSubject(sub); err != nil {
 		return "", err
 	}
-	if err := CheckIssuer(issuer); err != nil {
+	if err := checkIssuer(issuer); err != nil {
 		return "", err
 	}
 	if !s.ours(issuer) && !s.tokens.Trusts(issuer) {

@@ -161,7 +161,10 @@ func (s *Service) record(ctx context.Context, e audit.Event, ended ...sessions.S
 	if err := s.audit.Record(ctx, e); err != nil {
 		s.log.ErrorContext(ctx, "audit event not recorded", "type", e.Type, "actor", e.Actor, "sub", e.Subject, "sid", e.SessionID, "reason", e.Reason, "err", err)
 	}
-	if c := change(e, ended); s.signals != nil && c.affects() {
+	if s.signals == nil {
+		return
+	}
+	if c := change(e, ended); c.affects() {
 		s.signals.Publish(ctx, c)
 	}
 }
