@@ -466,14 +466,9 @@ func (c *Console) ban(w http.ResponseWriter, r *http.Request, s signedIn) error 
 	if err != nil {
 		return err
 	}
-	var d time.Duration
-	if req.Duration != "" {
-		if d, err = time.ParseDuration(req.Duration); err != nil {
-			return badRequest("duration must be a Go duration such as 30m or 24h, or empty for a ban until lifted")
-		}
-		if d == 0 {
-			d = -1 // "0s" said explicitly is a mistake, not "until lifted"
-		}
+	d, err := users.ParseBanDuration(req.Duration)
+	if err != nil {
+		return err
 	}
 	if _, err := c.users.Ban(r.Context(), s.Client, name, d, req.Reason); err != nil {
 		return err

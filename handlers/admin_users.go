@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -113,16 +112,9 @@ func (h *handler) ban(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	var d time.Duration
-	if req.Duration != "" {
-		if d, err = time.ParseDuration(req.Duration); err != nil {
-			return badRequest("duration must be a Go duration such as 30m or 24h, or omitted for a ban until lifted")
-		}
-		if d == 0 {
-			// Zero would mean "until lifted" to the workflow; said
-			// explicitly, it is a mistake.
-			d = -1
-		}
+	d, err := users.ParseBanDuration(req.Duration)
+	if err != nil {
+		return err
 	}
 	st, err := h.users.Ban(c.Request().Context(), caller(c).ID, subject, d, req.Reason)
 	if err != nil {

@@ -57,6 +57,24 @@ func (s *Service) activeBan(ctx context.Context, subject string) (*blacklist.Ban
 	return &b, nil
 }
 
+// ParseBanDuration reads the duration of a ban as adapters receive it:
+// empty means until lifted (zero, as Ban takes it); anything else is a Go
+// duration such as 30m or 24h, and an explicit zero ("0s") is a mistake,
+// not "until lifted", so it comes back as a duration Ban refuses.
+func ParseBanDuration(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, invalid("duration must be a Go duration such as 30m or 24h, or omitted for a ban until lifted")
+	}
+	if d == 0 {
+		return -1, nil
+	}
+	return d, nil
+}
+
 // Ban bans a user on behalf of actor (a client id), for d or, when d is
 // zero, until lifted. In one step the ban and a cut-off of every token
 // issued until now are written together (the user's tokens are refused as

@@ -223,3 +223,24 @@ func TestStatus(t *testing.T) {
 		})
 	})
 }
+
+// TestParseBanDurationIsTheOneReadingOfADuration: the admin API and the
+// console read a ban's duration through it.
+func TestParseBanDurationIsTheOneReadingOfADuration(t *testing.T) {
+	for _, c := range []struct {
+		in      string
+		want    time.Duration
+		invalid bool
+	}{
+		{"", 0, false},
+		{"30m", 30 * time.Minute, false},
+		{"0s", -1, false}, // said explicitly: a duration Ban refuses, not "until lifted"
+		{"tomorrow", 0, true},
+		{"30", 0, true},
+	} {
+		got, err := ParseBanDuration(c.in)
+		if c.invalid != errors.Is(err, ErrInvalid) || (!c.invalid && (err != nil || got != c.want)) {
+			t.Errorf("ParseBanDuration(%q) = %v, %v; want %v (invalid %v)", c.in, got, err, c.want, c.invalid)
+		}
+	}
+}
