@@ -117,18 +117,14 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 // fromEchoError maps Echo's own errors (unknown route, wrong method) to our
 // body shape.
 func fromEchoError(he *echo.HTTPError) *apiError {
-	code := map[int]string{
-		http.StatusNotFound:              "not_found",
-		http.StatusMethodNotAllowed:      "method_not_allowed",
-		http.StatusRequestEntityTooLarge: "invalid_request",
-		http.StatusUnsupportedMediaType:  "invalid_request",
-	}[he.Code]
-	if code == "" {
-		if he.Code >= 500 {
-			code = "server_error"
-		} else {
-			code = "invalid_request"
-		}
+	code := "invalid_request"
+	switch {
+	case he.Code == http.StatusNotFound:
+		code = "not_found"
+	case he.Code == http.StatusMethodNotAllowed:
+		code = "method_not_allowed"
+	case he.Code >= 500:
+		code = "server_error"
 	}
 	return &apiError{he.Code, code, strings.ToLower(http.StatusText(he.Code))}
 }
