@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -148,33 +147,5 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}()
 		return next(c)
-	}
-}
-
-// logRequests logs one line per request: method, route, status, duration.
-// The query string is left out, since a careless client may put a token in
-// it. Verification and probes log at debug level: they are the hot path.
-func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		level := slog.LevelInfo
-		if p := c.Path(); p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/v1/verify") {
-			level = slog.LevelDebug
-		}
-		ctx := c.Request().Context()
-		if !h.log.Enabled(ctx, level) {
-			return next(c)
-		}
-		start := h.now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		h.log.Log(ctx, level, "request",
-			"method", c.Request().Method,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"duration_ms", float64(h.now().Sub(start).Microseconds())/1000,
-			"remote_ip", c.RealIP())
-		return nil
 	}
 }

@@ -75,7 +75,7 @@ type handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics Metrics
-	// routes are the patterns of the routes served (see countRequests).
+	// routes are the patterns of the routes served (see observe).
 	routes map[string]bool
 
 	verifyCfg VerifyConfig
@@ -142,7 +142,7 @@ func New(cfg Config) (*echo.Echo, error) {
 	// Forwarded-for headers are trusted only from the configured proxies.
 	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
 	e.Pre(h.beforeRouting)
-	e.Use(h.countRequests, h.recoverPanics, h.logRequests, limitBody(limit))
+	e.Use(h.observe, h.recoverPanics, limitBody(limit))
 
 	// HEAD answers wherever GET does, with the same status and headers
 	// and no body (net/http drops the body of an answer to HEAD).
