@@ -155,15 +155,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		return err
 	}
 	// The mirror follows Redis until shutdown; it stops before Redis closes.
-	mirrorCtx, stopMirror := context.WithCancel(context.WithoutCancel(ctx))
-	mirrorDone := make(chan error, 1)
-	go func() { mirrorDone <- revocations.Run(mirrorCtx) }()
-	defer func() {
-		stopMirror()
-		if err := <-mirrorDone; err != nil {
-			log.Warn("revocation mirror", "err", err)
-		}
-	}()
+	defer background(ctx, log, "revocation mirror", revocations.Run)()
 	events := audit.New(conn.Client, audit.Config{Prefix: cfg.Redis.KeyPrefix, Retention: cfg.Events.Retention})
 	sessionStore := sessions.New(conn.Client, sessions.Config{
 		Prefix:          cfg.Redis.KeyPrefix,
@@ -194,15 +186,7 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 		log.Warn("the signing key is not published in the JWKS (HMAC): SSF receivers cannot verify the events tokenguard sends")
 	}
 	// Delivery runs until shutdown; it stops before Redis closes.
-	deliveryCtx, stopDelivery := context.WithCancel(context.WithoutCancel(ctx))
-	deliveryDone := make(chan error, 1)
-	go func() { deliveryDone <- transmitter.Run(deliveryCtx) }()
-	defer func() {
-		stopDelivery()
-		if err := <-deliveryDone; err != nil {
-			log.Warn("ssf delivery", "err", err)
-		}
-	}()
+	defer background(ctx, log, "ssf delivery", transmitter.Run)()
 	accounts, err := users.New(users.Config{
 		Tokens:      authSvc,
 		Revocations: revocations,
@@ -317,6 +301,22 @@ func start(ctx context.Context, p prepared, log *slog.Logger, onListen func(net.
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// background starts run in its own goroutine, on a context that outlives
+// ctx's cancellation: start's deferred calls decide when it stops, so that
+// it stops before what it uses (Redis) closes. The returned stop cancels run,
+// waits for it to return and logs its error, if any, under what.
+func background(ctx context.Context, log *slog.Logger, what string, run func(context.Context) error) (stop func()) {
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan error, 1)
+	go func() { done <- run(bctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			log.Warn(what, "err", err)
+		}
+	}
 }
 
 // newLogger returns the service's one logger: JSON or text, and every

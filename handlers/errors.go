@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,18 +116,14 @@ func (h *handler) classify(err error, c echo.Context) *apiError {
 // fromEchoError maps Echo's own errors (unknown route, wrong method) to our
 // body shape.
 func fromEchoError(he *echo.HTTPError) *apiError {
-	code := map[int]string{
-		http.StatusNotFound:              "not_found",
-		http.StatusMethodNotAllowed:      "method_not_allowed",
-		http.StatusRequestEntityTooLarge: "invalid_request",
-		http.StatusUnsupportedMediaType:  "invalid_request",
-	}[he.Code]
-	if code == "" {
-		if he.Code >= 500 {
-			code = "server_error"
-		} else {
-			code = "invalid_request"
-		}
+	code := "invalid_request"
+	switch {
+	case he.Code == http.StatusNotFound:
+		code = "not_found"
+	case he.Code == http.StatusMethodNotAllowed:
+		code = "method_not_allowed"
+	case he.Code >= 500:
+		code = "server_error"
 	}
 	return &apiError{he.Code, code, strings.ToLower(http.StatusText(he.Code))}
 }
@@ -152,33 +147,5 @@ func (h *handler) recoverPanics(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}()
 		return next(c)
-	}
-}
-
-// logRequests logs one line per request: method, route, status, duration.
-// The query string is left out, since a careless client may put a token in
-// it. Verification and probes log at debug level: they are the hot path.
-func (h *handler) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		level := slog.LevelInfo
-		if p := c.Path(); p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/v1/verify") {
-			level = slog.LevelDebug
-		}
-		ctx := c.Request().Context()
-		if !h.log.Enabled(ctx, level) {
-			return next(c)
-		}
-		start := h.now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		h.log.Log(ctx, level, "request",
-			"method", c.Request().Method,
-			"route", c.Path(),
-			"status", c.Response().Status,
-			"duration_ms", float64(h.now().Sub(start).Microseconds())/1000,
-			"remote_ip", c.RealIP())
-		return nil
 	}
 }

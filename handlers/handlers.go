@@ -75,7 +75,7 @@ type handler struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics Metrics
-	// routes are the patterns of the routes served (see countRequests).
+	// routes are the patterns of the routes served (see observe).
 	routes map[string]bool
 
 	verifyCfg VerifyConfig
@@ -141,8 +141,8 @@ func New(cfg Config) (*echo.Echo, error) {
 	e.HTTPErrorHandler = h.handleError
 	// Forwarded-for headers are trusted only from the configured proxies.
 	e.IPExtractor = ipExtractor(cfg.Verify.TrustedProxies)
-	e.Pre(anyMethodOnVerify, h.requestID)
-	e.Use(h.countRequests, h.recoverPanics, h.logRequests, limitBody(limit))
+	e.Pre(h.beforeRouting)
+	e.Use(h.observe, h.recoverPanics, limitBody(limit))
 
 	// HEAD answers wherever GET does, with the same status and headers
 	// and no body (net/http drops the body of an answer to HEAD).
@@ -261,21 +261,32 @@ func (h *handler) readyz(c echo.Context) error {
 	return c.JSON(http.StatusServiceUnavailable, body)
 }
 
-// requestID gives the request its id before anything else runs: the one a
-// trusted proxy sent in X-Request-Id when well-formed (so that its log
-// lines and ours share it), a fresh one otherwise. Anyone else's is
-// ignored: a client must not be able to choose, or collide with, the id
-// under which its requests are logged. The id is echoed in the answer and
-// carried in the request's context, where the log handler finds it.
-func (h *handler) requestID(next echo.HandlerFunc) echo.HandlerFunc {
+// beforeRouting is the one middleware that runs before Echo routes a
+// request: it routes every method on the forward-auth check
+// (anyMethodOnVerify), then gives the request its id (setRequestID) before
+// anything else runs. One, not one per step: Echo builds its middleware
+// chain again for every request, one allocation per middleware, and
+// /v1/verify is the hot path.
+func (h *handler) beforeRouting(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		r := c.Request()
-		id := r.Header.Get(requestid.Header)
-		if !requestid.Valid(id) || !h.fromTrustedProxy(r) {
-			id = requestid.New()
-		}
-		c.Response().Header().Set(requestid.Header, id)
-		c.SetRequest(r.WithContext(requestid.NewContext(r.Context(), id)))
+		anyMethodOnVerify(c.Request())
+		h.setRequestID(c)
 		return next(c)
 	}
+}
+
+// setRequestID gives the request its id: the one a trusted proxy sent in
+// X-Request-Id when well-formed (so that its log lines and ours share it),
+// a fresh one otherwise. Anyone else's is ignored: a client must not be
+// able to choose, or collide with, the id under which its requests are
+// logged. The id is echoed in the answer and carried in the request's
+// context, where the log handler finds it.
+func (h *handler) setRequestID(c echo.Context) {
+	r := c.Request()
+	id := r.Header.Get(requestid.Header)
+	if !requestid.Valid(id) || !h.fromTrustedProxy(r) {
+		id = requestid.New()
+	}
+	c.Response().Header().Set(requestid.Header, id)
+	c.SetRequest(r.WithContext(requestid.NewContext(r.Context(), id)))
 }

@@ -419,3 +419,29 @@ func TestGeneratedRequestIDsAreUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestAtInfoLevelTheRequestLineLeavesOutVerifyAndEveryQueryString(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{infoLogs: true})
+	tok, _ := h.issue(auth.IssueRequest{Subject: "alice", SessionID: "s"})
+	h.logs.Reset()
+	if r := h.do("GET", "/v1/verify", "Bearer "+tok, "", ""); r.status != http.StatusOK {
+		t.Fatalf("GET /v1/verify = %d, want 200", r.status)
+	}
+	if logs := h.logs.String(); strings.Contains(logs, "msg=request ") {
+		t.Errorf("a verification logged a request line at info level:\n%s", logs)
+	}
+	h.logs.Reset()
+	if r := h.exchange(t, h.newRequest("GET", "/v1/sessions?secret-in-query=1", "", "", ""), malformedRequest); r.status != http.StatusUnauthorized {
+		t.Fatalf("GET /v1/sessions without a token = %d, want 401", r.status)
+	}
+	logs := h.logs.String()
+	for _, want := range []string{"msg=request ", "route=/v1/sessions ", "status=401 "} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q in the request line:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, "secret-in-query") {
+		t.Errorf("the query string was logged:\n%s", logs)
+	}
+}

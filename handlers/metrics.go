@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -39,20 +41,40 @@ func (noMetrics) RateLimited(string)                         {}
 func (noMetrics) FeedSent(int)                               {}
 func (noMetrics) FeedSlowDisconnect()                        {}
 
-// countRequests counts every request by route, method and status, with the
-// time it took. It answers an error itself (as Echo would after it), so
-// that the status counted is the one sent.
-func (h *handler) countRequests(next echo.HandlerFunc) echo.HandlerFunc {
+// observe counts every request by route, method and status, with the time
+// it took, and logs one line for it: method, route, status, duration. It
+// answers an error itself (as Echo would after it), so that the status
+// counted and logged is the one sent. The query string is left out of the
+// log, since a careless client may put a token in it. Verification and
+// probes log at debug level: they are the hot path. Counting and logging
+// share one middleware, one clock reading either side and one error
+// answer: Echo rebuilds its chain for every request, one allocation per
+// middleware.
+func (h *handler) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := h.now()
 		if err := next(c); err != nil {
 			c.Error(err)
 		}
+		elapsed := h.now().Sub(start)
 		route := c.Path()
 		if !h.routes[route] {
 			route = "" // a 404, or a 405 on a path no route owns
 		}
-		h.metrics.Request(route, c.Request().Method, c.Response().Status, h.now().Sub(start))
+		h.metrics.Request(route, c.Request().Method, c.Response().Status, elapsed)
+
+		level := slog.LevelInfo
+		if p := c.Path(); p == "/healthz" || p == "/readyz" || strings.HasPrefix(p, "/v1/verify") {
+			level = slog.LevelDebug
+		}
+		if ctx := c.Request().Context(); h.log.Enabled(ctx, level) {
+			h.log.Log(ctx, level, "request",
+				"method", c.Request().Method,
+				"route", c.Path(),
+				"status", c.Response().Status,
+				"duration_ms", float64(elapsed.Microseconds())/1000,
+				"remote_ip", c.RealIP())
+		}
 		return nil
 	}
 }

@@ -51,13 +51,11 @@ var routableMethods = map[string]bool{
 // anyMethodOnVerify lets the forward-auth check answer every method a proxy
 // may forward (PURGE, LOCK, MKCOL…): Echo routes only the methods it knows,
 // and its 405 would reach the client through nginx as a 500. The check does
-// not depend on the method, so an unknown one is routed as GET.
-func anyMethodOnVerify(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if r := c.Request(); !routableMethods[r.Method] && isVerifyPath(r.URL.Path) {
-			r.Method = http.MethodGet
-		}
-		return next(c)
+// not depend on the method, so an unknown one is routed as GET. It must run
+// before routing (see beforeRouting).
+func anyMethodOnVerify(r *http.Request) {
+	if !routableMethods[r.Method] && isVerifyPath(r.URL.Path) {
+		r.Method = http.MethodGet
 	}
 }
 

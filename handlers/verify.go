@@ -193,13 +193,13 @@ func (h *handler) setIdentityClaims(hdr *identityHeaders, claims *auth.Claims) {
 	if err != nil || len(extra) == 0 {
 		return
 	}
-	if raw, ok := extra[h.verifyCfg.EmailClaim]; ok && h.verifyCfg.EmailClaim != "" {
+	if raw, ok := extra[h.verifyCfg.EmailClaim]; ok {
 		var email string
 		if json.Unmarshal(raw, &email) == nil {
 			hdr.set(headerEmail, email)
 		}
 	}
-	if raw, ok := extra[h.verifyCfg.GroupsClaim]; ok && h.verifyCfg.GroupsClaim != "" {
+	if raw, ok := extra[h.verifyCfg.GroupsClaim]; ok {
 		hdr.set(headerGroups, groups(raw))
 	}
 }
