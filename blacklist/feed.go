@@ -227,7 +227,7 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	if s.mirror == nil {
 		return nil, ErrNoFeed
 	}
-	if _, unloaded := s.mirror.stale(0, 0); unloaded > 0 {
+	if _, unloaded := s.mirror.Stale(0, 0); unloaded > 0 {
 		return nil, fmt.Errorf("%w: the revocation mirror is not loaded yet", ErrUnavailable)
 	}
 	f := s.feed
@@ -331,7 +331,7 @@ func (s *Store) FeedCurrent() bool {
 	if s.mirror == nil {
 		return false
 	}
-	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+	stale, _ := s.mirror.Stale(s.now().UnixNano(), s.maxStale)
 	return len(stale) == 0
 }
 

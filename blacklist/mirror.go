@@ -34,43 +34,13 @@ type mirror struct {
 	loaded atomic.Int64
 }
 
-// entries is the revocation state of some shards, as plain maps.
-type entries = state.Entries
-
-func newEntries() entries { return state.NewEntries() }
-
 func newMirror() *mirror { return &mirror{Mirror: state.NewMirror()} }
-
-// lookup reads the state of one token from memory (see state.Mirror.Lookup).
-func (m *mirror) lookup(t Token, now int64, maxStale time.Duration) (state.Facts, error) {
-	return m.Lookup(t, now, maxStale)
-}
-
-// stale lists the shards that have not confirmed they were current within
-// maxStale of now, and counts those never loaded.
-func (m *mirror) stale(now int64, maxStale time.Duration) (list []int, unloaded int) {
-	return m.Stale(now, maxStale)
-}
-
-// set applies one entry under its shard's lock.
-func (m *mirror) set(kind byte, id, value string) error { return m.Set(kind, id, value) }
-
-// replace swaps in the freshly loaded state of some shards.
-func (m *mirror) replace(fresh *[keyspace.Shards]entries, group []int) { m.Replace(fresh, group) }
-
-// confirm records that the shards of group held every change made before t.
-func (m *mirror) confirm(group []int, t time.Time) { m.Confirm(group, t) }
-
-func (m *mirror) sweep(now time.Time, hold time.Duration) { m.Sweep(now, hold) }
 
 // size counts the entries, for the log.
 func (m *mirror) size() int {
-	tokens, sessions, cutOffs, bans := m.count()
+	tokens, sessions, cutOffs, bans := m.Count()
 	return tokens + sessions + cutOffs + bans
 }
-
-// count counts the entries of each kind, for metrics and tests.
-func (m *mirror) count() (tokens, sessions, cutOffs, bans int) { return m.Count() }
 
 // errBehind ends a follow that may have missed changes the log no longer
 // holds; the mirror resyncs from a snapshot.
@@ -181,7 +151,7 @@ func (s *Store) sweepLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.mirror.sweep(s.now(), s.longest+s.leeway)
+			s.mirror.Sweep(s.now(), s.longest+s.leeway)
 		}
 	}
 }
@@ -213,10 +183,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 		}
 	}
 
-	var fresh [keyspace.Shards]entries
+	var fresh [keyspace.Shards]state.Entries
 	var want [keyspace.Shards]bool
 	for _, sh := range group {
-		fresh[sh] = newEntries()
+		fresh[sh] = state.NewEntries()
 		want[sh] = true
 	}
 	var mu sync.Mutex // guards fresh when several masters are scanned at once
@@ -242,11 +212,11 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 		s.log.Warn("revocation mirror snapshot took more than half the change log's window: a larger state could never catch up",
 			"shards", group, "duration_ms", took.Milliseconds(), "window", s.logWindow())
 	}
-	s.mirror.replace(&fresh, group)
+	s.mirror.Replace(&fresh, group)
 	// The feed's subscribers cannot tell what changed across the reload:
 	// they start again from a snapshot.
 	s.feed.reset()
-	s.mirror.confirm(group, started)
+	s.mirror.Confirm(group, started)
 	return pos, nil
 }
 
@@ -254,7 +224,7 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 // in one pipelined round trip. SCAN never blocks Redis the way KEYS does.
 const snapshotBatch = 2000
 
-func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
+func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern string, fresh *[keyspace.Shards]state.Entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	var cursor uint64
 	for {
 		keys, next, err := c.Scan(ctx, cursor, pattern, snapshotBatch).Result()
@@ -276,7 +246,7 @@ func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern s
 // loadBatch reads the values of one SCAN batch in one round trip: the TTL of
 // a revoked token or session (its key holds only "1"), the value of the
 // others. Entries of shards outside want are left out.
-func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
+func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]state.Entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	now := s.now()
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
@@ -366,7 +336,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 				id, _ := msg.Values["id"].(string)
 				value, _ := msg.Values["v"].(string)
 				if len(kind) == 1 {
-					if err := s.mirror.set(kind[0], id, value); err != nil {
+					if err := s.mirror.Set(kind[0], id, value); err != nil {
 						s.log.Warn("revocation mirror skips a malformed log entry", "stream", st.Stream, "err", err)
 					} else {
 						s.publish(kind[0], id, value)
@@ -380,7 +350,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 		}
 		// Everything written before this XREAD was issued is now in.
 		last = issued
-		s.mirror.confirm(group, issued)
+		s.mirror.Confirm(group, issued)
 	}
 }
 
