@@ -336,10 +336,11 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 				id, _ := msg.Values["id"].(string)
 				value, _ := msg.Values["v"].(string)
 				if len(kind) == 1 {
-					if err := s.mirror.Set(kind[0], id, value); err != nil {
+					if en, err := state.Decode(kind[0], id, value); err != nil {
 						s.log.Warn("revocation mirror skips a malformed log entry", "stream", st.Stream, "err", err)
 					} else {
-						s.publish(kind[0], id, value)
+						s.mirror.Apply(en)
+						s.publish(en)
 						if s.onApplied != nil {
 							s.onApplied(s.sinceCommit(msg.ID))
 						}
