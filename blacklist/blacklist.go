@@ -280,7 +280,7 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state.Facts, error) {
 		}
 	}
 	if ban != nil && ban.Err() == nil {
-		b, err := parseBan(ban.Val())
+		b, err := state.ParseBan(ban.Val())
 		if err != nil {
 			return state.Facts{}, err
 		}
