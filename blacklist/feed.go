@@ -40,15 +40,15 @@ type ChangeKind string
 // The kinds of change.
 const (
 	// ChangeToken is a revoked token: ID is its jti.
-	ChangeToken ChangeKind = "token"
+	ChangeToken ChangeKind = state.FeedToken
 	// ChangeSession is an ended session: ID is its sid.
-	ChangeSession ChangeKind = "session"
+	ChangeSession ChangeKind = state.FeedSession
 	// ChangeCutOff refuses every token of the user ID issued before At.
-	ChangeCutOff ChangeKind = "cut_off"
+	ChangeCutOff ChangeKind = state.FeedCutOff
 	// ChangeBan bans the user ID from At until Until (zero: until lifted).
-	ChangeBan ChangeKind = "ban"
+	ChangeBan ChangeKind = state.FeedBan
 	// ChangeUnban lifts the ban of the user ID.
-	ChangeUnban ChangeKind = "unban"
+	ChangeUnban ChangeKind = state.FeedUnban
 )
 
 // Change is one entry of the revocation state, as the feed tells it.
