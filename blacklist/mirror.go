@@ -73,7 +73,7 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.sweepLoop(ctx)
+		m.SweepEvery(ctx, s.sweepInterval, s.now, s.longest+s.leeway)
 	}()
 	groups := s.groups()
 	for _, g := range groups {
@@ -139,19 +139,6 @@ func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
 		case <-ctx.Done():
 			return
 		case <-time.After(backoff):
-		}
-	}
-}
-
-func (s *Store) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(s.sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.mirror.Sweep(s.now(), s.longest+s.leeway)
 		}
 	}
 }

@@ -44,16 +44,7 @@ func (v *Verifier) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(sweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				v.state.Sweep(v.now(), v.hold)
-			}
-		}
+		v.state.SweepEvery(ctx, sweepInterval, v.now, v.hold)
 	}()
 	// Log the start of an outage, not every attempt until it ends: an
 	// attempt that reached "ready" ends one.
