@@ -57,8 +57,6 @@ func (s *Store) BanOf(ctx context.Context, subject string) (Ban, bool, error) {
 	if err != nil {
 		return Ban{}, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	b, err := parseBan(v)
+	b, err := state.ParseBan(v)
 	return b, err == nil, err
 }
-
-func parseBan(v string) (Ban, error) { return state.ParseBan(v) }

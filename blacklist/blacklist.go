@@ -224,7 +224,7 @@ func (s *Store) Check(ctx context.Context, t Token) error {
 // lookup gathers the state of one token from wherever this store keeps it.
 func (s *Store) lookup(ctx context.Context, t Token, now time.Time) (state.Facts, error) {
 	if s.mode == ModeMirror {
-		st, err := s.mirror.lookup(t, now.UnixNano(), s.maxStale)
+		st, err := s.mirror.Lookup(t, now.UnixNano(), s.maxStale)
 		if err != nil && !s.openOn(err) {
 			return state.Facts{}, err
 		}
@@ -280,7 +280,7 @@ func (s *Store) lookupRedis(ctx context.Context, t Token) (state.Facts, error) {
 		}
 	}
 	if ban != nil && ban.Err() == nil {
-		b, err := parseBan(ban.Val())
+		b, err := state.ParseBan(ban.Val())
 		if err != nil {
 			return state.Facts{}, err
 		}
@@ -415,7 +415,7 @@ func (s *Store) CutOffOf(ctx context.Context, subject string) (time.Time, bool, 
 // for the feed (Subscribe says whether that one is loaded).
 func (s *Store) Ready(ctx context.Context) error {
 	if s.mode == ModeMirror {
-		stale, unloaded := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+		stale, unloaded := s.mirror.Stale(s.now().UnixNano(), s.maxStale)
 		switch {
 		case unloaded > 0:
 			return fmt.Errorf("%w: the revocation mirror has not loaded %d of %d shards yet", ErrUnavailable, unloaded, keyspace.Shards)
@@ -438,7 +438,7 @@ func (s *Store) StaleShards() []int {
 	if s.mode != ModeMirror {
 		return nil
 	}
-	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+	stale, _ := s.mirror.Stale(s.now().UnixNano(), s.maxStale)
 	return stale
 }
 
@@ -482,7 +482,7 @@ func (s *Store) Stats() Stats {
 	}
 	st := Stats{Mirror: true, At: s.now()}
 	m := s.mirror
-	st.Tokens, st.Sessions, st.CutOffs, st.Bans = m.count()
+	st.Tokens, st.Sessions, st.CutOffs, st.Bans = m.Count()
 	st.Entries = st.Tokens + st.Sessions + st.CutOffs + st.Bans
 	st.ResyncsAfterError = m.resyncsAfterError.Load()
 	st.ResyncsFellBehind = m.resyncsFellBehind.Load()

@@ -148,7 +148,7 @@ func TestAFrozenMirrorReplaysTheLogOrReloadsWhenItWasTrimmedAndLosesNothing(t *t
 					}
 				}
 			}
-			if tokens, _, _, _ := m.mirror.count(); tokens != 1 {
+			if tokens, _, _, _ := m.mirror.Count(); tokens != 1 {
 				t.Fatalf("the frozen mirror holds %d tokens, want 1: the test proves nothing if it read the new ones", tokens)
 			}
 			clock.thaw()

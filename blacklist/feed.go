@@ -40,15 +40,15 @@ type ChangeKind string
 // The kinds of change.
 const (
 	// ChangeToken is a revoked token: ID is its jti.
-	ChangeToken ChangeKind = "token"
+	ChangeToken ChangeKind = state.FeedToken
 	// ChangeSession is an ended session: ID is its sid.
-	ChangeSession ChangeKind = "session"
+	ChangeSession ChangeKind = state.FeedSession
 	// ChangeCutOff refuses every token of the user ID issued before At.
-	ChangeCutOff ChangeKind = "cut_off"
+	ChangeCutOff ChangeKind = state.FeedCutOff
 	// ChangeBan bans the user ID from At until Until (zero: until lifted).
-	ChangeBan ChangeKind = "ban"
+	ChangeBan ChangeKind = state.FeedBan
 	// ChangeUnban lifts the ban of the user ID.
-	ChangeUnban ChangeKind = "unban"
+	ChangeUnban ChangeKind = state.FeedUnban
 )
 
 // Change is one entry of the revocation state, as the feed tells it.
@@ -227,7 +227,7 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 	if s.mirror == nil {
 		return nil, ErrNoFeed
 	}
-	if _, unloaded := s.mirror.stale(0, 0); unloaded > 0 {
+	if _, unloaded := s.mirror.Stale(0, 0); unloaded > 0 {
 		return nil, fmt.Errorf("%w: the revocation mirror is not loaded yet", ErrUnavailable)
 	}
 	f := s.feed
@@ -250,53 +250,34 @@ func (s *Store) Subscribe(after string) (*Subscription, error) {
 }
 
 // publish tells the feed of an entry the mirror applied from a change log.
-func (s *Store) publish(kind byte, id, value string) {
-	c, ok := changeOf(kind, id, value, s.longest+s.leeway)
-	if ok {
+func (s *Store) publish(e state.Entry) {
+	if c, ok := changeOf(e, s.longest+s.leeway); ok {
 		s.feed.publish(c)
 	}
 }
 
-// changeOf spells an entry (as mirror.put takes it) as a Change; hold is
-// how long a cut-off is kept.
-func changeOf(kind byte, id, value string, hold time.Duration) (Change, bool) {
-	switch kind {
-	case keyspace.KindRevokedToken, keyspace.KindEndedSession:
-		exp, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return Change{}, false
-		}
-		k := ChangeToken
-		if kind == keyspace.KindEndedSession {
-			k = ChangeSession
-		}
-		return Change{Kind: k, ID: id, Until: time.Unix(exp, 0).UTC()}, true
+// changeOf spells a decoded entry as a Change; hold is how long a cut-off
+// is kept. ok is false for an entry of unknown kind.
+func changeOf(e state.Entry, hold time.Duration) (c Change, ok bool) {
+	switch e.Kind {
+	case keyspace.KindRevokedToken:
+		return Change{Kind: ChangeToken, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()}, true
+	case keyspace.KindEndedSession:
+		return Change{Kind: ChangeSession, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()}, true
 	case keyspace.KindCutOff:
-		us, err := strconv.ParseInt(value, 10, 64)
-		if err != nil {
-			return Change{}, false
-		}
-		at := time.UnixMicro(us).UTC()
-		return Change{Kind: ChangeCutOff, ID: id, At: at, Until: at.Add(hold)}, true
+		at := time.UnixMicro(e.Value).UTC()
+		return Change{Kind: ChangeCutOff, ID: e.ID, At: at, Until: at.Add(hold)}, true
 	case keyspace.KindBan:
-		if value == "" {
-			return Change{Kind: ChangeUnban, ID: id}, true
+		if e.Ban == nil {
+			return Change{Kind: ChangeUnban, ID: e.ID}, true
 		}
-		b, err := parseBan(value)
-		if err != nil {
-			return Change{}, false
+		c := Change{Kind: ChangeBan, ID: e.ID, At: e.Ban.At.UTC()}
+		if !e.Ban.Until.IsZero() {
+			c.Until = e.Ban.Until.UTC()
 		}
-		return banChange(id, b), true
+		return c, true
 	}
 	return Change{}, false
-}
-
-func banChange(id string, b Ban) Change {
-	c := Change{Kind: ChangeBan, ID: id, At: b.At.UTC()}
-	if !b.Until.IsZero() {
-		c.Until = b.Until.UTC()
-	}
-	return c
 }
 
 // changes copies the whole state as changes; hold is how long a cut-off
@@ -304,16 +285,8 @@ func banChange(id string, b Ban) Change {
 func (m *mirror) changes(hold time.Duration) []Change {
 	var out []Change
 	m.Range(func(e state.Entry) {
-		switch e.Kind {
-		case keyspace.KindRevokedToken:
-			out = append(out, Change{Kind: ChangeToken, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()})
-		case keyspace.KindEndedSession:
-			out = append(out, Change{Kind: ChangeSession, ID: e.ID, Until: time.Unix(e.Value, 0).UTC()})
-		case keyspace.KindCutOff:
-			at := time.UnixMicro(e.Value).UTC()
-			out = append(out, Change{Kind: ChangeCutOff, ID: e.ID, At: at, Until: at.Add(hold)})
-		case keyspace.KindBan:
-			out = append(out, banChange(e.ID, *e.Ban))
+		if c, ok := changeOf(e, hold); ok {
+			out = append(out, c)
 		}
 	})
 	return out
@@ -331,7 +304,7 @@ func (s *Store) FeedCurrent() bool {
 	if s.mirror == nil {
 		return false
 	}
-	stale, _ := s.mirror.stale(s.now().UnixNano(), s.maxStale)
+	stale, _ := s.mirror.Stale(s.now().UnixNano(), s.maxStale)
 	return len(stale) == 0
 }
 

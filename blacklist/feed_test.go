@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/go-redis/v9"
 	"github.com/tokenguard/tokenguard/internal/keyspace"
 	"github.com/tokenguard/tokenguard/internal/redistest"
@@ -205,5 +207,75 @@ func TestTheFeedIsNotCurrentWhileItsMirrorIsStale(t *testing.T) {
 			srv.Restart()
 			awaitTrue(t, "the feed to be current again once Redis is back", s.FeedCurrent)
 		})
+	}
+}
+
+// TestTheFeedSpellsEveryKindOfEntryAndItsSnapshotSpellsThemAlike: each kind
+// of change another instance logs reaches a subscriber as its Change (a
+// cut-off held for the longest token life plus the leeway, a ban with its
+// bounds, an unban), and a snapshot taken afterwards spells the live
+// entries exactly as the live events did.
+func TestTheFeedSpellsEveryKindOfEntryAndItsSnapshotSpellsThemAlike(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client()
+	ctx := context.Background()
+	s := startStore(t, rdb, Config{Mode: ModeMirror})
+	sub, err := s.Subscribe("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	writer := strictStore(rdb)
+	now := time.Now().UTC()
+	exp := now.Truncate(time.Second).Add(10 * time.Minute) // a whole second: the entry's expiry, rounded up, is exact
+	at := now.Add(-time.Second)
+	ban := Ban{At: at, Until: at.Add(time.Hour)}
+	for _, write := range []func() error{
+		func() error { return writer.RevokeToken(ctx, "tok", exp) },
+		func() error { return writer.EndSession(ctx, "sid", time.Minute) },
+		func() error { return writer.CutOff(ctx, "carol", at, time.Minute) },
+		func() error { return writer.Ban(ctx, "mallory", ban, time.Minute) },
+		func() error { return writer.Unban(ctx, "mallory") },
+	} {
+		if err := write(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var live []Change
+	for len(live) < 6 {
+		select {
+		case ev := <-sub.C:
+			live = append(live, ev.Change)
+		case <-time.After(10 * time.Second): // a bound on a broken feed
+			t.Fatalf("live changes = %+v after 10s, want 6", live)
+		}
+	}
+	hold := s.longest + s.leeway
+	cutAt := at.Truncate(time.Microsecond)
+	want := []Change{
+		{Kind: ChangeToken, ID: "tok", Until: exp.Add(s.leeway)},
+		{Kind: ChangeSession, ID: "sid", Until: live[1].Until},
+		{Kind: ChangeCutOff, ID: "carol", At: cutAt, Until: cutAt.Add(hold)},
+		{Kind: ChangeBan, ID: "mallory", At: ban.At, Until: ban.Until},
+		{Kind: ChangeCutOff, ID: "mallory", At: live[4].At, Until: live[4].At.Add(hold)},
+		{Kind: ChangeUnban, ID: "mallory"},
+	}
+	if diff := cmp.Diff(live, want); diff != "" {
+		t.Errorf("live changes (-got +want):\n%s", diff)
+	}
+	if live[1].Until.Before(now) || live[4].At.Before(now) {
+		t.Errorf("session until %v, ban's cut-off at %v; want both after %v", live[1].Until, live[4].At, now)
+	}
+
+	fresh, err := s.Subscribe("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	byID := func(a, b Change) bool { return a.ID < b.ID }
+	wantSnapshot := []Change{live[0], live[1], live[2], live[4]} // the ban was lifted
+	if diff := cmp.Diff(fresh.Snapshot, wantSnapshot, cmpopts.SortSlices(byID)); diff != "" {
+		t.Errorf("snapshot (-got +want):\n%s", diff)
 	}
 }

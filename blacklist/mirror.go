@@ -34,43 +34,13 @@ type mirror struct {
 	loaded atomic.Int64
 }
 
-// entries is the revocation state of some shards, as plain maps.
-type entries = state.Entries
-
-func newEntries() entries { return state.NewEntries() }
-
 func newMirror() *mirror { return &mirror{Mirror: state.NewMirror()} }
-
-// lookup reads the state of one token from memory (see state.Mirror.Lookup).
-func (m *mirror) lookup(t Token, now int64, maxStale time.Duration) (state.Facts, error) {
-	return m.Lookup(t, now, maxStale)
-}
-
-// stale lists the shards that have not confirmed they were current within
-// maxStale of now, and counts those never loaded.
-func (m *mirror) stale(now int64, maxStale time.Duration) (list []int, unloaded int) {
-	return m.Stale(now, maxStale)
-}
-
-// set applies one entry under its shard's lock.
-func (m *mirror) set(kind byte, id, value string) error { return m.Set(kind, id, value) }
-
-// replace swaps in the freshly loaded state of some shards.
-func (m *mirror) replace(fresh *[keyspace.Shards]entries, group []int) { m.Replace(fresh, group) }
-
-// confirm records that the shards of group held every change made before t.
-func (m *mirror) confirm(group []int, t time.Time) { m.Confirm(group, t) }
-
-func (m *mirror) sweep(now time.Time, hold time.Duration) { m.Sweep(now, hold) }
 
 // size counts the entries, for the log.
 func (m *mirror) size() int {
-	tokens, sessions, cutOffs, bans := m.count()
+	tokens, sessions, cutOffs, bans := m.Count()
 	return tokens + sessions + cutOffs + bans
 }
-
-// count counts the entries of each kind, for metrics and tests.
-func (m *mirror) count() (tokens, sessions, cutOffs, bans int) { return m.Count() }
 
 // errBehind ends a follow that may have missed changes the log no longer
 // holds; the mirror resyncs from a snapshot.
@@ -103,7 +73,7 @@ func (s *Store) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.sweepLoop(ctx)
+		m.SweepEvery(ctx, s.sweepInterval, s.now, s.longest+s.leeway)
 	}()
 	groups := s.groups()
 	for _, g := range groups {
@@ -173,19 +143,6 @@ func (s *Store) keepCurrent(ctx context.Context, group []int, groups int) {
 	}
 }
 
-func (s *Store) sweepLoop(ctx context.Context) {
-	t := time.NewTicker(s.sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.mirror.sweep(s.now(), s.longest+s.leeway)
-		}
-	}
-}
-
 // snapshot loads every entry key of the group's shards into a fresh state
 // and swaps it in. It returns, for each shard, the last log entry that
 // existed before the scan began: following from there replays every change
@@ -213,10 +170,10 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 		}
 	}
 
-	var fresh [keyspace.Shards]entries
+	var fresh [keyspace.Shards]state.Entries
 	var want [keyspace.Shards]bool
 	for _, sh := range group {
-		fresh[sh] = newEntries()
+		fresh[sh] = state.NewEntries()
 		want[sh] = true
 	}
 	var mu sync.Mutex // guards fresh when several masters are scanned at once
@@ -242,11 +199,11 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 		s.log.Warn("revocation mirror snapshot took more than half the change log's window: a larger state could never catch up",
 			"shards", group, "duration_ms", took.Milliseconds(), "window", s.logWindow())
 	}
-	s.mirror.replace(&fresh, group)
+	s.mirror.Replace(&fresh, group)
 	// The feed's subscribers cannot tell what changed across the reload:
 	// they start again from a snapshot.
 	s.feed.reset()
-	s.mirror.confirm(group, started)
+	s.mirror.Confirm(group, started)
 	return pos, nil
 }
 
@@ -254,7 +211,7 @@ func (s *Store) snapshot(ctx context.Context, group []int) ([keyspace.Shards]log
 // in one pipelined round trip. SCAN never blocks Redis the way KEYS does.
 const snapshotBatch = 2000
 
-func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
+func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern string, fresh *[keyspace.Shards]state.Entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	var cursor uint64
 	for {
 		keys, next, err := c.Scan(ctx, cursor, pattern, snapshotBatch).Result()
@@ -276,7 +233,7 @@ func (s *Store) scanInto(ctx context.Context, c redis.UniversalClient, pattern s
 // loadBatch reads the values of one SCAN batch in one round trip: the TTL of
 // a revoked token or session (its key holds only "1"), the value of the
 // others. Entries of shards outside want are left out.
-func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
+func (s *Store) loadBatch(ctx context.Context, c redis.UniversalClient, keys []string, fresh *[keyspace.Shards]state.Entries, want *[keyspace.Shards]bool, mu *sync.Mutex) error {
 	now := s.now()
 	cmds, err := c.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for _, k := range keys {
@@ -366,10 +323,11 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 				id, _ := msg.Values["id"].(string)
 				value, _ := msg.Values["v"].(string)
 				if len(kind) == 1 {
-					if err := s.mirror.set(kind[0], id, value); err != nil {
+					if en, err := state.Decode(kind[0], id, value); err != nil {
 						s.log.Warn("revocation mirror skips a malformed log entry", "stream", st.Stream, "err", err)
 					} else {
-						s.publish(kind[0], id, value)
+						s.mirror.Apply(en)
+						s.publish(en)
 						if s.onApplied != nil {
 							s.onApplied(s.sinceCommit(msg.ID))
 						}
@@ -380,7 +338,7 @@ func (s *Store) follow(ctx context.Context, group []int, pos [keyspace.Shards]lo
 		}
 		// Everything written before this XREAD was issued is now in.
 		last = issued
-		s.mirror.confirm(group, issued)
+		s.mirror.Confirm(group, issued)
 	}
 }
 

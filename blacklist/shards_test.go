@@ -33,10 +33,10 @@ func TestACheckIsJudgedByTheShardsItReadsAlone(t *testing.T) {
 				MaxStaleness: 5 * time.Second, FailOpen: open, Clock: func() time.Time { return now }})
 			const lost = 7
 			for i := range keyspace.Shards {
-				s.mirror.confirm([]int{i}, now.Add(-time.Second))
+				s.mirror.Confirm([]int{i}, now.Add(-time.Second))
 			}
-			s.mirror.confirm([]int{lost}, now.Add(-6*time.Second))
-			if err := s.mirror.set(keyspace.KindRevokedToken, idIn(t, "revoked", lost), "9999999999"); err != nil {
+			s.mirror.Confirm([]int{lost}, now.Add(-6*time.Second))
+			if err := s.mirror.Set(keyspace.KindRevokedToken, idIn(t, "revoked", lost), "9999999999"); err != nil {
 				t.Fatal(err)
 			}
 
@@ -96,7 +96,7 @@ func TestReadinessFollowsTheShards(t *testing.T) {
 			s := New(nil, Config{Mode: ModeMirror, MaxStaleness: 5 * time.Second, FailOpen: c.open, Clock: func() time.Time { return now }})
 			for i := range keyspace.Shards {
 				if age := c.ages(i); age >= 0 {
-					s.mirror.confirm([]int{i}, now.Add(-age))
+					s.mirror.Confirm([]int{i}, now.Add(-age))
 				}
 			}
 			if err := s.Ready(context.Background()); (err == nil) != c.wantReady || (err != nil && !errors.Is(err, ErrUnavailable)) {

@@ -158,7 +158,7 @@ func (s *Store) apply(ctx context.Context, changes ...change) error {
 			if c.del {
 				v = ""
 			}
-			if err := s.mirror.set(c.kind, c.id, v); err != nil {
+			if err := s.mirror.Set(c.kind, c.id, v); err != nil {
 				return err
 			}
 		}

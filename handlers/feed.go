@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/tokenguard/tokenguard/blacklist"
+	"github.com/tokenguard/tokenguard/blacklist/state"
 	"github.com/tokenguard/tokenguard/users"
 )
 
@@ -58,19 +59,6 @@ func feedFlushWindow(subscribers int) time.Duration {
 }
 
 var errNoFeed = &apiError{http.StatusServiceUnavailable, "feed_unavailable", "this instance keeps no revocation mirror to serve the feed from"}
-
-// feedEntry is the data of one revocation event: what is revoked, named as
-// in tokens (jti, sid or sub, with the issuer that issued them), its kind
-// and until when it holds.
-type feedEntry struct {
-	Kind   blacklist.ChangeKind `json:"kind"`
-	Issuer string               `json:"iss"`
-	JTI    string               `json:"jti,omitempty"`
-	SID    string               `json:"sid,omitempty"`
-	Sub    string               `json:"sub,omitempty"`
-	At     time.Time            `json:"at,omitzero"`
-	Until  time.Time            `json:"until,omitzero"`
-}
 
 // revocationStream serves the revocation feed as Server-Sent Events: a
 // snapshot (event "snapshot", then one "revocation" per entry), or the
@@ -254,7 +242,7 @@ func writeEvent(buf *bytes.Buffer, id, name string, data any) {
 	buf.WriteString("event: " + name + "\ndata: ")
 	b, err := json.Marshal(data)
 	if err != nil {
-		b = []byte(`{}`) // feedEntry and its maps always marshal
+		b = []byte(`{}`) // state.FeedEntry and its maps always marshal
 	}
 	buf.Write(b)
 	buf.WriteString("\n\n")
@@ -290,12 +278,12 @@ func (s *sse) flush(n int) error {
 
 // entry names a change as tokens do: a trusted issuer's identifiers are
 // split back into the issuer and the identifier the token carries.
-func (h *handler) entry(c blacklist.Change) feedEntry {
+func (h *handler) entry(c blacklist.Change) state.FeedEntry {
 	iss, id := users.SplitSubject(c.ID)
 	if iss == "" {
 		iss = h.auth.Issuer()
 	}
-	e := feedEntry{Kind: c.Kind, Issuer: iss, At: c.At, Until: c.Until}
+	e := state.FeedEntry{Kind: string(c.Kind), Issuer: iss, At: c.At, Until: c.Until}
 	switch c.Kind {
 	case blacklist.ChangeToken:
 		e.JTI = id

@@ -44,16 +44,7 @@ func (v *Verifier) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(sweepInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				v.state.Sweep(v.now(), v.hold)
-			}
-		}
+		v.state.SweepEvery(ctx, sweepInterval, v.now, v.hold)
 	}()
 	// Log the start of an outage, not every attempt until it ends: an
 	// attempt that reached "ready" ends one.
@@ -165,41 +156,19 @@ type snapshot struct {
 	at    time.Time
 }
 
-// entry is the data of one revocation event (handlers/feed.go's feedEntry).
-type entry struct {
-	Kind  string    `json:"kind"`
-	Iss   string    `json:"iss"`
-	JTI   string    `json:"jti"`
-	SID   string    `json:"sid"`
-	Sub   string    `json:"sub"`
-	At    time.Time `json:"at"`
-	Until time.Time `json:"until"`
-}
-
 // decode turns an event's data into a state entry; ok is false for an
 // entry that is not about tokenguard's own tokens (another issuer's, which
 // the verifier never accepts) or of a kind it does not know.
 func (v *Verifier) decode(data []byte) (state.Entry, bool, error) {
-	var e entry
-	if err := json.Unmarshal(data, &e); err != nil {
+	var f state.FeedEntry
+	if err := json.Unmarshal(data, &f); err != nil {
 		return state.Entry{}, false, fmt.Errorf("revocation feed: malformed entry: %w", err)
 	}
-	if e.Iss != v.issuer {
+	if f.Issuer != v.issuer {
 		return state.Entry{}, false, nil
 	}
-	switch e.Kind {
-	case "token":
-		return state.Entry{Kind: keyspace.KindRevokedToken, ID: e.JTI, Value: e.Until.Unix()}, e.JTI != "", nil
-	case "session":
-		return state.Entry{Kind: keyspace.KindEndedSession, ID: e.SID, Value: e.Until.Unix()}, e.SID != "", nil
-	case "cut_off":
-		return state.Entry{Kind: keyspace.KindCutOff, ID: e.Sub, Value: e.At.UnixMicro()}, e.Sub != "", nil
-	case "ban":
-		return state.Entry{Kind: keyspace.KindBan, ID: e.Sub, Ban: &state.Ban{At: e.At, Until: e.Until}}, e.Sub != "", nil
-	case "unban":
-		return state.Entry{Kind: keyspace.KindBan, ID: e.Sub}, e.Sub != "", nil
-	}
-	return state.Entry{}, false, nil
+	e, ok := f.Entry()
+	return e, ok, nil
 }
 
 // dispatch handles one event; sn is the snapshot being received, if any,

@@ -1,6 +1,7 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -178,6 +179,22 @@ func (m *Mirror) Sweep(now time.Time, hold time.Duration) {
 		p.mu.Lock()
 		p.Entries.Sweep(now, hold)
 		p.mu.Unlock()
+	}
+}
+
+// SweepEvery sweeps the entries that can no longer refuse anything every
+// interval, at now(), until ctx ends; hold is as for Sweep. Its caller owns
+// the goroutine.
+func (m *Mirror) SweepEvery(ctx context.Context, interval time.Duration, now func() time.Time, hold time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			m.Sweep(now(), hold)
+		}
 	}
 }
 
