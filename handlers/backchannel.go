@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 
@@ -70,8 +69,8 @@ func (h *handler) backchannelLogout(c echo.Context) error {
 // ignore what they do not know. A logout_token in the query string is
 // refused: a token in a URL ends up in access logs.
 func logoutTokenOf(r *http.Request) (string, error) {
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return "", badRequest("the body must be application/x-www-form-urlencoded")
+	if err := requireForm(r); err != nil {
+		return "", err
 	}
 	if r.URL.Query().Has("logout_token") {
 		return "", badRequest("logout_token belongs in the form body, not in the URL")

@@ -24,8 +24,8 @@ func oauthError(code, description string) error {
 // an authenticated client (client_secret_basic or client_secret_post).
 func (h *handler) oauthForm(c echo.Context) (Client, error) {
 	r := c.Request()
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
-		return Client{}, oauthError("invalid_request", "the body must be application/x-www-form-urlencoded")
+	if err := requireForm(r); err != nil {
+		return Client{}, err
 	}
 	client, err := h.oauthClient(c)
 	if err != nil {
@@ -37,6 +37,16 @@ func (h *handler) oauthForm(c echo.Context) (Client, error) {
 		}
 	}
 	return client, nil
+}
+
+// requireForm refuses, as invalid_request, a request whose body is not
+// declared a form (application/x-www-form-urlencoded): the OAuth endpoints
+// and the back-channel logout receiver read nothing else.
+func requireForm(r *http.Request) error {
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/x-www-form-urlencoded" {
+		return badRequest("the body must be application/x-www-form-urlencoded")
+	}
+	return nil
 }
 
 // oauthPermission refuses, as unauthorized_client, a client of an OAuth

@@ -163,21 +163,22 @@ func (t *Transmitter) enqueueAll(ctx context.Context, batch []queued, txn string
 	n := 0
 	for i, q := range batch {
 		ok, cerr := cmds[i].Int()
+		queued := ok == 1
 		if redis.HasErrorPrefix(cerr, "NOSCRIPT") {
 			// A Redis that has not seen the script yet (a restart, a new
-			// master): load it, in order, once per entry.
-			ok, cerr = enqueueScript.Run(ctx, t.rdb, []string{t.keys.SignalStream(q.stream), t.keys.SignalOutbox(q.stream)}, q.entry.jti, q.entry.typ, q.entry.set).Int()
+			// master): enqueue loads it, in order, once per entry.
+			queued, cerr = t.enqueue(ctx, q.stream, q.entry)
 		}
 		switch {
 		case cerr != nil:
 			t.log.ErrorContext(ctx, "ssf event not queued", "stream_id", q.stream, "event", q.entry.typ, "err", errors.Join(err, cerr))
 			t.metrics.EventsDropped("store_error", 1)
-		case ok == 1:
+		case queued:
 			n++
 			t.metrics.EventQueued(q.entry.typ)
 			t.log.DebugContext(ctx, "ssf event queued", "stream_id", q.stream, "event", q.entry.typ, "jti", q.entry.jti, "txn", txn)
 		}
-		// ok == 0: the stream was deleted or disabled meanwhile.
+		// Not queued: the stream was deleted or disabled meanwhile.
 	}
 	return n
 }
